@@ -1,0 +1,73 @@
+"""`python -m helpers <command>`: one entry point for every step of the pipeline.
+
+Each command lives beside its logic: the module named in COMMANDS defines
+`configure(parser)` and `run(args) -> int`. Only the chosen command's module is
+imported, so `--help` and light commands do not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from helpers.errors import UserError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("helpers.data.synthetic", "generate the synthetic spatial/temporal benchmark"),
+    "download": ("helpers.data.download", "download and extract UCF-101 and its split files"),
+    "prepare": ("helpers.data.prepare", "decode videos into a compact JPEG-in-HDF5 store"),
+    "info": ("helpers.data.store", "print what a store holds"),
+    "train": ("helpers.train", "train the frame (2D) or clip (3D) model"),
+    "evaluate": ("helpers.evaluate", "whole-video predictions into a predictions file"),
+    "fuse": ("helpers.fusion", "fuse the two models' predictions"),
+    "report": ("helpers.report", "run notebooks 01-04 and render report/report.pdf"),
+    "bench": ("helpers.bench", "data and training throughput benchmarks"),
+    "submission": ("helpers.submission", "write the turn-in zip (report + code)"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one sentence and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        msg = message[0].upper() + message[1:] if message else "Invalid arguments"
+        sys.stderr.write(f"error: {msg.rstrip('.')}. Run `python -m {self.prog} --help` for usage.\n")
+        raise SystemExit(2)
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = _Parser(prog="helpers", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
+    chosen = _chosen(argv)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.prog = f"helpers {name}"
+        if name == chosen:
+            importlib.import_module(module).configure(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    if not argv:
+        parser.print_help(sys.stderr)
+        sys.stderr.write("\nerror: No command given. Pick one of the commands above.\n")
+        return 2
+    args = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except UserError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: completed work is kept; rerun the same command to resume.\n")
+        return 130
