@@ -1,0 +1,139 @@
+"""Training configs and named profiles.
+
+`demo` trains small nets from scratch on the synthetic benchmark on a CPU; `ucf101` is the
+real assignment on a GPU node, with recipes close to the anchors in DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from helpers.errors import UserError
+
+ModelKind = Literal["frame", "clip"]
+
+
+@dataclass
+class TrainConfig:
+    model: ModelKind = "frame"
+    arch: str = "resnet50"
+    weights: str | None = "imagenet"  # None = random init (only when asked for)
+    widen_factor: float = 1.0
+    crop_size: int = 224
+    clip_len: int = 16  # clip model only
+    stride: int = 1  # temporal stride of a training clip
+    frames_per_video: int = 1  # frame model: frames drawn per video per epoch
+    num_epochs: int = 10
+    batch_size: int = 64
+    accum_steps: int = 1
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: Literal["cosine", "step", "constant"] = "cosine"
+    warmup_epochs: float = 0.0
+    step_epochs: int = 10  # step schedule: decay every step_epochs
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+    freeze_until: str = "none"  # train blocks from this one on (e.g. "layer4"); "none" = all
+    backbone_lr_mult: float = 1.0
+    val_groups: tuple[int, ...] = (22, 23, 24, 25)  # held-out *training* groups
+    val_max_items: int | None = 2000  # cap on per-epoch validation items (frames or clips)
+    num_workers: int = 2
+    seed: int = 0
+    amp: bool = True  # bf16 autocast on CUDA; fp32 on CPU regardless
+    channels_last: bool = True
+    compile: bool = False
+    # evaluation
+    eval_frames: int | None = None  # frame model: None = every frame of the video
+    three_crop: bool = False
+    eval_batch_size: int = 128
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["val_groups"] = list(self.val_groups)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"Unknown training option(s) {', '.join(unknown)}; "
+                            f"valid ones are {', '.join(sorted(known))}.")
+        d = dict(d)
+        if "val_groups" in d:
+            d["val_groups"] = tuple(d["val_groups"])
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    frame: TrainConfig
+    clip: TrainConfig
+    # short side of the frames kept in the store (None = native size) per model
+    frame_short_side: int | None = None
+    clip_short_side: int | None = None
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def config(self, model: ModelKind) -> TrainConfig:
+        return dataclasses.replace(getattr(self, model))  # a copy the caller may change
+
+
+def _demo() -> Profile:
+    frame = TrainConfig(
+        model="frame", arch="resnet18", weights=None, crop_size=56, frames_per_video=4,
+        num_epochs=8, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.05,
+        schedule="cosine", warmup_epochs=1, label_smoothing=0.1, num_workers=2,
+        eval_frames=16, eval_batch_size=256, val_max_items=800,
+    )
+    clip = TrainConfig(
+        model="clip", arch="r3d18", weights=None, widen_factor=0.25, crop_size=56, clip_len=16,
+        num_epochs=10, batch_size=16, optimizer="adamw", lr=2e-3, weight_decay=0.05,
+        schedule="cosine", warmup_epochs=1, label_smoothing=0.1, num_workers=2,
+        eval_batch_size=32, val_max_items=400,
+    )
+    return Profile("demo", frame, clip, description=(
+        "CPU demo on the synthetic benchmark: ResNet-18 (2D) and a narrow Hara R3D-18 (3D), "
+        "both trained from scratch at 56x56."))
+
+
+def _ucf101() -> Profile:
+    # 2D: ImageNet ResNet-50, full fine-tune, SGD + cosine, 224x224 crops of 320x240 frames.
+    frame = TrainConfig(
+        model="frame", arch="resnet50", weights="imagenet", crop_size=224, frames_per_video=8,
+        num_epochs=12, batch_size=128, optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4,
+        schedule="cosine", warmup_epochs=1, label_smoothing=0.1, backbone_lr_mult=0.1,
+        num_workers=8, eval_frames=25, eval_batch_size=256,
+    )
+    # 3D: Hara's R3D-50 (Kinetics), whole net fine-tuned with a 10x lower backbone lr;
+    # 16x112x112 clips from a store kept at short side 128.
+    clip = TrainConfig(
+        model="clip", arch="r3d50", weights="data/weights/r3d50_K_200ep.pth", crop_size=112,
+        clip_len=16, num_epochs=20, batch_size=64, optimizer="sgd", lr=0.01, momentum=0.9,
+        weight_decay=1e-4, schedule="cosine", warmup_epochs=1, label_smoothing=0.1,
+        backbone_lr_mult=0.1, num_workers=8, eval_batch_size=64,
+    )
+    return Profile("ucf101", frame, clip, frame_short_side=None, clip_short_side=128,
+                   description="UCF-101 on a GPU node: ImageNet ResNet-50 and Kinetics R3D-50.")
+
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (_demo(), _ucf101())}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise UserError(f"Unknown profile {name!r}; choose one of {', '.join(PROFILES)}.") from None

@@ -1,0 +1,164 @@
+"""Whole-video predictions: softmax per frame (2D) or per clip (3D), averaged per video.
+
+Under torchrun each process scores its own shard of frames/clips (no padding, so nothing is
+counted twice) and the per-video sums are added across processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from helpers import distributed as D
+from helpers.config import TrainConfig
+from helpers.data.store import VideoStore
+from helpers.errors import UserError
+from helpers.predictions import Predictions
+from helpers.progress import bar
+from helpers.train import MODEL, load_split_data, load_trained, make_dataset, run_summary
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "test",
+             store: str | Path | None = None, splits: str | Path | None = None,
+             eval_frames: int | None | str = "config", three_crop: bool | None = None,
+             batch_size: int | None = None, num_workers: int | None = None) -> Predictions:
+    """Score every video of `subset` with the run's model; returns per-video probabilities.
+
+    `store`, `splits` and `split` default to those the run was trained with.
+    `eval_frames` (2D): None = every frame, N = N evenly spaced frames, "config" = the run's.
+    """
+    run_dir = Path(run_dir)
+    device = D.setup()
+    summary = run_summary(run_dir)
+    model, saved = load_trained(run_dir, device)
+    cfg = TrainConfig.from_dict(saved["config"])
+    changes: dict[str, Any] = {}
+    if eval_frames != "config":
+        changes["eval_frames"] = eval_frames
+    if three_crop is not None:
+        changes["three_crop"] = three_crop
+    if batch_size is not None:
+        changes["eval_batch_size"] = batch_size
+    if num_workers is not None:
+        changes["num_workers"] = num_workers
+    cfg = cfg.replace(**changes)
+    split = summary["split"] if split is None else split
+    video_store = VideoStore(store or summary["store"])
+    data = load_split_data(splits or summary["splits"], split, cfg.val_groups, video_store)
+    ids, labels = data.subset(subset)
+    if not ids:
+        raise UserError(f"Split {split} has no {subset} videos.")
+    ds = make_dataset(cfg, video_store, ids, labels, train=False)
+
+    channels_last = None
+    if cfg.channels_last and device.type == "cuda":
+        channels_last = torch.channels_last if cfg.model == "frame" else torch.channels_last_3d
+        model.to(memory_format=channels_last)
+    loader = DataLoader(ds, batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers,
+                        sampler=D.ShardSampler(len(ds)), pin_memory=device.type == "cuda")
+    num_classes = len(data.class_names)
+    video_sums = torch.zeros(len(ids), num_classes, dtype=torch.float64)
+    counts = torch.zeros(2, dtype=torch.float64)  # correct items, items
+    unit = "img" if cfg.model == "frame" else "clip"
+    with torch.no_grad():
+        for batch in bar(loader, desc=f"evaluate {cfg.model} {subset}", unit="batch",
+                         disable=None if D.is_main() else True):
+            x = batch["x"].to(device, non_blocking=True)
+            if channels_last is not None:
+                x = x.contiguous(memory_format=channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16,
+                                enabled=cfg.amp and device.type == "cuda"):
+                logits = model(x)
+            probs = logits.float().softmax(1).cpu().double()
+            video_sums.index_add_(0, batch["video"], probs)
+            counts[0] += (probs.argmax(1) == batch["label"]).sum()
+            counts[1] += len(probs)
+    D.all_reduce_sum(video_sums)
+    D.all_reduce_sum(counts)
+    n_items = video_sums.sum(1, keepdim=True)  # each item's probs sum to 1
+    if (n_items == 0).any():
+        missing = [ids[i] for i in torch.nonzero(n_items[:, 0] == 0)[:, 0].tolist()]
+        raise UserError(f"{len(missing)} videos got no frame or clip (e.g. {missing[0]}); "
+                        "check the store.")
+    probs = (video_sums / n_items).float().numpy()
+    level = "frame" if cfg.model == "frame" else "clip"
+    return Predictions(
+        video_ids=list(ids), labels=torch.tensor(labels).numpy(), probs=probs,
+        class_names=list(data.class_names),
+        attrs={"model": f"{saved['spec']['arch']} ({cfg.model})", "kind": cfg.model,
+               "checkpoint": str(run_dir / MODEL),
+               "checkpoint_sha256": _sha256(run_dir / MODEL), "config": cfg.to_dict(),
+               "split": split, "subset": subset, "level": level,
+               f"{level}_accuracy": float(counts[0] / counts[1]), "num_items": int(counts[1]),
+               "unit": unit, "eval_frames": -1 if cfg.eval_frames is None else cfg.eval_frames,
+               "three_crop": bool(cfg.three_crop)})
+
+
+def evaluate_to_file(run_dir: str | Path, out: str | Path, *, overwrite: bool = False,
+                     **kwargs: Any) -> Path:
+    """`evaluate` and save atomically; an existing file is kept (resumable pipelines)."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        if D.is_main():
+            print(f"predictions exist, kept: {out}")
+        return out
+    pred = evaluate(run_dir, **kwargs)
+    if D.is_main():
+        pred.save(out)
+        acc = float((pred.probs.argmax(1) == pred.labels).mean())
+        level = pred.attrs["level"]
+        print(f"{pred.attrs['subset']}: {len(pred.video_ids)} videos, per-video top-1 {acc:.1%}, "
+              f"per-{level} top-1 {pred.attrs[level + '_accuracy']:.1%} -> {out}")
+    D.barrier()
+    return out
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, type=Path, help="run folder from `train`")
+    parser.add_argument("--split", type=int, choices=[1, 2, 3], default=None,
+                        help="default: the split the run was trained on")
+    parser.add_argument("--subset", choices=["test", "val"], default="test",
+                        help="val = the held-out training groups (for fusion)")
+    parser.add_argument("--out", required=True, type=Path, help="predictions file (.h5)")
+    parser.add_argument("--store", type=Path, default=None, help="default: the run's store")
+    parser.add_argument("--splits", type=Path, default=None, help="default: the run's splits")
+    parser.add_argument("--eval-frames", default="config",
+                        help="2D: 'all' or N evenly spaced frames per video (default: the run's)")
+    parser.add_argument("--three-crop", action="store_true", help="3 spatial crops per item")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--num-workers", type=int, default=None)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (args.run / MODEL).exists():
+        raise UserError(f"{args.run} holds no trained model ({MODEL}); run `train` first.")
+    eval_frames: int | None | str = args.eval_frames
+    if eval_frames == "all":
+        eval_frames = None
+    elif eval_frames != "config":
+        try:
+            eval_frames = int(eval_frames)
+        except ValueError:
+            raise UserError(f"--eval-frames must be 'all' or a number, not {eval_frames!r}.") \
+                from None
+    evaluate_to_file(args.run, args.out, overwrite=args.overwrite, split=args.split,
+                     subset=args.subset, store=args.store, splits=args.splits,
+                     eval_frames=eval_frames, three_crop=args.three_crop or None,
+                     batch_size=args.batch_size, num_workers=args.num_workers)
+    if D.is_distributed():
+        torch.distributed.destroy_process_group()
+    return 0

@@ -1,0 +1,300 @@
+"""Late fusion of two models' per-video probabilities (a = 2D frames, b = 3D clips).
+
+Methods, simplest first (a tie on validation goes to the earlier one):
+- `mean`:     (p_a + p_b) / 2, the assignment's "combined output"; no parameters.
+- `weighted`: w p_a + (1 - w) p_b, w on a grid over [0, 1] (step 0.05) maximising validation
+              top-1; ties go to lower validation NLL, then to the w nearest 0.5.
+- `product`:  the renormalised geometric mean, i.e. the mean of log-probabilities.
+- `stacking`: multinomial logistic regression on the concatenated log-probabilities of both
+              models (floored at 1e-6); its L2 strength C is chosen by cross-validation
+              within the validation set.
+
+Everything is fitted on the validation predictions (the held-out training groups) only:
+`fit_fusion` takes nothing else, and `evaluate_fusion` only applies the fitted parameters to
+the test predictions. Methods are compared on validation by top-1; for the two methods with
+fitted parameters that score is out-of-fold (K folds over whole video groups), so stacking
+is not favoured for fitting and scoring on the same videos.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from helpers.errors import UserError
+from helpers.io import write_json_atomic
+from helpers.metrics import to_markdown, topk_accuracy
+from helpers.predictions import Predictions, align, load, video_groups
+from helpers.progress import bar
+
+METHODS = ("mean", "weighted", "product", "stacking")
+LOG_FLOOR = 1e-6
+DEFAULT_CS = (0.01, 0.1, 1.0, 10.0)
+
+
+def _log(p: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(np.asarray(p, dtype=np.float64), LOG_FLOOR, 1.0))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _stack_features(probs_a: np.ndarray, probs_b: np.ndarray) -> np.ndarray:
+    return np.hstack([_log(probs_a), _log(probs_b)])
+
+
+def fuse(method: str, probs_a: np.ndarray, probs_b: np.ndarray,
+         params: dict[str, Any] | None = None) -> np.ndarray:
+    """Fused probabilities [N, C] (float64, rows sum to 1) of one method with its parameters."""
+    pa = np.asarray(probs_a, dtype=np.float64)
+    pb = np.asarray(probs_b, dtype=np.float64)
+    if pa.shape != pb.shape:
+        raise UserError(f"Cannot fuse probabilities of shapes {pa.shape} and {pb.shape}.")
+    params = params or {}
+    if method == "mean":
+        return (pa + pb) / 2
+    if method == "weighted":
+        w = float(params["w"])
+        return w * pa + (1 - w) * pb
+    if method == "product":
+        return _softmax((_log(pa) + _log(pb)) / 2)
+    if method == "stacking":
+        coef = np.asarray(params["coef"], dtype=np.float64)
+        intercept = np.asarray(params["intercept"], dtype=np.float64)
+        classes = np.asarray(params["classes"], dtype=np.int64)
+        logits = _stack_features(pa, pb) @ coef.T + intercept
+        if len(classes) == 2:  # sklearn keeps one row for two classes: p(second) = sigmoid(z)
+            logits = np.hstack([np.zeros_like(logits), logits])
+        out = np.zeros_like(pa)
+        out[:, classes] = _softmax(logits)  # classes absent from validation get probability 0
+        return out
+    raise UserError(f"Unknown fusion method {method!r}; pick one of {', '.join(METHODS)}.")
+
+
+def _nll(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+
+
+def _top1(probs: np.ndarray, labels: np.ndarray) -> float:
+    return topk_accuracy(probs, labels, ks=(1,))[1]
+
+
+def _fit_weight(pa: np.ndarray, pb: np.ndarray, labels: np.ndarray, step: float) -> float:
+    grid = np.round(np.arange(0.0, 1.0 + step / 2, step), 10)
+    scored = []
+    for w in grid:
+        p = fuse("weighted", pa, pb, {"w": w})
+        scored.append((-_top1(p, labels), _nll(p, labels), abs(w - 0.5), float(w)))
+    return min(scored)[3]
+
+
+def _fit_stacking(pa: np.ndarray, pb: np.ndarray, labels: np.ndarray, c: float,
+                  max_iter: int = 1000) -> dict[str, Any]:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, max_iter=max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in `converged` instead
+        model.fit(_stack_features(pa, pb), labels)
+    return {"C": float(c), "coef": model.coef_.tolist(), "intercept": model.intercept_.tolist(),
+            "classes": model.classes_.tolist(), "converged": bool(np.all(model.n_iter_ < max_iter))}
+
+
+def make_folds(video_ids: list[str], n_folds: int = 3, seed: int = 0) -> np.ndarray:
+    """Fold id per video: whole UCF-101 groups per fold (so one actor's clips never sit on
+    both sides), or a seeded shuffle of videos when names carry no group."""
+    try:
+        groups = video_groups(video_ids)
+    except UserError:
+        groups = None
+    if groups is not None and len(np.unique(groups)) >= n_folds:
+        uniq = np.unique(groups)
+        rank = np.searchsorted(uniq, groups)
+        return rank % n_folds
+    perm = np.random.default_rng(seed).permutation(len(video_ids))
+    folds = np.empty(len(video_ids), dtype=np.int64)
+    folds[perm] = np.arange(len(video_ids)) % n_folds
+    return folds
+
+
+def _out_of_fold(fit_predict, n: int, folds: np.ndarray, num_classes: int) -> np.ndarray:
+    out = np.zeros((n, num_classes))
+    for f in np.unique(folds):
+        held = folds == f
+        out[held] = fit_predict(~held, held)
+    return out
+
+
+def fit_fusion(val_a: Predictions, val_b: Predictions, *, weight_step: float = 0.05,
+               cs: tuple[float, ...] = DEFAULT_CS, n_folds: int = 3, seed: int = 0) -> dict[str, Any]:
+    """Fit every method on validation predictions and choose one by validation top-1.
+
+    Returns a JSON-serialisable dict: `params` per method, `val_scores` per method (top1,
+    nll, and how it was scored), `chosen`, `val_single` (each model's top-1), `class_names`.
+    """
+    for p in (val_a, val_b):
+        if str(p.attrs.get("subset", "")).lower() == "test":
+            raise UserError("Fusion must be fitted on validation predictions (held-out training "
+                            "groups), but a file given as validation has subset='test'.")
+    a, b = align(val_a, val_b)
+    labels, pa, pb = a.labels, a.probs.astype(np.float64), b.probs.astype(np.float64)
+    n, num_classes = pa.shape
+    if n < 2 * n_folds or len(np.unique(labels)) < 2:
+        raise UserError(f"Too few validation videos to fit fusion ({n} videos, "
+                        f"{len(np.unique(labels))} classes); hold out more training groups.")
+    folds = make_folds(a.video_ids, n_folds, seed)
+    params: dict[str, dict[str, Any]] = {"mean": {}, "product": {}}
+    scores: dict[str, dict[str, Any]] = {}
+    for m in ("mean", "product"):
+        p = fuse(m, pa, pb)
+        scores[m] = {"top1": _top1(p, labels), "nll": _nll(p, labels), "scored": "in-sample"}
+
+    params["weighted"] = {"w": _fit_weight(pa, pb, labels, weight_step), "step": weight_step}
+
+    def weighted_oof(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+        w = _fit_weight(pa[train], pb[train], labels[train], weight_step)
+        return fuse("weighted", pa[held], pb[held], {"w": w})
+
+    p = _out_of_fold(weighted_oof, n, folds, num_classes)
+    scores["weighted"] = {"top1": _top1(p, labels), "nll": _nll(p, labels),
+                          "scored": f"out-of-fold, {n_folds} folds"}
+
+    by_c = []
+    progress = bar(total=len(cs) * len(np.unique(folds)) + 1, desc="stacking", unit="fit")
+    with progress:
+        for c in cs:
+            def stack_oof(train: np.ndarray, held: np.ndarray, c: float = c) -> np.ndarray:
+                if len(np.unique(labels[train])) < 2:
+                    raise UserError("A validation fold holds a single class; use fewer folds.")
+                prm = _fit_stacking(pa[train], pb[train], labels[train], c)
+                progress.update()
+                return fuse("stacking", pa[held], pb[held], prm)
+
+            p = _out_of_fold(stack_oof, n, folds, num_classes)
+            by_c.append((-_top1(p, labels), _nll(p, labels), float(c)))
+        neg_top1, nll, best_c = min(by_c)  # ties: lower NLL, then the smaller (stronger) C
+        params["stacking"] = _fit_stacking(pa, pb, labels, best_c)
+        progress.update()
+    scores["stacking"] = {"top1": -neg_top1, "nll": nll,
+                          "scored": f"out-of-fold, {n_folds} folds (C chosen from {list(cs)})",
+                          "by_C": {str(c): -t for t, _, c in by_c}}
+    # Highest validation top-1; a tie goes to the simpler method (METHODS order).
+    chosen = max(METHODS, key=lambda m: (scores[m]["top1"], -METHODS.index(m)))
+    return {
+        "chosen": chosen,
+        "selection": "highest validation top-1; ties go to the simpler method "
+                     "(mean, weighted, product, stacking)",
+        "params": {m: params[m] for m in METHODS},
+        "val_scores": {m: scores[m] for m in METHODS},
+        "val_single": {"a": _top1(pa, labels), "b": _top1(pb, labels)},
+        "num_val_videos": n,
+        "class_names": list(a.class_names),
+        "seed": seed,
+    }
+
+
+def _name(p: Predictions, default: str) -> str:
+    return str(p.attrs.get("model") or default)
+
+
+def evaluate_fusion(fit: dict[str, Any], test_a: Predictions,
+                    test_b: Predictions) -> tuple[pd.DataFrame, dict[str, Predictions]]:
+    """Apply the fitted methods to the test predictions. Returns a table (one row per single
+    model and per method: val_top1, top1, top5, top10 on test, chosen_on_val) and the fused
+    Predictions per method. Nothing here is fitted: test labels only score the results."""
+    a, b = align(test_a, test_b)
+    if a.class_names != fit["class_names"]:
+        raise UserError("The test predictions use a different class list than the fitted "
+                        "fusion; fit and evaluate with the same classInd.txt.")
+    name_a, name_b = _name(a, "a"), _name(b, "b")
+    if name_a == name_b:
+        name_a, name_b = f"{name_a} (a)", f"{name_b} (b)"
+    rows = []
+    for name, p, key in ((name_a, a, "a"), (name_b, b, "b")):
+        top = topk_accuracy(p.probs, p.labels)
+        rows.append({"method": name, "kind": "single", "val_top1": fit["val_single"][key],
+                     "top1": top[1], "top5": top[5], "top10": top[10], "chosen_on_val": False})
+    fused: dict[str, Predictions] = {}
+    for m in METHODS:
+        params = fit["params"][m]
+        probs = fuse(m, a.probs, b.probs, params).astype(np.float32)
+        probs /= probs.sum(axis=1, keepdims=True)
+        shown = {k: v for k, v in params.items() if k not in ("coef", "intercept", "classes")}
+        attrs = {"model": f"fusion-{m}", "fusion_method": m, "fusion_params": shown,
+                 "sources": [name_a, name_b], "chosen_on_val": m == fit["chosen"]}
+        for key in ("split", "subset"):
+            if a.attrs.get(key) is not None:
+                attrs[key] = a.attrs[key]
+        fused[m] = Predictions(list(a.video_ids), a.labels.copy(), probs,
+                               list(a.class_names), attrs)
+        top = topk_accuracy(probs, a.labels)
+        rows.append({"method": m, "kind": "fusion", "val_top1": fit["val_scores"][m]["top1"],
+                     "top1": top[1], "top5": top[5], "top10": top[10],
+                     "chosen_on_val": m == fit["chosen"]})
+    return pd.DataFrame(rows), fused
+
+
+def check_disjoint(val: Predictions, test: Predictions) -> None:
+    """Refuse validation and test sets that share videos (the fit would see test data)."""
+    shared = sorted(set(val.video_ids) & set(test.video_ids))
+    if shared:
+        raise UserError(f"Validation and test predictions share {len(shared)} videos (e.g. "
+                        f"{shared[0]}); fit fusion on held-out training groups only.")
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--a", required=True, type=Path, metavar="PRED2D.h5",
+                        help="test predictions of the first model (the 2D frame model)")
+    parser.add_argument("--b", required=True, type=Path, metavar="PRED3D.h5",
+                        help="test predictions of the second model (the 3D clip model)")
+    parser.add_argument("--val-a", required=True, type=Path, metavar="VAL2D.h5",
+                        help="validation predictions of the first model (fit data)")
+    parser.add_argument("--val-b", required=True, type=Path, metavar="VAL3D.h5",
+                        help="validation predictions of the second model (fit data)")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="folder for fused_<method>.h5 and fusion.json")
+    parser.add_argument("--weight-step", type=float, default=0.05,
+                        help="grid step of the weighted mean's weight (default 0.05)")
+    parser.add_argument("--folds", type=int, default=3,
+                        help="cross-validation folds within the validation set (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="fold seed when videos have no groups")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 < args.weight_step <= 1:
+        raise UserError(f"--weight-step must be in (0, 1], got {args.weight_step}.")
+    if args.folds < 2:
+        raise UserError(f"--folds must be at least 2, got {args.folds}.")
+    val_a, val_b = load(args.val_a), load(args.val_b)
+    test_a, test_b = load(args.a), load(args.b)
+    for val in (val_a, val_b):
+        for test in (test_a, test_b):
+            check_disjoint(val, test)
+    fit = fit_fusion(val_a, val_b, weight_step=args.weight_step, n_folds=args.folds,
+                     seed=args.seed)
+    table, fused = evaluate_fusion(copy.deepcopy(fit), test_a, test_b)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for m, pred in fused.items():
+        pred.save(args.out / f"fused_{m}.h5")
+    report = dict(fit)
+    report["inputs"] = {"a": str(args.a), "b": str(args.b),
+                        "val_a": str(args.val_a), "val_b": str(args.val_b)}
+    report["test"] = json.loads(table.to_json(orient="records"))
+    write_json_atomic(args.out / "fusion.json", report)
+    print(to_markdown(table))
+    print(f"\nchosen on validation: {fit['chosen']}; wrote {len(fused)} fused predictions "
+          f"files and fusion.json to {args.out}")
+    return 0

@@ -1,0 +1,192 @@
+"""Video-level metrics: top-k accuracy, confusion matrices, per-class tables, confused pairs.
+
+Tie rules (so every table is reproducible):
+- Scores: classes are ranked by descending probability, equal probabilities by ascending
+  class index (a stable sort of -probs). `argmax` follows the same rule.
+- Classes: best = highest accuracy, worst = lowest accuracy; in both, equal accuracy goes to
+  the class with more test videos (more evidence), then to the class name A-Z.
+- Confused pairs: highest row-normalised rate, then higher count, then true and predicted
+  class names A-Z.
+Rows are true classes and columns predicted classes throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from helpers.errors import UserError
+from helpers.predictions import Predictions
+
+
+def true_class_rank(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """0-based rank of the true class in each row under the tie rule above (0 = top-1)."""
+    probs = np.asarray(probs)
+    labels = np.asarray(labels, dtype=np.int64)
+    true = probs[np.arange(len(labels)), labels][:, None]
+    higher = (probs > true).sum(axis=1)
+    # Equal scores at a lower class index rank first, as in a stable sort of -probs.
+    earlier_ties = ((probs == true) & (np.arange(probs.shape[1]) < labels[:, None])).sum(axis=1)
+    return higher + earlier_ties
+
+
+def topk_classes(probs: np.ndarray, k: int) -> np.ndarray:
+    """The k best classes per row [N, k] under the tie rule above."""
+    return np.argsort(-np.asarray(probs), axis=1, kind="stable")[:, :k]
+
+
+def topk_accuracy(probs: np.ndarray, labels: np.ndarray,
+                  ks: Iterable[int] = (1, 5, 10)) -> dict[int, float]:
+    """Fraction of rows whose true class is among the k best; k above the number of classes
+    counts every row as a hit."""
+    probs = np.asarray(probs)
+    labels = np.asarray(labels)
+    if probs.ndim != 2 or len(labels) != len(probs):
+        raise UserError(f"probs {probs.shape} and labels {labels.shape} do not match.")
+    if len(labels) == 0:
+        raise UserError("No videos to score; the predictions are empty.")
+    rank = true_class_rank(probs, labels)
+    return {int(k): float((rank < k).mean()) for k in ks}
+
+
+def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts [C, C] (int64): row = true class, column = predicted class."""
+    labels = np.asarray(labels, dtype=np.int64)
+    preds = np.asarray(preds, dtype=np.int64)
+    if labels.shape != preds.shape:
+        raise UserError(f"labels {labels.shape} and preds {preds.shape} differ in shape.")
+    for name, arr in (("labels", labels), ("preds", preds)):
+        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+            raise UserError(f"{name} hold values outside 0..{num_classes - 1}.")
+    flat = np.bincount(labels * num_classes + preds, minlength=num_classes * num_classes)
+    return flat.reshape(num_classes, num_classes)
+
+
+def row_normalize(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum; rows with no videos stay zero (no NaN, no warning)."""
+    cm = np.asarray(cm, dtype=np.float64)
+    support = cm.sum(axis=1, keepdims=True)
+    return np.divide(cm, support, out=np.zeros_like(cm), where=support > 0)
+
+
+def per_class_accuracy(cm: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """One row per class (index = class index): class, accuracy, support, correct.
+    Accuracy is NaN for a class with no videos, which `best_worst` leaves out."""
+    cm = np.asarray(cm)
+    if cm.shape != (len(class_names), len(class_names)):
+        raise UserError(f"Confusion matrix {cm.shape} does not match {len(class_names)} classes.")
+    support = cm.sum(axis=1).astype(np.int64)
+    correct = np.diag(cm).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.where(support > 0, correct / np.maximum(support, 1), np.nan)
+    return pd.DataFrame({"class": list(class_names), "accuracy": acc,
+                         "support": support, "correct": correct})
+
+
+def best_worst(per_class: pd.DataFrame, n: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The n best and n worst classes (see the tie rule in the module docstring)."""
+    scored = per_class[per_class["accuracy"].notna()]
+    best = scored.sort_values(["accuracy", "support", "class"], ascending=[False, False, True],
+                              kind="mergesort")
+    worst = scored.sort_values(["accuracy", "support", "class"], ascending=[True, False, True],
+                               kind="mergesort")
+    return best.head(n), worst.head(n)
+
+
+def most_confused_pairs(cm: np.ndarray, class_names: list[str], n: int = 10) -> pd.DataFrame:
+    """The n largest off-diagonal entries of the row-normalised matrix (pairs never confused
+    are left out): true, predicted, rate, count, true_index, predicted_index."""
+    cm = np.asarray(cm)
+    norm = row_normalize(cm)
+    t, p = np.nonzero((cm > 0) & ~np.eye(len(cm), dtype=bool))
+    df = pd.DataFrame({"true": [class_names[i] for i in t],
+                       "predicted": [class_names[j] for j in p],
+                       "rate": norm[t, p], "count": cm[t, p].astype(np.int64),
+                       "true_index": t, "predicted_index": p})
+    df = df.sort_values(["rate", "count", "true", "predicted"],
+                        ascending=[False, False, True, True], kind="mergesort")
+    return df.head(n).reset_index(drop=True)
+
+
+def compare_per_class(per_class_a: pd.DataFrame, per_class_b: pd.DataFrame) -> pd.DataFrame:
+    """Per-class accuracy of two models side by side, sorted by gain = b - a (largest first,
+    then class name A-Z). With a = 2D and b = 3D, the top rows gain most from motion."""
+    if list(per_class_a["class"]) != list(per_class_b["class"]):
+        raise UserError("The two per-class tables list different classes.")
+    df = pd.DataFrame({"class": per_class_a["class"].to_numpy(),
+                       "accuracy_a": per_class_a["accuracy"].to_numpy(),
+                       "accuracy_b": per_class_b["accuracy"].to_numpy(),
+                       "support": per_class_a["support"].to_numpy()},
+                      index=per_class_a.index)
+    df["gain"] = df["accuracy_b"] - df["accuracy_a"]
+    return df.sort_values(["gain", "class"], ascending=[False, True], kind="mergesort",
+                          na_position="last")
+
+
+def summarize(pred: Predictions, n: int = 10) -> dict[str, Any]:
+    """Every video-level metric of one predictions set, plus its frame/clip accuracy."""
+    topk = topk_accuracy(pred.probs, pred.labels, ks=(1, 5, 10))
+    cm = confusion_matrix(pred.labels, pred.preds, pred.num_classes)
+    per_class = per_class_accuracy(cm, pred.class_names)
+    best, worst = best_worst(per_class, n)
+    out: dict[str, Any] = {
+        "model": pred.attrs.get("model"),
+        "split": pred.attrs.get("split"),
+        "subset": pred.attrs.get("subset"),
+        "num_videos": pred.num_videos,
+        "num_classes": pred.num_classes,
+        "top1": topk[1], "top5": topk[5], "top10": topk[10],
+        "confusion": cm,
+        "confusion_norm": row_normalize(cm),
+        "per_class": per_class,
+        "best": best,
+        "worst": worst,
+        "confused_pairs": most_confused_pairs(cm, pred.class_names, n),
+    }
+    for key in ("frame_accuracy", "clip_accuracy"):
+        if pred.attrs.get(key) is not None:
+            out[key] = float(pred.attrs[key])
+    return out
+
+
+def comparison_table(summaries: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per model: the frame- or clip-level accuracy beside the per-video top-k."""
+    rows = []
+    for name, s in summaries.items():
+        unit = "frame" if "frame_accuracy" in s else "clip" if "clip_accuracy" in s else "-"
+        rows.append({"model": name, "unit": unit,
+                     "unit_accuracy": s.get(f"{unit}_accuracy", np.nan),
+                     "top1": s["top1"], "top5": s["top5"], "top10": s["top10"],
+                     "num_videos": s["num_videos"]})
+    return pd.DataFrame(rows)
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".1%", formats: Mapping[str, str] | None = None,
+                index: bool = False) -> str:
+    """A GitHub Markdown table (pandas' own needs `tabulate`). Floats use `floatfmt` unless
+    `formats` names a format for their column; NaN prints as "n/a", booleans as yes/no."""
+    formats = dict(formats or {})
+    if index:
+        df = df.reset_index()
+    cols = [str(c) for c in df.columns]
+
+    def cell(col: str, v: Any) -> str:
+        if isinstance(v, (bool, np.bool_)):
+            return "yes" if v else "no"
+        if isinstance(v, (float, np.floating)):
+            return "n/a" if np.isnan(v) else format(float(v), formats.get(col, floatfmt))
+        if isinstance(v, (int, np.integer)) and col in formats:
+            return format(int(v), formats[col])
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    body = [[cell(c, v) for c, v in zip(cols, row, strict=True)]
+            for row in df.itertuples(index=False, name=None)]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+               for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |",
+             "|" + "|".join("---:" if num else ":---" for num in numeric) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines)

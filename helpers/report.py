@@ -1,0 +1,341 @@
+"""`python -m helpers report`: execute notebooks 01-04 with papermill, render the PDF.
+
+Each notebook runs into `<run_dir>/notebooks/<name>.ipynb`; the last one (04_report) is
+rendered to `report/report.pdf` through nbconvert + xelatex with the code hidden.
+The heavy steps inside the notebooks resume on their own (checkpoints, predictions files
+that already exist are skipped), so rerunning after a kill simply re-executes the
+notebooks and is cheap where the work is done.
+
+Figures: the notebooks save them into `figures/`; after a run, the ones this run wrote are
+also copied into `<run_dir>/figures/` (with a copy of the PDF), so each run keeps its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from helpers.errors import UserError
+from helpers.io import atomic_path, write_bytes_atomic, write_text_atomic
+from helpers.paths import FIGURES_DIR, NOTEBOOKS_DIR, REPO_ROOT, REPORT_DIR, RUNS_DIR
+
+PROFILES = ("demo", "ucf101")
+# The four stages, in order; each is the single notebook `notebooks/<prefix>_*.ipynb`.
+STAGES = ("01", "02", "03", "04")
+REPORT_STAGE = "04"
+DEFAULT_TITLE = "Human action recognition on UCF-101"
+TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc"
+# Cells with these tags disappear from the PDF (the code of every cell is hidden anyway).
+REMOVE_CELL_TAGS = {"remove_cell", "parameters", "injected-parameters"}
+REMOVE_INPUT_TAGS = {"remove_input"}
+REMOVE_OUTPUT_TAGS = {"remove_output"}
+
+
+# ----------------------------------------------------------------------------- notebooks
+def find_notebooks(only: Sequence[str] | None = None) -> list[Path]:
+    """The stage notebooks in order (01..04), or only the stages named in `only`."""
+    stages = list(STAGES)
+    if only:
+        unknown = sorted(set(only) - set(STAGES))
+        if unknown:
+            raise UserError(f"Unknown stage(s) {', '.join(unknown)} in --only; "
+                            f"pick from {','.join(STAGES)}.")
+        stages = [s for s in STAGES if s in set(only)]
+    found = []
+    for stage in stages:
+        matches = sorted(NOTEBOOKS_DIR.glob(f"{stage}_*.ipynb"))
+        if len(matches) != 1:
+            what = "no notebook" if not matches else f"{len(matches)} notebooks"
+            raise UserError(f"Found {what} named {stage}_*.ipynb in {NOTEBOOKS_DIR}; "
+                            "there must be exactly one per stage.")
+        found.append(matches[0])
+    return found
+
+
+def _kernel_runs_this_python(argv0: str) -> bool:
+    """Whether a kernelspec's interpreter is the one running us (so it sees our packages).
+
+    jupyter_client swaps a bare `python`/`python3` for sys.executable. Paths are compared
+    without resolving symlinks: a venv's python is a symlink to the system one.
+    """
+    if argv0 in {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"}:
+        return True
+    ours = Path(os.path.abspath(sys.executable))
+    theirs = Path(os.path.abspath(argv0))
+    return theirs.parent == ours.parent and theirs.exists()
+
+
+def choose_kernel() -> str:
+    """`ucf101` (registered by the Makefile) when it runs this interpreter, else `python3`.
+
+    A per-user kernelspec can point at another clone's .venv; running that would silently
+    import the other clone's helpers, so we only take a kernel that runs this Python.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    for name in ("ucf101", "python3"):
+        try:
+            spec = manager.get_kernel_spec(name)
+        except NoSuchKernel:
+            continue
+        if spec.argv and _kernel_runs_this_python(spec.argv[0]):
+            return name
+    print(f"warning: no Jupyter kernel runs {sys.executable}; using 'python3'. "
+          "Run `make venv` to register the project's kernel.", file=sys.stderr)
+    return "python3"
+
+
+@contextlib.contextmanager
+def _kernel_env() -> Iterator[None]:
+    """Let the kernel import `helpers` from this checkout even without `pip install -e .`."""
+    old = os.environ.get("PYTHONPATH")
+    parts = [str(REPO_ROOT)] + ([old] if old else [])
+    os.environ["PYTHONPATH"] = os.pathsep.join(parts)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def _first_line(text: Any) -> str:
+    lines = str(text).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def execute_notebook(src: Path, dst: Path, *, parameters: dict[str, Any],
+                     kernel_name: str) -> None:
+    """Run `src` with papermill into `dst`, atomically.
+
+    Execution writes `<name>.running.ipynb` (saved after every cell, so a killed run can
+    be inspected); success renames it to `dst`, failure to `<name>.failed.ipynb`.
+    """
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    running = dst.with_name(f"{dst.stem}.running.ipynb")
+    failed = dst.with_name(f"{dst.stem}.failed.ipynb")
+    try:
+        papermill.execute_notebook(
+            str(src), str(running), parameters=parameters, kernel_name=kernel_name,
+            cwd=str(src.parent), progress_bar=False, log_output=False,
+            stdout_file=sys.stdout, stderr_file=sys.stderr,
+        )
+    except BaseException as exc:
+        if running.exists():
+            os.replace(running, failed)
+        where = f"the partial executed copy is {failed}" if failed.exists() else "no executed copy was saved"
+        if isinstance(exc, PapermillExecutionError):
+            source = _first_line(exc.source)
+            raise UserError(
+                f"Notebook {src.name} failed in cell In [{exc.exec_count}] "
+                f"(`{source}`) with {exc.ename}: {_first_line(exc.evalue)}; {where}."
+            ) from None
+        if isinstance(exc, DeadKernelError):
+            raise UserError(f"The kernel died while running {src.name} (out of memory? try a "
+                            f"smaller batch_size or num_workers); {where}.") from None
+        if isinstance(exc, CellTimeoutError):
+            raise UserError(f"A cell of {src.name} timed out; {where}.") from None
+        raise
+    os.replace(running, dst)
+    failed.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- PDF
+def check_tex() -> None:
+    """Fail early (before minutes of notebook execution) when the PDF toolchain is missing."""
+    missing = [tool for tool in ("xelatex", "pandoc") if shutil.which(tool) is None]
+    if missing:
+        raise UserError(f"{' and '.join(missing)} not found, so the PDF cannot be rendered; "
+                        f"install them (Debian/Ubuntu: apt-get install {TEX_PACKAGES}).")
+
+
+def _drop_stderr(nb: Any) -> None:
+    """Progress bars and warnings go to stderr: useful in the executed notebook, noise in a PDF."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+
+
+def render_pdf(executed_notebook: str | os.PathLike, pdf_path: str | os.PathLike, *,
+               source_dir: str | os.PathLike | None = None) -> Path:
+    """Render an executed notebook to PDF with xelatex, code and prompts hidden.
+
+    `source_dir` is where relative image paths in markdown resolve (default: the
+    notebook's folder). On a LaTeX failure the log is kept as `<notebook>.latex.log`.
+    """
+    import nbformat
+    from nbconvert.exporters import PDFExporter
+    from nbconvert.exporters.pdf import LatexFailed
+    from traitlets.config import Config
+
+    check_tex()
+    executed_notebook, pdf_path = Path(executed_notebook), Path(pdf_path)
+    if not executed_notebook.is_file():
+        raise UserError(f"{executed_notebook} does not exist; execute the notebook first.")
+    nb = nbformat.read(executed_notebook, as_version=4)
+    _drop_stderr(nb)
+    if not nb.metadata.get("title"):
+        nb.metadata["title"] = DEFAULT_TITLE
+
+    c = Config()
+    c.TemplateExporter.exclude_input = True
+    c.TemplateExporter.exclude_input_prompt = True
+    c.TemplateExporter.exclude_output_prompt = True
+    c.TagRemovePreprocessor.enabled = True
+    c.TagRemovePreprocessor.remove_cell_tags = REMOVE_CELL_TAGS
+    c.TagRemovePreprocessor.remove_input_tags = REMOVE_INPUT_TAGS
+    c.TagRemovePreprocessor.remove_all_outputs_tags = REMOVE_OUTPUT_TAGS
+    c.CoalesceStreamsPreprocessor.enabled = True  # also collapses "\r" rewrites
+    exporter = PDFExporter(config=c)
+    resources = {"metadata": {"name": executed_notebook.stem,
+                              "path": str(Path(source_dir or executed_notebook.parent))}}
+    log_path = executed_notebook.with_suffix(".latex.log")
+    try:
+        pdf_data, _ = exporter.from_notebook_node(nb, resources=resources)
+    except LatexFailed as exc:
+        write_text_atomic(log_path, exc.output)
+        raise UserError(f"xelatex failed to render {executed_notebook.name}; "
+                        f"its log is {log_path}.") from None
+    write_bytes_atomic(pdf_path, pdf_data)
+    log_path.unlink(missing_ok=True)
+    return pdf_path
+
+
+# ----------------------------------------------------------------------------- runner
+def collect_figures(run_dir: Path, since: float) -> list[Path]:
+    """Copy the figures written since `since` (this run) from figures/ into run_dir/figures."""
+    if not FIGURES_DIR.is_dir():
+        return []
+    copied = []
+    for src in sorted(FIGURES_DIR.iterdir()):
+        # 2 s slack: some filesystems store mtimes coarsely.
+        if src.is_file() and not src.name.startswith(".") and src.stat().st_mtime >= since - 2:
+            dst = run_dir / "figures" / src.name
+            with atomic_path(dst) as tmp:
+                shutil.copyfile(src, tmp)
+            copied.append(dst)
+    return copied
+
+
+def resolve_run_dir(run: str | os.PathLike | None, profile: str) -> Path:
+    """`None` -> runs/<profile>; a bare name -> runs/<name>; anything else is a path."""
+    if run is None or str(run) == "":
+        return (RUNS_DIR / profile).absolute()
+    run = Path(run)
+    if len(run.parts) == 1 and not run.is_absolute():
+        return (RUNS_DIR / run).absolute()
+    return run.absolute()
+
+
+def run_report(*, profile: str = "demo", data_dir: str | os.PathLike | None = None,
+               run_dir: str | os.PathLike | None = None, split: int = 1, fast: bool = False,
+               notebooks: Sequence[str | os.PathLike] | None = None,
+               kernel_name: str | None = None,
+               pdf_path: str | os.PathLike | None = REPORT_DIR / "report.pdf") -> Path:
+    """Execute the notebooks in order, then render the last one to `pdf_path`.
+
+    `pdf_path=None` skips rendering. Returns the PDF path, or the run folder when no
+    PDF was rendered.
+    """
+    if profile not in PROFILES:
+        raise UserError(f"Unknown profile {profile!r}; pick one of {', '.join(PROFILES)}.")
+    if split not in (1, 2, 3):
+        raise UserError(f"Split must be 1, 2 or 3, not {split}.")
+    if data_dir is not None and str(data_dir) != "":
+        data_dir = Path(data_dir).absolute()
+        if not data_dir.exists():
+            raise UserError(f"The data folder {data_dir} does not exist; pass the UCF-101 "
+                            "folder (or the HDF5 tree) with --data.")
+    nb_paths = [Path(p).absolute() for p in notebooks] if notebooks is not None else find_notebooks()
+    for path in nb_paths:
+        if not path.is_file():
+            raise UserError(f"Notebook {path} does not exist.")
+    if pdf_path is not None:
+        check_tex()
+    run_path = resolve_run_dir(run_dir, profile)
+    kernel_name = kernel_name or choose_kernel()
+
+    parameters: dict[str, Any] = {
+        "profile": profile,
+        "data_dir": str(data_dir) if data_dir else "",
+        "run_dir": str(run_path),
+        "split": split,
+    }
+    if fast:
+        parameters["fast"] = True
+
+    started = time.time()
+    print(f"report: profile={profile} split={split} run={run_path} kernel={kernel_name}", flush=True)
+    executed = []
+    with _kernel_env():
+        for i, src in enumerate(nb_paths, 1):
+            dst = run_path / "notebooks" / src.name
+            print(f"[{i}/{len(nb_paths)}] {src.stem}: running", flush=True)
+            t0 = time.time()
+            execute_notebook(src, dst, parameters=parameters, kernel_name=kernel_name)
+            print(f"[{i}/{len(nb_paths)}] {src.stem}: done in {time.time() - t0:.1f} s -> {dst}",
+                  flush=True)
+            executed.append((src, dst))
+
+    result = run_path
+    if pdf_path is not None and executed:
+        src, dst = executed[-1]
+        print(f"rendering {dst.name} -> {pdf_path}", flush=True)
+        t0 = time.time()
+        result = render_pdf(dst, pdf_path, source_dir=src.parent)
+        with atomic_path(run_path / Path(pdf_path).name) as tmp:
+            shutil.copyfile(result, tmp)
+        print(f"rendered in {time.time() - t0:.1f} s", flush=True)
+    figures = collect_figures(run_path, started)
+    if figures:
+        print(f"copied {len(figures)} figure(s) into {run_path / 'figures'}", flush=True)
+    print(f"report: finished in {time.time() - started:.1f} s", flush=True)
+    return result
+
+
+# ----------------------------------------------------------------------------- CLI
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", choices=PROFILES, default="demo",
+                        help="demo: synthetic data on CPU (default); ucf101: the real assignment")
+    parser.add_argument("--data", metavar="DIR", default=None,
+                        help="UCF-101 folder or the course's HDF5 tree (default: the synthetic benchmark)")
+    parser.add_argument("--run", metavar="RUN", default=None,
+                        help="run name under runs/ or a folder path (default: runs/<profile>)")
+    parser.add_argument("--split", type=int, choices=(1, 2, 3), default=1, help="UCF-101 split")
+    parser.add_argument("--fast", action="store_true", help="tiny test-only configuration")
+    parser.add_argument("--only", metavar="01,02,...", default=None,
+                        help="run only these stages; the PDF is rendered only when 04 runs")
+    parser.add_argument("--kernel", metavar="NAME", default=None,
+                        help="Jupyter kernel (default: ucf101 if it runs this Python, else python3)")
+    parser.add_argument("--pdf", metavar="PATH", default=str(REPORT_DIR / "report.pdf"),
+                        help="where to write the PDF (default: report/report.pdf)")
+
+
+def run(args: argparse.Namespace) -> int:
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    notebooks = find_notebooks(only)
+    render = notebooks[-1].name.startswith(f"{REPORT_STAGE}_")
+    if not render:
+        print(f"note: stage {REPORT_STAGE} is not selected, so no PDF is rendered.", flush=True)
+    if args.data is not None and not Path(args.data).exists():
+        raise UserError(f"The data folder {args.data} does not exist; pass the UCF-101 "
+                        "folder (or the HDF5 tree) with --data.")
+    out = run_report(profile=args.profile, data_dir=args.data, run_dir=args.run,
+                     split=args.split, fast=args.fast, notebooks=notebooks,
+                     kernel_name=args.kernel, pdf_path=Path(args.pdf) if render else None)
+    print(f"wrote {out}")
+    return 0

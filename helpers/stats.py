@@ -1,0 +1,134 @@
+"""Is a difference in accuracy real? Bootstrap intervals and McNemar's exact test.
+
+Videos of one UCF-101 group share an actor and a scene, so they are not independent; pass
+`groups` (see `helpers.predictions.video_groups`) to resample whole groups (a cluster
+bootstrap), which gives wider, more honest intervals when a split has few groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binom
+
+from helpers.errors import UserError
+
+_CHUNK = 256  # bootstrap replicates drawn at once (bounds memory at ~CHUNK x units)
+
+
+def _as_bool(x: np.ndarray, name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 1 or x.size == 0:
+        raise UserError(f"{name} must be a non-empty 1-D array of per-video outcomes.")
+    return x.astype(bool)
+
+
+def _units(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
+    """Unit index per video (each video alone, or its group) and the number of units."""
+    if groups is None:
+        return np.arange(n), n
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise UserError(f"groups has shape {groups.shape}, expected ({n},).")
+    _, inverse = np.unique(groups, return_inverse=True)
+    return inverse, int(inverse.max()) + 1
+
+
+def _boot_stats(values: np.ndarray, groups: np.ndarray | None, n_boot: int,
+                seed: int) -> np.ndarray:
+    """Bootstrap replicates [n_boot, K] of the mean of each column of `values` [n, K],
+    resampling units with replacement (the same units for every column, so paired)."""
+    unit, n_units = _units(groups, len(values))
+    sums = np.zeros((n_units, values.shape[1]))
+    np.add.at(sums, unit, values)
+    sizes = np.bincount(unit, minlength=n_units).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, values.shape[1]))
+    for start in range(0, n_boot, _CHUNK):
+        m = min(_CHUNK, n_boot - start)
+        idx = rng.integers(0, n_units, size=(m, n_units))
+        # How often each unit was drawn; ratio of totals handles groups of unequal size.
+        counts = np.zeros((m, n_units))
+        np.add.at(counts, (np.repeat(np.arange(m), n_units), idx.ravel()), 1.0)
+        out[start:start + m] = (counts @ sums) / (counts @ sizes)[:, None]
+    return out
+
+
+def _interval(reps: np.ndarray, alpha: float) -> tuple[float, float]:
+    lo, hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
+def bootstrap_ci(correct: np.ndarray, *, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
+                 groups: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Accuracy and its percentile-bootstrap (1 - alpha) interval: (point, lo, hi).
+    Resamples videos, or whole groups when `groups` is given."""
+    c = _as_bool(correct, "correct").astype(np.float64)
+    reps = _boot_stats(c[:, None], groups, n_boot, seed)[:, 0]
+    return (float(c.mean()), *_interval(reps, alpha))
+
+
+def paired_bootstrap_diff(correct_a: np.ndarray, correct_b: np.ndarray, *, n_boot: int = 2000,
+                          alpha: float = 0.05, seed: int = 0,
+                          groups: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Accuracy of a minus accuracy of b on the same videos, with a paired bootstrap
+    interval (the same resampled videos or groups for both): (diff, lo, hi)."""
+    a = _as_bool(correct_a, "correct_a")
+    b = _as_bool(correct_b, "correct_b")
+    if a.shape != b.shape:
+        raise UserError(f"The two outcome arrays differ in length ({a.size} vs {b.size}); "
+                        "align the predictions first.")
+    d = a.astype(np.float64) - b.astype(np.float64)
+    reps = _boot_stats(d[:, None], groups, n_boot, seed)[:, 0]
+    return (float(d.mean()), *_interval(reps, alpha))
+
+
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float | int]:
+    """McNemar's exact two-sided test on the discordant videos.
+
+    b = videos a gets right and b gets wrong, c = the reverse. Under H0 (equal accuracy)
+    b ~ Binomial(b + c, 1/2); p = min(1, 2 P(X <= min(b, c))), and p = 1 when b + c = 0.
+    """
+    a = _as_bool(correct_a, "correct_a")
+    bb = _as_bool(correct_b, "correct_b")
+    if a.shape != bb.shape:
+        raise UserError(f"The two outcome arrays differ in length ({a.size} vs {bb.size}); "
+                        "align the predictions first.")
+    b = int((a & ~bb).sum())
+    c = int((~a & bb).sum())
+    n = b + c
+    p = 1.0 if n == 0 else float(min(1.0, 2.0 * binom.cdf(min(b, c), n, 0.5)))
+    return {"b": b, "c": c, "n_discordant": n, "p_value": p}
+
+
+def accuracy_cis(correct_by_model: Mapping[str, np.ndarray], *, n_boot: int = 2000,
+                 alpha: float = 0.05, seed: int = 0,
+                 groups: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per model: top1 with its bootstrap interval (lo, hi)."""
+    rows = []
+    for name, correct in correct_by_model.items():
+        point, lo, hi = bootstrap_ci(correct, n_boot=n_boot, alpha=alpha, seed=seed,
+                                     groups=groups)
+        rows.append({"model": name, "top1": point, "lo": lo, "hi": hi})
+    return pd.DataFrame(rows)
+
+
+def fusion_gain(correct_fused: np.ndarray, correct_best: np.ndarray, *, n_boot: int = 2000,
+                alpha: float = 0.05, seed: int = 0, groups: np.ndarray | None = None,
+                level: float = 0.05) -> dict[str, object]:
+    """Did fusion beat the best single model? The gain with its paired bootstrap interval,
+    McNemar's exact p-value, and a one-sentence verdict built from those numbers."""
+    gain, lo, hi = paired_bootstrap_diff(correct_fused, correct_best, n_boot=n_boot,
+                                         alpha=alpha, seed=seed, groups=groups)
+    test = mcnemar_exact(correct_fused, correct_best)
+    pct = f"{gain:+.1%} (95% CI {lo:+.1%} to {hi:+.1%}; McNemar p = {test['p_value']:.3g})"
+    if test["p_value"] < level and lo > 0:
+        verdict = f"Yes: fusion improves top-1 by {pct}."
+    elif test["p_value"] < level and hi < 0:
+        verdict = f"No: fusion is worse than the best single model by {pct}."
+    else:
+        verdict = (f"Not shown: the change of {pct} is within what chance on this test set "
+                   "allows.")
+    return {"gain": gain, "lo": lo, "hi": hi, **test, "verdict": verdict}

@@ -1,0 +1,303 @@
+"""Datasets and transforms: eval coverage, determinism, clip-consistent augmentation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from helpers.data.datasets import (
+    ClipDataset,
+    FrameDataset,
+    eval_windows,
+    num_eval_windows,
+    spaced_frames,
+    train_window,
+)
+from helpers.data.transforms import (
+    EvalTransform,
+    TrainTransform,
+    eval_boxes,
+    random_resized_crop_box,
+)
+from helpers.errors import UserError
+
+
+@dataclass(frozen=True)
+class _Video:
+    name: str
+    label: str
+    label_id: int
+    num_frames: int
+
+
+class ArrayStore:
+    """The store's reader interface over in-memory frames (picklable, for worker tests).
+
+    mode "flat": every pixel of frame f is f (tells which frames were read).
+    mode "ramp": a horizontal ramp plus 2*f (tells crops, flips and frame offsets apart).
+    """
+
+    def __init__(self, frame_counts: dict[str, int], size: tuple[int, int] = (24, 32),
+                 mode: str = "flat") -> None:
+        self.videos = [_Video(n, "C", 0, c) for n, c in frame_counts.items()]
+        self.class_names = ["C"]
+        self.frame_size = size
+        self.mode = mode
+        self.reads: list[list[int]] = []
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def index(self, name: str) -> int:
+        return [v.name for v in self.videos].index(name)
+
+    def read_frames(self, video: int, frames) -> np.ndarray:
+        frames = list(frames)
+        assert all(0 <= f < self.videos[video].num_frames for f in frames), frames
+        self.reads.append(frames)
+        h, w = self.frame_size
+        f = np.asarray(frames, dtype=np.int64)[:, None, None, None]
+        if self.mode == "flat":
+            out = np.broadcast_to(f, (len(frames), h, w, 3))
+        else:
+            ramp = np.linspace(0, 120, w)[None, None, :, None]
+            out = np.broadcast_to(ramp + 2 * f, (len(frames), h, w, 3))
+        return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+# --- eval windows -------------------------------------------------------------------
+
+@pytest.mark.parametrize("clip_len", [1, 3, 16])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_eval_windows_cover_every_frame_exactly_once(clip_len, stride):
+    for num_frames in [1, 2, 5, 15, 16, 17, 31, 32, 33, 48, 100, 187]:
+        windows = eval_windows(num_frames, clip_len, stride)
+        assert len(windows) == num_eval_windows(num_frames, clip_len, stride)
+        assert all(len(w) == clip_len for w in windows)
+        # Each window's distinct frames; together they partition the video.
+        distinct = [sorted(set(w)) for w in windows]
+        counts = Counter(f for d in distinct for f in d)
+        assert sorted(counts) == list(range(num_frames)), (num_frames, windows)
+        assert set(counts.values()) == {1}
+        for w in windows:  # stride respected inside the real (unpadded) part
+            real = sorted(set(w))
+            assert all(b - a == stride for a, b in zip(real, real[1:], strict=False))
+
+
+def test_eval_windows_pad_short_video_by_looping():
+    assert eval_windows(5, 12) == [[0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1]]
+    assert eval_windows(20, 16)[1] == [16, 17, 18, 19] * 4
+    assert eval_windows(4, 2, stride=2) == [[0, 2], [1, 3]]
+
+
+def test_train_window_in_range_and_strided():
+    rng = np.random.default_rng(0)
+    starts = set()
+    for _ in range(200):
+        w = train_window(rng, 40, 8, stride=2)
+        assert len(w) == 8 and all(b - a == 2 for a, b in zip(w, w[1:], strict=False))
+        assert 0 <= w[0] and w[-1] < 40
+        starts.add(w[0])
+    assert starts == set(range(0, 40 - 15 + 1))  # every legal start is reachable
+    assert train_window(rng, 3, 5) == [0, 1, 2, 0, 1]  # too short: loops
+
+
+def test_spaced_frames():
+    assert spaced_frames(10, None).tolist() == list(range(10))
+    assert spaced_frames(10, 20).tolist() == list(range(10))
+    assert spaced_frames(100, 4).tolist() == [12, 37, 62, 87]
+
+
+# --- transforms ---------------------------------------------------------------------
+
+def test_random_resized_crop_box_within_frame_and_scale():
+    rng = np.random.default_rng(1)
+    for _ in range(500):
+        y, x, h, w = random_resized_crop_box(rng, 240, 320, scale=(0.25, 1.0))
+        assert 0 <= y and y + h <= 240 and 0 <= x and x + w <= 320
+        assert 0.2 <= h * w / (240 * 320) <= 1.0
+        assert 3 / 4 - 0.02 <= w / h <= 4 / 3 + 0.02
+
+
+def test_eval_boxes_centre_and_three_crops():
+    # Short side 240 -> 112 then a 112 crop: a 240x240 square of the source.
+    assert eval_boxes(240, 320, crop_size=112, short_side=112) == [(0, 40, 240, 240)]
+    assert eval_boxes(240, 320, crop_size=112, short_side=112, num_crops=3) == [
+        (0, 0, 240, 240), (0, 40, 240, 240), (0, 80, 240, 240)]
+    # 256/224 convention: the crop is 7/8 of the short side.
+    assert eval_boxes(240, 320, crop_size=224, short_side=256) == [(15, 55, 210, 210)]
+    # Portrait frames crop along the height.
+    assert [b[0] for b in eval_boxes(320, 240, crop_size=112, short_side=112,
+                                     num_crops=3)] == [0, 40, 80]
+
+
+def test_eval_transform_matches_resize_then_crop():
+    import cv2
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8), (9, 9), 3)
+    ours = EvalTransform(112, 112, num_crops=3)(img[None], crop=2)[0]
+    resized = cv2.resize(img, (149, 112), interpolation=cv2.INTER_AREA)
+    ref = resized[:, -112:]
+    assert np.abs(ours.astype(int) - ref.astype(int)).mean() < 3
+
+
+def test_train_transform_same_crop_and_flip_on_every_frame():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 150, (60, 80, 3)).astype(np.uint8)
+    clip = np.stack([base + 5 * t for t in range(6)]).astype(np.uint8)
+    tf = TrainTransform(32)
+    for i in range(30):
+        out = tf(clip, np.random.default_rng(i)).astype(int)
+        assert out.shape == (6, 32, 32, 3)
+        for t in range(1, 6):  # a different crop or flip per frame would break this
+            diff = out[t] - out[0]
+            assert diff.min() >= 5 * t - 1 and diff.max() <= 5 * t + 1
+
+
+def test_train_transform_flips_about_half_and_consistently():
+    ramp = np.broadcast_to(np.linspace(0, 200, 80)[None, :, None], (60, 80, 3))
+    clip = np.stack([ramp] * 4).astype(np.uint8)
+    tf = TrainTransform(32, scale=(0.5, 1.0))
+    flipped = []
+    for i in range(200):
+        out = tf(clip, np.random.default_rng(i)).astype(int)
+        direction = np.sign(out[:, 16, -1, 0] - out[:, 16, 0, 0])
+        assert len(set(direction.tolist())) == 1 and direction[0] != 0
+        flipped.append(direction[0] < 0)
+    assert 0.35 < np.mean(flipped) < 0.65
+
+
+# --- datasets -----------------------------------------------------------------------
+
+COUNTS = {"v_A_g01_c01": 37, "v_B_g01_c01": 5, "v_C_g02_c01": 16, "v_D_g02_c01": 64}
+IDS = list(COUNTS)
+LABELS = [0, 1, 1, 2]
+
+
+def _items(ds):
+    return [ds[i] for i in range(len(ds))]
+
+
+def _same(a, b):
+    return all(torch.equal(x["x"], y["x"]) and x["frame" if "frame" in x else "start"]
+               == y["frame" if "frame" in y else "start"] for x, y in zip(a, b, strict=True))
+
+
+def test_frame_dataset_eval_enumerates_every_frame_with_video_ids():
+    ds = FrameDataset(ArrayStore(COUNTS), IDS, LABELS, train=False, crop_size=16)
+    assert len(ds) == sum(COUNTS.values())
+    items = _items(ds)
+    for item in items:
+        assert item["x"].dtype == torch.uint8 and item["x"].shape == (3, 16, 16)
+        assert item["x"].is_contiguous()
+        assert int(item["x"][0, 0, 0]) == item["frame"]  # the frame it says it is
+        assert item["label"] == LABELS[item["video"]]
+    pairs = [(i["video"], i["frame"]) for i in items]
+    assert pairs == [(v, f) for v, n in enumerate(COUNTS.values()) for f in range(n)]
+
+
+def test_frame_dataset_eval_frames_and_three_crops():
+    ds = FrameDataset(ArrayStore(COUNTS), IDS, LABELS, train=False, crop_size=16,
+                      eval_frames=10, three_crop=True)
+    assert len(ds) == 3 * (10 + 5 + 10 + 10)
+    items = _items(ds)
+    assert [i["crop"] for i in items[:6]] == [0, 1, 2, 0, 1, 2]
+    assert [i["frame"] for i in items if i["video"] == 1 and i["crop"] == 0] == [0, 1, 2, 3, 4]
+
+
+def test_frame_dataset_train_draws_k_frames_spread_over_video():
+    store = ArrayStore(COUNTS)
+    ds = FrameDataset(store, IDS, LABELS, train=True, crop_size=16, frames_per_video=4)
+    assert len(ds) == 4 * len(IDS)
+    for epoch in range(5):
+        ds.set_epoch(epoch)
+        for v, n in enumerate(COUNTS.values()):
+            frames = [ds[v * 4 + j]["frame"] for j in range(4)]
+            assert all(0 <= f < n for f in frames)
+            if n >= 4:  # one from each quarter
+                assert all(j * n // 4 <= f < (j + 1) * n // 4 for j, f in enumerate(frames))
+
+
+def test_datasets_are_deterministic_and_change_with_epoch_and_seed():
+    def make(cls, seed=0, **kw):
+        return cls(ArrayStore(COUNTS, size=(40, 56), mode="ramp"), IDS, LABELS, train=True,
+                   crop_size=16, seed=seed, **kw)
+
+    for cls, kw in [(FrameDataset, {"frames_per_video": 3}), (ClipDataset, {"clip_len": 8})]:
+        a, b = make(cls, **kw), make(cls, **kw)
+        assert _same(_items(a), _items(b))
+        # Order of access does not matter: draws depend on (seed, epoch, index) only.
+        assert _same(_items(a), [b[i] for i in reversed(range(len(b)))][::-1])
+        first = _items(a)
+        a.set_epoch(1)
+        assert not _same(first, _items(a))
+        a.set_epoch(0)
+        assert _same(first, _items(a))
+        assert not _same(first, _items(make(cls, seed=1, **kw)))
+
+
+def _batches(ds, num_workers):
+    loader = DataLoader(ds, batch_size=3, num_workers=num_workers, shuffle=False)
+    return torch.cat([b["x"] for b in loader])
+
+
+def test_same_draws_with_and_without_workers():
+    for cls in (FrameDataset, ClipDataset):
+        ds = cls(ArrayStore(COUNTS, size=(40, 56), mode="ramp"), IDS, LABELS, train=True,
+                 crop_size=16, seed=3)
+        ds.set_epoch(2)
+        assert torch.equal(_batches(ds, 0), _batches(ds, 2))
+
+
+def test_clip_dataset_train_reads_a_window_and_crops_it_alike():
+    ds = ClipDataset(ArrayStore(COUNTS, size=(40, 56), mode="ramp"), IDS, LABELS, train=True,
+                     clip_len=8, stride=2, crop_size=16)
+    assert len(ds) == len(IDS)
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        for item in _items(ds):
+            x = item["x"].to(torch.int32)
+            assert item["x"].dtype == torch.uint8 and x.shape == (3, 8, 16, 16)
+            n = list(COUNTS.values())[item["video"]]
+            window = [(item["start"] + 2 * t) for t in range(8)]
+            if window[-1] >= n:  # short video: looped
+                continue
+            for t in range(8):  # same crop on every frame: only the 2*f offset differs
+                diff = x[:, t] - x[:, 0]
+                assert int(diff.min()) >= 4 * t - 1 and int(diff.max()) <= 4 * t + 1
+
+
+def test_clip_dataset_eval_windows_cover_every_frame():
+    store = ArrayStore(COUNTS)
+    ds = ClipDataset(store, IDS, LABELS, train=False, clip_len=16, crop_size=8)
+    assert len(ds) == sum(num_eval_windows(n, 16) for n in COUNTS.values())
+    seen: dict[int, list[int]] = {}
+    for item in _items(ds):
+        assert item["x"].shape == (3, 16, 8, 8) and item["x"].dtype == torch.uint8
+        frames = item["x"][0, :, 0, 0].tolist()  # flat store: pixel value = frame index
+        seen.setdefault(item["video"], []).extend(sorted(set(frames)))
+    for v, n in enumerate(COUNTS.values()):
+        assert sorted(seen[v]) == list(range(n))
+    # Short video (5 frames): decoded once per frame, not once per padded slot.
+    assert [0, 1, 2, 3, 4] in store.reads
+
+
+def test_clip_dataset_three_crop_multiplies_items():
+    one = ClipDataset(ArrayStore(COUNTS), IDS, LABELS, train=False, crop_size=8)
+    three = ClipDataset(ArrayStore(COUNTS), IDS, LABELS, train=False, crop_size=8,
+                        three_crop=True)
+    assert len(three) == 3 * len(one)
+    assert [three[i]["crop"] for i in range(3)] == [0, 1, 2]
+
+
+def test_missing_video_is_a_clear_error():
+    with pytest.raises(UserError, match=r"2 of 3 videos are not in the store.*v_X_g01_c01"):
+        FrameDataset(ArrayStore(COUNTS), ["v_A_g01_c01", "v_X_g01_c01", "v_Y_g01_c01"],
+                     [0, 0, 0], train=True, crop_size=8)
+    with pytest.raises(UserError, match="labels"):
+        ClipDataset(ArrayStore(COUNTS), IDS, [0], train=True, crop_size=8)

@@ -1,0 +1,177 @@
+"""The report runner's mechanics on tiny throwaway notebooks (the real notebooks are the
+lead's end-to-end test): parameters injected, failures named, code hidden in the PDF."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+import helpers.report as report
+from helpers.cli import main
+from helpers.errors import UserError
+
+KERNEL = "python3"  # jupyter_client maps it to this interpreter
+
+PARAMS = 'profile = "demo"\ndata_dir = ""\nrun_dir = ""\nsplit = 1\nfast = False\n'
+
+
+def _notebook(path: Path, *code: str, markdown: str = "# Tiny heading") -> Path:
+    cells = [new_markdown_cell(markdown), new_code_cell(PARAMS, metadata={"tags": ["parameters"]})]
+    cells += [new_code_cell(src) for src in code]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def _text(nb_path: Path) -> str:
+    nb = nbformat.read(nb_path, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+
+
+def test_parameters_are_injected_and_outputs_kept(tmp_path):
+    nb1 = _notebook(tmp_path / "nbs" / "01_a.ipynb",
+                    'print(f"P1-{profile}-{split * 7}-{fast}-{data_dir}-{run_dir}")')
+    # The kernel runs in the notebook's folder (papermill would use the caller's cwd).
+    nb2 = _notebook(tmp_path / "nbs" / "02_b.ipynb",
+                    'import os\nprint("CWD=" + os.getcwd())\nprint("P2-" + str(len(profile) * 3))')
+    run_dir = tmp_path / "run"
+    out = report.run_report(profile="ucf101", data_dir=tmp_path, run_dir=run_dir, split=2,
+                            fast=True, notebooks=[nb1, nb2], kernel_name=KERNEL, pdf_path=None)
+    assert out == run_dir
+    ex1, ex2 = run_dir / "notebooks" / "01_a.ipynb", run_dir / "notebooks" / "02_b.ipynb"
+    assert f"P1-ucf101-14-True-{tmp_path}-{run_dir}" in _text(ex1)
+    assert "P2-18" in _text(ex2)
+    assert f"CWD={nb2.parent}" in _text(ex2)
+    injected = [c for c in nbformat.read(ex1, as_version=4).cells
+                if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and 'profile = "ucf101"' in injected[0].source
+    assert not list((run_dir / "notebooks").glob("*.running.ipynb"))
+    assert not list((run_dir / "notebooks").glob("*.failed.ipynb"))
+
+
+def test_failure_names_the_cell_and_keeps_the_partial_copy(tmp_path):
+    nb = _notebook(tmp_path / "01_bad.ipynb", 'print("before-failure")',
+                   'raise ValueError("boom-" + str(6 * 7))', 'print("never")')
+    run_dir = tmp_path / "run"
+    with pytest.raises(UserError) as exc:
+        report.run_report(run_dir=run_dir, notebooks=[nb], kernel_name=KERNEL, pdf_path=None)
+    msg = str(exc.value)
+    failed = run_dir / "notebooks" / "01_bad.failed.ipynb"
+    assert "01_bad.ipynb" in msg and "ValueError: boom-42" in msg and "In [" in msg
+    assert str(failed) in msg and len(msg.splitlines()) == 1
+    assert failed.is_file() and "before-failure" in _text(failed)
+    assert "never" not in _text(failed)
+    assert not (run_dir / "notebooks" / "01_bad.ipynb").exists()
+
+
+def test_cli_failure_exits_nonzero_with_one_sentence(tmp_path, monkeypatch, capsys):
+    nbs = tmp_path / "notebooks"
+    _notebook(nbs / "01_bad.ipynb", 'raise RuntimeError("cli-" + "marker")')
+    monkeypatch.setattr(report, "NOTEBOOKS_DIR", nbs)
+    code = main(["report", "--only", "01", "--run", str(tmp_path / "run"), "--kernel", KERNEL])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("error: Notebook 01_bad.ipynb failed") and "cli-marker" in err[-1]
+    assert (tmp_path / "run" / "notebooks" / "01_bad.failed.ipynb").is_file()
+
+
+def test_cli_rejects_missing_data_and_bad_profile(tmp_path, capsys):
+    assert main(["report", "--data", str(tmp_path / "nope")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "--profile", "bogus"])
+    assert exc.value.code == 2
+
+
+def test_stage_selection(tmp_path, monkeypatch):
+    for name in ("01_x", "02_y", "03_z", "04_report"):
+        _notebook(tmp_path / f"{name}.ipynb", "pass")
+    monkeypatch.setattr(report, "NOTEBOOKS_DIR", tmp_path)
+    assert [p.stem for p in report.find_notebooks()] == ["01_x", "02_y", "03_z", "04_report"]
+    assert [p.stem for p in report.find_notebooks(["04", "02"])] == ["02_y", "04_report"]
+    with pytest.raises(UserError, match="Unknown stage"):
+        report.find_notebooks(["05"])
+    _notebook(tmp_path / "02_dup.ipynb", "pass")
+    with pytest.raises(UserError, match="exactly one"):
+        report.find_notebooks(["02"])
+
+
+def test_run_dir_names_and_kernel_choice(tmp_path):
+    assert report.resolve_run_dir(None, "demo") == report.RUNS_DIR.absolute() / "demo"
+    assert report.resolve_run_dir("exp1", "demo") == report.RUNS_DIR.absolute() / "exp1"
+    assert report.resolve_run_dir(tmp_path / "r", "demo") == tmp_path / "r"
+    assert report._kernel_runs_this_python(sys.executable)
+    assert report._kernel_runs_this_python("python")
+    assert not report._kernel_runs_this_python(str(tmp_path / "other-venv" / "bin" / "python"))
+    assert report.choose_kernel() in {"ucf101", "python3"}
+
+
+def test_missing_tex_fails_before_executing(tmp_path, monkeypatch):
+    nb = _notebook(tmp_path / "04_report.ipynb", "print(1)")
+    real_which = shutil.which
+    monkeypatch.setattr(report.shutil, "which",
+                        lambda name: None if name == "xelatex" else real_which(name))
+    with pytest.raises(UserError, match="texlive-xetex"):
+        report.run_report(run_dir=tmp_path / "run", notebooks=[nb], kernel_name=KERNEL,
+                          pdf_path=tmp_path / "r.pdf")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(shutil.which("xelatex") is None or shutil.which("pdftotext") is None,
+                    reason="needs xelatex and pdftotext")
+def test_pdf_hides_code_and_keeps_computed_output(tmp_path, monkeypatch):
+    figures = tmp_path / "figures"
+    monkeypatch.setattr(report, "FIGURES_DIR", figures)
+    stale = figures / "stale.png"
+    figures.mkdir()
+    stale.write_bytes(b"old")
+    import os
+    os.utime(stale, (1, 1))  # written long before this run: not copied
+    nb = _notebook(
+        tmp_path / "04_report.ipynb",
+        'SECRET_SOURCE_TOKEN = "PDF" + "MARK" + str(6 * 7)\nprint(SECRET_SOURCE_TOKEN)',
+        # a text progress bar: it must not leave junk in the PDF
+        "from helpers.progress import bar\nfor _ in bar(range(3), desc='BARDESC'):\n    pass",
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        f"from pathlib import Path\nfig = plt.figure(figsize=(2, 2)); plt.plot([0, 1])\n"
+        f"fig.savefig(Path({str(figures)!r}) / 'curve.png')\n"
+        "from IPython.display import Image, display\n"
+        f"display(Image(filename=str(Path({str(figures)!r}) / 'curve.png')))",
+        markdown="# Heading\n\nSome prose.",
+    )
+    pdf = tmp_path / "out" / "report.pdf"
+    out = report.run_report(run_dir=tmp_path / "run", notebooks=[nb], kernel_name=KERNEL,
+                            pdf_path=pdf)
+    assert out == pdf and pdf.read_bytes().startswith(b"%PDF")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "PDFMARK42" in text and "Some prose." in text
+    assert "SECRET_SOURCE_TOKEN" not in text and "str(6" not in text
+    assert "BARDESC" not in text and "In [" not in text and "profile =" not in text
+    if shutil.which("pdfimages"):
+        images = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True,
+                                text=True, check=True).stdout.splitlines()
+        assert len(images) >= 3  # header, rule, one image
+    assert (tmp_path / "run" / "report.pdf").is_file()
+    assert (tmp_path / "run" / "figures" / "curve.png").is_file()
+    assert not (tmp_path / "run" / "figures" / "stale.png").exists()
+
+
+@pytest.mark.skipif(shutil.which("xelatex") is None, reason="needs xelatex")
+def test_latex_failure_keeps_the_log(tmp_path):
+    nb = new_notebook(cells=[new_markdown_cell("# Bad\n\n$$\\begin{unclosedenv} x$$")])
+    path = tmp_path / "bad.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(UserError, match="latex.log"):
+        report.render_pdf(path, tmp_path / "bad.pdf")
+    assert (tmp_path / "bad.latex.log").read_text()
+    assert not (tmp_path / "bad.pdf").exists()
