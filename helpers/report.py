@@ -326,14 +326,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.data is not None and not Path(args.data).exists():
+        raise UserError(f"The data folder {args.data} does not exist; pass the UCF-101 "
+                        "folder (or the HDF5 tree) with --data.")
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     notebooks = find_notebooks(only)
     render = notebooks[-1].name.startswith(f"{REPORT_STAGE}_")
     if not render:
         print(f"note: stage {REPORT_STAGE} is not selected, so no PDF is rendered.", flush=True)
-    if args.data is not None and not Path(args.data).exists():
-        raise UserError(f"The data folder {args.data} does not exist; pass the UCF-101 "
-                        "folder (or the HDF5 tree) with --data.")
     out = run_report(profile=args.profile, data_dir=args.data, run_dir=args.run,
                      split=args.split, fast=args.fast, notebooks=notebooks,
                      kernel_name=args.kernel, pdf_path=Path(args.pdf) if render else None)

@@ -50,8 +50,8 @@ def _boot_stats(values: np.ndarray, groups: np.ndarray | None, n_boot: int,
         m = min(_CHUNK, n_boot - start)
         idx = rng.integers(0, n_units, size=(m, n_units))
         # How often each unit was drawn; ratio of totals handles groups of unequal size.
-        counts = np.zeros((m, n_units))
-        np.add.at(counts, (np.repeat(np.arange(m), n_units), idx.ravel()), 1.0)
+        flat = (np.arange(m)[:, None] * n_units + idx).ravel()
+        counts = np.bincount(flat, minlength=m * n_units).reshape(m, n_units).astype(np.float64)
         out[start:start + m] = (counts @ sums) / (counts @ sizes)[:, None]
     return out
 
@@ -123,7 +123,7 @@ def fusion_gain(correct_fused: np.ndarray, correct_best: np.ndarray, *, n_boot: 
     gain, lo, hi = paired_bootstrap_diff(correct_fused, correct_best, n_boot=n_boot,
                                          alpha=alpha, seed=seed, groups=groups)
     test = mcnemar_exact(correct_fused, correct_best)
-    pct = f"{gain:+.1%} (95% CI {lo:+.1%} to {hi:+.1%}; McNemar p = {test['p_value']:.3g})"
+    pct = f"{gain:+.1%} ({1 - alpha:.0%} CI {lo:+.1%} to {hi:+.1%}; McNemar p = {test['p_value']:.3g})"
     if test["p_value"] < level and lo > 0:
         verdict = f"Yes: fusion improves top-1 by {pct}."
     elif test["p_value"] < level and hi < 0:

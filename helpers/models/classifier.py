@@ -82,9 +82,17 @@ class VideoClassifier(nn.Module):
 
     @property
     def normalization(self) -> Normalization:
-        """The normalisation now applied (from the buffers, so it follows load_state_dict)."""
-        return Normalization(self.norm_name, tuple(self.mean.flatten().tolist()),
-                             tuple(self.std.flatten().tolist()), float(self.scale))
+        """The normalisation now applied (from the buffers, so it follows load_state_dict);
+        the exact named constants when the float32 buffers hold them."""
+        now = Normalization(self.norm_name, tuple(self.mean.flatten().tolist()),
+                            tuple(self.std.flatten().tolist()), float(self.scale))
+        named = NORMALIZATIONS.get(self.norm_name)
+        if named is not None and all(
+                torch.allclose(torch.tensor(a), torch.tensor(b, dtype=torch.float64))
+                for a, b in ((now.mean, named.mean), (now.std, named.std),
+                             (now.scale, named.scale))):
+            return named
+        return now
 
     # The name travels with state_dict(); the numbers travel as buffers.
     def get_extra_state(self) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Data flow: splits + download -> sources -> prepare -> store -> datasets/transforms."""

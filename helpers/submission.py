@@ -1,0 +1,163 @@
+"""`python -m helpers submission`: the turn-in zip, `report.pdf` plus the code.
+
+Members: `report.pdf` at the root, then (repo-relative) `helpers/**/*.py`,
+`notebooks/*.ipynb` with outputs stripped, `tests/**/*.py`, README.md, requirements.txt,
+pyproject.toml, Makefile, `.ci/run` and `data_manifest/**`. In a git checkout only
+tracked files are taken, so ignored or untracked junk never slips in; untracked files
+(or ignored) files that would match are named so they are not lost silently. Models, checkpoints,
+predictions, stores, videos and runs are refused whatever their path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePosixPath
+
+from helpers.errors import UserError
+from helpers.io import atomic_path
+from helpers.paths import REPO_ROOT, REPORT_DIR
+
+DEFAULT_OUT = REPO_ROOT / "submission" / "ucf101_submission.zip"
+INCLUDE_FILES = {"README.md", "requirements.txt", "pyproject.toml", "Makefile", ".ci/run"}
+# (top folder, file pattern); the pattern applies to the name at any depth below the folder
+INCLUDE_TREES = (("helpers", "*.py"), ("tests", "*.py"), ("data_manifest", "*"))
+INCLUDE_FLAT = (("notebooks", "*.ipynb"),)  # directly inside the folder only
+REFUSED_SUFFIXES = {".pt", ".pth", ".ckpt", ".h5", ".hdf5", ".avi", ".mp4", ".npz", ".zip"}
+REFUSED_TOP = {"runs", "data", "submission", "figures", "report", ".venv"}
+REFUSED_ANYWHERE = {"__pycache__", ".ipynb_checkpoints"}
+
+
+def refused(rel: str) -> bool:
+    """Heavy or generated files that never belong in the zip (`data/` is the top-level store
+    folder; the code package `helpers/data/` is fine)."""
+    path = PurePosixPath(rel)
+    return (path.suffix.lower() in REFUSED_SUFFIXES or path.parts[0] in REFUSED_TOP
+            or any(part in REFUSED_ANYWHERE for part in path.parts))
+
+
+def wanted(rel: str) -> bool:
+    """Whether a repo-relative posix path is part of the submission's code."""
+    if refused(rel):
+        return False
+    if rel in INCLUDE_FILES:
+        return True
+    path = PurePosixPath(rel)
+    if len(path.parts) < 2:
+        return False
+    top = path.parts[0]
+    if any(top == t and fnmatchcase(path.name, pat) for t, pat in INCLUDE_TREES):
+        return True
+    return len(path.parts) == 2 and any(top == t and fnmatchcase(path.name, pat)
+                                        for t, pat in INCLUDE_FLAT)
+
+
+def _git_files(root: Path, *extra: str) -> list[str] | None:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", *extra], cwd=root, capture_output=True,
+                             check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return [f for f in out.stdout.decode().split("\0") if f]
+
+
+def candidate_files(root: Path) -> tuple[list[str], list[str]]:
+    """(files to include, untracked files that match but are left out), repo-relative."""
+    tracked = _git_files(root)
+    if tracked is None:  # not a git checkout: walk the tree, pruning refused folders
+        found = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            rel_dir = Path(dirpath).relative_to(root).as_posix()
+            dirnames[:] = sorted(d for d in dirnames
+                                 if not refused(d if rel_dir == "." else f"{rel_dir}/{d}")
+                                 and d != ".git")
+            for name in filenames:
+                found.append(name if rel_dir == "." else f"{rel_dir}/{name}")
+        return sorted(f for f in found if wanted(f)), []
+    # Untracked (ignored or not) files that would belong: say so rather than drop them silently.
+    tops = sorted({t for t, _ in INCLUDE_TREES + INCLUDE_FLAT} | INCLUDE_FILES)
+    untracked = _git_files(root, "--others", "--", *tops) or []
+    include = sorted(f for f in tracked if wanted(f) and (root / f).is_file())
+    return include, sorted(f for f in untracked if wanted(f))
+
+
+def stripped_notebook(path: Path) -> bytes:
+    """The notebook without outputs, execution counts or run metadata (the repo file is untouched)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        for key in ("execution", "papermill", "collapsed", "scrolled"):
+            cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    for key in ("papermill", "widgets"):
+        nb.metadata.pop(key, None)
+    return nbformat.writes(nb).encode()
+
+
+def _info(arcname: str, src: Path) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(arcname, date_time=time.localtime(max(src.stat().st_mtime, 315619200))[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    mode = src.stat().st_mode
+    info.external_attr = ((stat.S_IFREG | (0o755 if mode & stat.S_IXUSR else 0o644)) << 16)
+    return info
+
+
+def _print_listing(members: Iterable[tuple[str, int]], out: Path) -> None:
+    total = 0
+    for name, size in members:
+        total += size
+        print(f"{size:>12,d}  {name}")
+    print(f"{total:>12,d}  (uncompressed)")
+    print(f"wrote {out}: {out.stat().st_size:,d} bytes")
+
+
+def build_submission(out: str | os.PathLike = DEFAULT_OUT, *,
+                     report_pdf: str | os.PathLike = REPORT_DIR / "report.pdf",
+                     root: str | os.PathLike = REPO_ROOT) -> Path:
+    """Write the turn-in zip atomically and print its members, their sizes and the zip's size."""
+    out, report_pdf, root = Path(out), Path(report_pdf), Path(root)
+    if not report_pdf.is_file():
+        raise UserError(f"{report_pdf} does not exist; run `make report` first.")
+    with open(report_pdf, "rb") as f:
+        if f.read(5) != b"%PDF-":
+            raise UserError(f"{report_pdf} is not a PDF; rerun `make report`.")
+    files, left_out = candidate_files(root)
+    if not any(f.startswith("helpers/") for f in files):
+        raise UserError(f"No code found under {root}/helpers; run this from the project checkout.")
+
+    members: list[tuple[str, int]] = []
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+        zf.writestr(_info("report.pdf", report_pdf), report_pdf.read_bytes())
+        members.append(("report.pdf", report_pdf.stat().st_size))
+        for rel in files:
+            src = root / rel
+            data = stripped_notebook(src) if rel.endswith(".ipynb") else src.read_bytes()
+            zf.writestr(_info(rel, src), data)
+            members.append((rel, len(data)))
+    _print_listing(members, out)
+    if left_out:
+        print(f"note: {len(left_out)} matching file(s) are not tracked by git, so they are left "
+              f"out (`git add` them, and check .gitignore): {', '.join(left_out)}", file=sys.stderr)
+    return out
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", metavar="ZIP", default=str(DEFAULT_OUT),
+                        help="where to write the zip (default: submission/ucf101_submission.zip)")
+    parser.add_argument("--report", metavar="PDF", default=str(REPORT_DIR / "report.pdf"),
+                        help="the rendered report (default: report/report.pdf)")
+
+
+def run(args: argparse.Namespace) -> int:
+    build_submission(args.out, report_pdf=args.report)
+    return 0

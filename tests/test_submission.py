@@ -1,0 +1,136 @@
+"""The turn-in zip holds exactly the report and the code: no models, data, runs or outputs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from helpers.cli import main
+from helpers.errors import UserError
+from helpers.submission import build_submission
+
+CODE = {
+    "README.md": "# readme\n",
+    "requirements.txt": "numpy\n",
+    "pyproject.toml": "[project]\n",
+    "Makefile": "all:\n",
+    ".ci/run": "#!/bin/sh\n",
+    "helpers/__init__.py": "",
+    "helpers/data/store.py": "X = 1\n",  # a code package named data/ is code, not a store
+    "tests/test_x.py": "def test(): pass\n",
+    "data_manifest/ucf101.json": "{}\n",
+    "data_manifest/splits/counts.csv": "split,train\n",
+}
+JUNK = {
+    "runs/x.pth": "w",
+    "runs/demo/notebooks/01_a.ipynb": "{}",
+    "data/x.h5": "h",
+    "helpers/models/weights.pth": "w",
+    "helpers/__pycache__/x.cpython-311.pyc": "c",
+    "notebooks/.ipynb_checkpoints/01_a-checkpoint.ipynb": "{}",
+    "notebooks/sub/deep.ipynb": "{}",
+    "tests/fixture.txt": "t",
+    "figures/a.png": "p",
+    "report/report.pdf": "%PDF-old",
+    "junk.txt": "j",
+    "video.avi": "v",
+}
+EXPECTED = {"report.pdf", "notebooks/01_a.ipynb", *CODE}
+
+
+def _project(root: Path) -> Path:
+    for rel, text in {**CODE, **JUNK}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / ".ci/run").chmod(0o755)
+    code = new_code_cell("print(6 * 7)", execution_count=3,
+                         outputs=[new_output("stream", name="stdout", text="42\n")])
+    nb = new_notebook(cells=[new_markdown_cell("# A"), code])
+    nb.metadata["papermill"] = {"duration": 1.0}
+    nbformat.write(nb, root / "notebooks" / "01_a.ipynb")
+    return root
+
+
+def _pdf(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"%PDF-1.5\nfake body for zip tests\n%%EOF\n")
+    return path
+
+
+@pytest.fixture
+def no_parent_git(monkeypatch, tmp_path):
+    # Keep git from finding a repository above tmp_path.
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+
+
+def _check_zip(out: Path, root: Path) -> None:
+    with zipfile.ZipFile(out) as zf:
+        assert set(zf.namelist()) == EXPECTED
+        assert zf.read("report.pdf").startswith(b"%PDF-1.5")
+        nb = nbformat.reads(zf.read("notebooks/01_a.ipynb").decode(), as_version=4)
+        code = nb.cells[1]
+        assert code.source == "print(6 * 7)" and code.outputs == [] and code.execution_count is None
+        assert "papermill" not in nb.metadata
+        assert (zf.getinfo(".ci/run").external_attr >> 16) & stat.S_IXUSR
+        assert zf.read("helpers/data/store.py") == b"X = 1\n"
+    # the repository's notebook keeps its outputs
+    assert nbformat.read(root / "notebooks" / "01_a.ipynb", as_version=4).cells[1].outputs
+
+
+def test_walk_mode_takes_exactly_the_code(tmp_path, no_parent_git, capsys):
+    root = _project(tmp_path / "proj")
+    out = build_submission(tmp_path / "out" / "s.zip", report_pdf=_pdf(tmp_path / "r.pdf"),
+                           root=root)
+    _check_zip(out, root)
+    printed = capsys.readouterr().out
+    assert "helpers/data/store.py" in printed and f"{out.stat().st_size:,d} bytes" in printed
+    assert not [p for p in out.parent.iterdir() if p.name != "s.zip"]  # no temp file left
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_mode_takes_tracked_files_and_names_untracked_ones(tmp_path, no_parent_git, capsys):
+    root = _project(tmp_path / "proj")
+    (root / ".gitignore").write_text("/data/\n/runs/\n__pycache__/\n")
+    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path)}
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True, env=env)
+    subprocess.run(["git", "add", "."], cwd=root, check=True, env=env)
+    # tracked by mistake: still refused
+    subprocess.run(["git", "add", "-f", "runs/x.pth", "data/x.h5"], cwd=root, check=True, env=env)
+    (root / "helpers" / "new.py").write_text("Y = 2\n")  # untracked: left out, but named
+    (root / "README.md").unlink()  # tracked but deleted: skipped
+    out = build_submission(tmp_path / "s.zip", report_pdf=_pdf(tmp_path / "r.pdf"), root=root)
+    with zipfile.ZipFile(out) as zf:
+        assert set(zf.namelist()) == EXPECTED - {"README.md"}
+    err = capsys.readouterr().err
+    assert "1 matching file(s) are not tracked by git" in err and "helpers/new.py" in err
+
+
+def test_missing_or_bogus_report_is_refused(tmp_path, no_parent_git):
+    root = _project(tmp_path / "proj")
+    with pytest.raises(UserError, match="make report"):
+        build_submission(tmp_path / "s.zip", report_pdf=tmp_path / "absent.pdf", root=root)
+    bogus = tmp_path / "bogus.pdf"
+    bogus.write_text("not a pdf")
+    with pytest.raises(UserError, match="not a PDF"):
+        build_submission(tmp_path / "s.zip", report_pdf=bogus, root=root)
+    assert not (tmp_path / "s.zip").exists()
+
+
+def test_cli_on_this_checkout(tmp_path, capsys):
+    out = tmp_path / "s.zip"
+    assert main(["submission", "--out", str(out), "--report", str(_pdf(tmp_path / "r.pdf"))]) == 0
+    with zipfile.ZipFile(out) as zf:
+        names = set(zf.namelist())
+    assert {"report.pdf", "helpers/cli.py", "Makefile"} <= names
+    bad = (".pt", ".pth", ".ckpt", ".h5", ".hdf5", ".avi", ".mp4", ".npz", ".pyc")
+    assert not [n for n in names if n.endswith(bad) or n.startswith(("runs/", "data/"))]
+    assert "wrote" in capsys.readouterr().out
+    assert main(["submission", "--out", str(out), "--report", str(tmp_path / "no.pdf")]) == 1
