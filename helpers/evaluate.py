@@ -75,7 +75,7 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
     unit = "img" if cfg.model == "frame" else "clip"
     with torch.no_grad():
         for batch in bar(loader, desc=f"evaluate {cfg.model} {subset}", unit="batch",
-                         disable=None if D.is_main() else True):
+                         disable=not D.is_main()):
             x = batch["x"].to(device, non_blocking=True)
             if channels_last is not None:
                 x = x.contiguous(memory_format=channels_last)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
@@ -71,7 +72,9 @@ def plot_confusion(cm_norm: np.ndarray, class_names: Sequence[str], title: str =
     font = float(np.clip(260 / max(n, 1), 4, 9))
     fig = Figure(figsize=(size + 1.2, size), layout="constrained")
     ax = fig.add_subplot()
-    im = ax.imshow(m[np.ix_(order, order)], cmap="magma_r", norm=PowerNorm(0.5, vmin=0, vmax=1),
+    shown = np.ma.masked_equal(m[np.ix_(order, order)], 0.0)  # never-confused cells stay white
+    cmap = colormaps["magma_r"].with_extremes(bad="white")
+    im = ax.imshow(shown, cmap=cmap, norm=PowerNorm(0.5, vmin=0, vmax=1),
                    interpolation="nearest")
     names = [class_names[i] for i in order]
     ax.set_xticks(np.arange(n), names, rotation=90, fontsize=font)
@@ -102,7 +105,8 @@ def plot_best_worst(per_class: pd.DataFrame, n: int = 10, title: str = "Per-clas
         for yi, (acc, c, s) in enumerate(zip(df["accuracy"], df["correct"], df["support"],
                                              strict=True)):
             ax.text(min(acc, 1.0) + 0.01, yi, f"{acc:.0%} ({c}/{s})", va="center", fontsize=7)
-        ax.set_xlim(0, 1.25)
+        ax.set_xlim(0, 1.25)  # room for the labels right of a full bar
+        ax.set_xticks(np.linspace(0, 1, 6))
         ax.set_xlabel("accuracy")
         ax.set_title(label)
     fig.suptitle(title)
@@ -125,8 +129,11 @@ def plot_2d_vs_3d(per_class_2d: pd.DataFrame, per_class_3d: pd.DataFrame, n_labe
                edgecolor="none", label="class (size = test videos)")
     ax.scatter(top["accuracy_a"], top["accuracy_b"], s=60, facecolor="none",
                edgecolor="tab:red", lw=1.5, label=f"largest gain of 3D (top {len(top)})")
+    at: dict[tuple[float, float], list[str]] = {}  # classes on one point share a label
     for rank, (x, y) in enumerate(zip(top["accuracy_a"], top["accuracy_b"], strict=True), 1):
-        ax.annotate(str(rank), (x, y), xytext=(4, -10), textcoords="offset points",
+        at.setdefault((round(float(x), 6), round(float(y), 6)), []).append(str(rank))
+    for (x, y), ranks in at.items():
+        ax.annotate(",".join(ranks), (x, y), xytext=(5, -11), textcoords="offset points",
                     fontsize=8, color="tab:red", fontweight="bold")
     ax.set_xlim(-0.03, 1.03)
     ax.set_ylim(-0.03, 1.03)

@@ -16,9 +16,9 @@ from tqdm import tqdm
 
 
 def bar(iterable: Iterable | None = None, *, desc: str = "", total: int | None = None,
-        unit: str = "it", leave: bool = False, **kwargs: Any) -> tqdm:
+        unit: str = "it", leave: bool = False, disable: bool = False, **kwargs: Any) -> tqdm:
     """A text progress bar on stderr; `UCF_NO_PROGRESS=1` silences all bars."""
-    disable = os.environ.get("UCF_NO_PROGRESS", "") not in ("", "0")
+    disable = disable or os.environ.get("UCF_NO_PROGRESS", "") not in ("", "0")
     interactive = sys.stderr.isatty()
     return tqdm(
         iterable,

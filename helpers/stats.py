@@ -123,7 +123,8 @@ def fusion_gain(correct_fused: np.ndarray, correct_best: np.ndarray, *, n_boot: 
     gain, lo, hi = paired_bootstrap_diff(correct_fused, correct_best, n_boot=n_boot,
                                          alpha=alpha, seed=seed, groups=groups)
     test = mcnemar_exact(correct_fused, correct_best)
-    pct = f"{gain:+.1%} ({1 - alpha:.0%} CI {lo:+.1%} to {hi:+.1%}; McNemar p = {test['p_value']:.3g})"
+    pct = (f"{gain * 100:+.1f} points ({1 - alpha:.0%} CI {lo * 100:+.1f} to {hi * 100:+.1f}; "
+           f"McNemar p = {test['p_value']:.3g})")
     if test["p_value"] < level and lo > 0:
         verdict = f"Yes: fusion improves top-1 by {pct}."
     elif test["p_value"] < level and hi < 0:

@@ -129,10 +129,9 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 
 # ----------------------------------------------------------------------------- state
 def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
+    # Data sampling draws from (seed, epoch, index) alone; these cover everything else.
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
         "python": _py_state_to_lists(random.getstate()),
     }
     if torch.cuda.is_available():
@@ -146,8 +145,6 @@ def _py_state_to_lists(state: tuple) -> list:
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
@@ -230,7 +227,6 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
         return final_path
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    np.random.seed(cfg.seed)
     random.seed(cfg.seed)
     video_store = VideoStore(store)
     data = load_split_data(splits, split, cfg.val_groups, video_store)
@@ -303,7 +299,7 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
         sums = torch.zeros(3, dtype=torch.float64)
         pbar = bar(total=len(train_loader) * micro_bs * world,
                    desc=f"{cfg.model} epoch {epoch + 1}/{cfg.num_epochs}", unit=unit,
-                   disable=None if D.is_main() else True)
+                   disable=not D.is_main())
         for i, batch in enumerate(train_loader):
             x = batch["x"].to(device, non_blocking=True)
             if channels_last is not None:

@@ -129,6 +129,25 @@ def test_a_rerun_resumes_the_part_file_left_by_an_interrupted_run(server, tmp_pa
     assert server.requests[-1]["range"] == "bytes=50000-"
 
 
+def test_complete_part_left_by_a_crash_before_verification_is_not_fetched_again(
+        server, tmp_path, monkeypatch):
+    data = _payload(60_000, seed=6)
+    server.files["/f.bin"] = data
+    real_verify = dl._verify
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dl, "_verify", crash)
+    with pytest.raises(KeyboardInterrupt):
+        dl.download_file(server.url("/f.bin"), tmp_path / "f.bin")
+    assert (tmp_path / "f.bin.part").stat().st_size == len(data)
+    monkeypatch.setattr(dl, "_verify", real_verify)
+    dl.download_file(server.url("/f.bin"), tmp_path / "f.bin", sha256=_sha(data))
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert len(server.requests) == 1
+
+
 def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
     data = _payload(120_000, seed=2)
     server.files["/f.bin"] = data
@@ -383,6 +402,18 @@ def test_mirror_is_tried_when_the_official_url_fails(server, tmp_path):
     manifest.write_text(json.dumps(facts))
     dl.download_ucf101(tmp_path / "d", manifest=manifest)
     assert [r["path"] for r in server.requests] == ["/splits.zip", "/mirror/splits.zip"]
+
+
+def test_unreachable_official_host_falls_back_to_the_mirror(server, tmp_path):
+    data = _splits_zip()
+    server.files["/mirror/splits.zip"] = data
+    manifest = _manifest(tmp_path, server, data)
+    facts = json.loads(manifest.read_text())
+    facts["archives"]["splits"]["url"] = "http://127.0.0.1:9/splits.zip"  # discard port: refused
+    facts["archives"]["splits"]["mirrors"] = [server.url("/mirror/splits.zip")]
+    manifest.write_text(json.dumps(facts))
+    dl.download_ucf101(tmp_path / "d", manifest=manifest, retries=1, retry_wait=0)
+    assert [r["path"] for r in server.requests] == ["/mirror/splits.zip"]
 
 
 def test_project_manifest_is_well_formed():

@@ -217,6 +217,29 @@ def _fetch(url: str, part: Path, expected_size: int | None, timeout: float) -> N
         write_json_atomic(meta_path, {"url": url, "validator": validator, "total": have})
 
 
+class _GaveUp(UserError):
+    """A URL kept failing mid-transfer; what arrived stays in the .part file."""
+
+
+def _fetch_with_retries(url: str, part: Path, expected_size: int | None, *, retries: int,
+                        timeout: float, retry_wait: float) -> None:
+    failures = 0
+    while True:
+        try:
+            _fetch(url, part, expected_size, timeout)
+            return
+        except _Interrupted as exc:
+            failures += 1
+            if failures > retries:
+                have = part.stat().st_size if part.exists() else 0
+                kept = f"; {have} bytes are kept in {part}" if have else ""
+                raise _GaveUp(f"downloading {url} failed after {failures} tries ({exc}){kept}; "
+                              f"check the network, then rerun the same command to resume") from None
+            print(f"{part.name.removesuffix('.part')}: {exc}; retrying ({failures}/{retries})",
+                  file=sys.stderr)
+            time.sleep(retry_wait * 2 ** (failures - 1))
+
+
 def _download(urls: Sequence[str], dest: Path, expected_size: int | None, sha256: str | None,
               *, retries: int, timeout: float, retry_wait: float) -> str:
     """download_file for a list of URLs (official first); returns the verified sha256."""
@@ -229,27 +252,17 @@ def _download(urls: Sequence[str], dest: Path, expected_size: int | None, sha256
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     for index, url in enumerate(urls):
-        failures = 0
-        while True:
-            try:
-                _fetch(url, part, expected_size, timeout)
-                break
-            except _Unavailable:
-                if index + 1 == len(urls):
-                    raise
-                part.unlink(missing_ok=True)  # a different server: do not splice its bytes
-                break
-            except _Interrupted as exc:
-                failures += 1
-                if failures > retries:
-                    have = part.stat().st_size if part.exists() else 0
-                    raise UserError(f"downloading {url} failed after {failures} tries ({exc}); "
-                                    f"{have} bytes are kept in {part}: rerun the same command "
-                                    f"to resume") from None
-                print(f"{dest.name}: {exc}; retrying ({failures}/{retries})", file=sys.stderr)
-                time.sleep(retry_wait * 2 ** (failures - 1))
-        if part.exists():
+        last = index + 1 == len(urls)
+        try:
+            _fetch_with_retries(url, part, expected_size, retries=retries, timeout=timeout,
+                                retry_wait=retry_wait)
             break
+        except UserError as exc:  # this URL failed for good: fall back to the next mirror,
+            # unless it delivered bytes that a rerun can resume from
+            resumable = part.exists() and part.stat().st_size > 0
+            if last or resumable or not isinstance(exc, (_Unavailable, _GaveUp)):
+                raise
+            print(f"{dest.name}: {exc}; trying the mirror {urls[index + 1]}", file=sys.stderr)
     try:
         digest = _verify(part, expected_size, sha256, f"the download of {dest.name}")
     except UserError as exc:
@@ -552,7 +565,7 @@ def download_ucf101(out: str | os.PathLike, *, manifest: str | os.PathLike = MAN
         if (done and done.get("filename") == archive.filename
                 and want_sha in (None, done.get("sha256"))
                 and archive.size in (None, done.get("size"))
-                and False):
+                and all((out / top).exists() for top in done.get("extracted", []))):
             print(f"{key}: already verified and unpacked in {out}; skipping", file=sys.stderr)
             continue
         urls = archive.urls

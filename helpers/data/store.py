@@ -142,7 +142,14 @@ def write_store(path: str | os.PathLike, parts: Sequence[PartRef], class_names: 
         f.create_dataset("class_names", data=list(class_names), dtype=strings)
         f.attrs.update({**attrs, "format_version": FORMAT_VERSION, "height": height,
                         "width": width})
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a shared store must be readable
     return {"videos": len(parts), "frames": total_frames, "bytes": total_bytes}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 # --- reader ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +49,10 @@ def read_weights(path: str | os.PathLike) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path} holds more than tensors and plain containers, so it is not "
-                        f"loaded (weights_only=True; {first}); re-save just its state_dict "
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        what = f"it pickles {found.group(1)}" if found else "it pickles code objects"
+        raise UserError(f"{path} holds more than tensors and plain containers ({what}), so "
+                        "it is not loaded (weights_only=True); re-save just its state_dict "
                         "from code you trust.") from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         raise UserError(f"{path} is not a readable PyTorch weights file ({exc}); it may be "

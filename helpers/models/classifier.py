@@ -9,6 +9,7 @@ same input pipeline when loaded.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -87,11 +88,11 @@ class VideoClassifier(nn.Module):
         now = Normalization(self.norm_name, tuple(self.mean.flatten().tolist()),
                             tuple(self.std.flatten().tolist()), float(self.scale))
         named = NORMALIZATIONS.get(self.norm_name)
-        if named is not None and all(
-                torch.allclose(torch.tensor(a), torch.tensor(b, dtype=torch.float64))
-                for a, b in ((now.mean, named.mean), (now.std, named.std),
-                             (now.scale, named.scale))):
-            return named
+        if named is not None:
+            ours = [*now.mean, *now.std, now.scale]
+            theirs = [*named.mean, *named.std, named.scale]
+            if all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(ours, theirs, strict=True)):
+                return named
         return now
 
     # The name travels with state_dict(); the numbers travel as buffers.

@@ -1,0 +1,191 @@
+import inspect
+import json
+
+import numpy as np
+import pytest
+
+from helpers.cli import main
+from helpers.errors import UserError
+from helpers.fusion import (
+    METHODS,
+    _fit_stacking,
+    evaluate_fusion,
+    fit_fusion,
+    fuse,
+    make_folds,
+)
+from helpers.metrics import topk_accuracy
+from helpers.predictions import Predictions, load
+
+C = 6
+NAMES = [f"Class{i}" for i in range(C)]
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _pair(n, groups, seed, subset="val"):
+    """Two models on the same videos: a sees classes 0-2 well, b sees classes 3-5 well."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % C
+    strength_a = np.where(labels < 3, 3.0, 0.6)
+    strength_b = np.where(labels < 3, 0.6, 3.0)
+    ids = [f"v_{NAMES[y]}_g{groups[i % len(groups)]:02d}_c{i:03d}" for i, y in enumerate(labels)]
+    out = []
+    for name, strength in (("2d", strength_a), ("3d", strength_b)):
+        z = rng.normal(size=(n, C))
+        z[np.arange(n), labels] += strength
+        out.append(Predictions(ids, labels, _softmax(z), NAMES, {"model": name, "subset": subset,
+                                                                  "split": 1}))
+    return out
+
+
+def test_fuse_formulas():
+    a = np.array([[0.8, 0.2], [0.9, 0.1]])
+    b = np.array([[0.2, 0.8], [0.5, 0.5]])
+    np.testing.assert_allclose(fuse("mean", a, b), [[0.5, 0.5], [0.7, 0.3]])
+    np.testing.assert_allclose(fuse("weighted", a, b, {"w": 1.0}), a)
+    np.testing.assert_allclose(fuse("weighted", a, b, {"w": 0.25}), 0.25 * a + 0.75 * b)
+    # geometric mean renormalised: sqrt(.45) : sqrt(.05) = 3 : 1
+    np.testing.assert_allclose(fuse("product", a, b), [[0.5, 0.5], [0.75, 0.25]])
+    plain = {"w_a": 0.5, "w_b": 0.5, "bias": [0.0, 0.0]}
+    np.testing.assert_allclose(fuse("stacking", a, b, plain), fuse("product", a, b))
+    shifted = fuse("stacking", a, b, dict(plain, bias=[np.log(3), 0.0]))
+    np.testing.assert_allclose(shifted[0], [0.75, 0.25])
+    with pytest.raises(UserError, match="Unknown fusion method"):
+        fuse("max", a, b)
+
+
+def test_stacking_recovers_a_known_temperature():
+    rng = np.random.default_rng(1)
+    n = 3000
+    pa = _softmax(rng.normal(size=(n, 5)))
+    pb = np.full((n, 5), 0.2)  # uninformative second model
+    # true labels follow softmax(3 log pa): the fitted weight of model a must be ~3
+    truth = _softmax(3 * np.log(pa))
+    labels = (truth.cumsum(1) > rng.random((n, 1))).argmax(1)
+    fit = _fit_stacking(pa, pb, labels, l2=1e-3)
+    assert fit["converged"]
+    assert fit["w_a"] == pytest.approx(3.0, abs=0.3)
+    assert _fit_stacking(pa, pb, labels, l2=1e-3) == fit  # deterministic
+
+
+def test_fit_fusion_improves_on_validation_and_is_json():
+    val_a, val_b = _pair(240, groups=[8, 9, 10, 11], seed=0)
+    fit = fit_fusion(val_a, val_b)
+    json.dumps(fit)
+    assert set(fit["params"]) == set(METHODS) == set(fit["val_scores"])
+    best_single = max(fit["val_single"].values())
+    for m in METHODS:
+        assert fit["val_scores"][m]["top1"] > best_single + 0.05
+    chosen = fit["chosen"]
+    assert fit["val_scores"][chosen]["top1"] == max(s["top1"] for s in fit["val_scores"].values())
+    assert 0.0 <= fit["params"]["weighted"]["w"] <= 1.0
+    assert fit_fusion(val_a, val_b) == fit
+
+
+def test_tie_on_validation_goes_to_the_simplest_method():
+    labels = np.arange(60) % 3
+    probs = np.full((60, 3), 0.1)
+    probs[np.arange(60), labels] = 0.8  # both models always right: every method ties at 100%
+    ids = [f"v_X_g{8 + i % 3:02d}_c{i:02d}" for i in range(60)]
+    a = Predictions(ids, labels, probs, NAMES[:3])
+    fit = fit_fusion(a, a)
+    assert all(s["top1"] == 1.0 for s in fit["val_scores"].values())
+    assert fit["chosen"] == "mean"
+
+
+def test_folds_hold_whole_groups_or_fall_back_to_shuffled_videos():
+    ids = [f"v_X_g{g:02d}_c{i:02d}" for i, g in enumerate([8, 8, 9, 9, 10, 10, 11, 11, 8])]
+    folds = make_folds(ids, n_folds=3)
+    for g in (8, 9, 10, 11):
+        members = {f for f, v in zip(folds, ids, strict=True) if f"_g{g:02d}_" in v}
+        assert len(members) == 1
+    plain = make_folds([f"clip{i}" for i in range(10)], n_folds=3, seed=0)
+    assert sorted(np.bincount(plain).tolist()) == [3, 3, 4]
+
+
+def test_test_labels_cannot_influence_any_fitted_choice():
+    # The fitting API has no way to receive test data.
+    params = inspect.signature(fit_fusion).parameters
+    positional = [p for p in params.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert [p.name for p in positional] == ["val_a", "val_b"]
+
+    val_a, val_b = _pair(240, groups=[8, 9, 10, 11], seed=0)
+    test_a, test_b = _pair(180, groups=[1, 2, 3], seed=1, subset="test")
+    fit = fit_fusion(val_a, val_b)
+    frozen = json.dumps(fit, sort_keys=True)
+    table, fused = evaluate_fusion(fit, test_a, test_b)
+
+    # Scramble the test labels (the same way in both files): test scores change,
+    # while the fitted parameters, the validation scores and the chosen method do not.
+    rng = np.random.default_rng(7)
+    scrambled = rng.permutation(test_a.labels)
+    sa = Predictions(test_a.video_ids, scrambled, test_a.probs, NAMES, test_a.attrs)
+    sb = Predictions(test_b.video_ids, scrambled, test_b.probs, NAMES, test_b.attrs)
+    table2, fused2 = evaluate_fusion(fit, sa, sb)
+    assert json.dumps(fit, sort_keys=True) == frozen
+    assert table["val_top1"].tolist() == table2["val_top1"].tolist()
+    assert table["chosen_on_val"].tolist() == table2["chosen_on_val"].tolist()
+    assert table.loc[table["chosen_on_val"], "method"].tolist() == [fit["chosen"]]
+    assert not np.allclose(table["top1"], table2["top1"])
+    for m in METHODS:  # fused probabilities depend on test inputs, never on test labels
+        np.testing.assert_array_equal(fused[m].probs, fused2[m].probs)
+
+
+def test_validation_files_must_not_be_test_files():
+    val_a, val_b = _pair(60, groups=[8, 9, 10], seed=0, subset="test")
+    with pytest.raises(UserError, match="subset='test'"):
+        fit_fusion(val_a, val_b)
+
+
+def test_evaluate_reports_every_method_and_marks_the_choice():
+    val_a, val_b = _pair(240, groups=[8, 9, 10, 11], seed=0)
+    test_a, test_b = _pair(180, groups=[1, 2, 3], seed=1, subset="test")
+    fit = fit_fusion(val_a, val_b)
+    table, fused = evaluate_fusion(fit, test_a, test_b.take(np.arange(180)[::-1]))
+    assert table["method"].tolist() == ["2d", "3d", *METHODS]
+    assert table["chosen_on_val"].sum() == 1
+    for m in METHODS:
+        row = table.set_index("method").loc[m]
+        p = fused[m]
+        assert p.video_ids == test_a.video_ids and p.attrs["subset"] == "test"
+        assert row["top1"] == pytest.approx(topk_accuracy(p.probs, p.labels, (1,))[1])
+        assert p.attrs["chosen_on_val"] == (m == fit["chosen"])
+    other = Predictions(test_a.video_ids, test_a.labels, test_a.probs, list("abcdef"))
+    with pytest.raises(UserError, match="class list"):
+        evaluate_fusion(fit, other, other)
+
+
+def test_fuse_cli_writes_files_and_ignores_test_labels(tmp_path, capsys):
+    val_a, val_b = _pair(240, groups=[8, 9, 10, 11], seed=0)
+    test_a, test_b = _pair(180, groups=[1, 2, 3], seed=1, subset="test")
+    paths = {k: p.save(tmp_path / f"{k}.h5") for k, p in
+             {"va": val_a, "vb": val_b, "ta": test_a, "tb": test_b}.items()}
+
+    def fuse_cli(out, ta="ta", tb="tb"):
+        return main(["fuse", "--a", str(paths[ta]), "--b", str(paths[tb]), "--val-a",
+                     str(paths["va"]), "--val-b", str(paths["vb"]), "--out", str(out)])
+
+    assert fuse_cli(tmp_path / "out1") == 0
+    printed = capsys.readouterr().out
+    assert "| method |" in printed and "chosen on validation" in printed
+    report = json.loads((tmp_path / "out1" / "fusion.json").read_text())
+    assert len(report["test"]) == 2 + len(METHODS)
+    for m in METHODS:
+        assert load(tmp_path / "out1" / f"fused_{m}.h5").attrs["fusion_method"] == m
+
+    labels = np.random.default_rng(3).permutation(test_a.labels)
+    for k, p in (("ta", test_a), ("tb", test_b)):
+        Predictions(p.video_ids, labels, p.probs, NAMES, p.attrs).save(paths[k])
+    assert fuse_cli(tmp_path / "out2") == 0
+    report2 = json.loads((tmp_path / "out2" / "fusion.json").read_text())
+    for key in ("params", "val_scores", "chosen"):
+        assert report2[key] == report[key]
+    assert report2["test"] != report["test"]
+
+    # validation videos that are also test videos are refused with one sentence
+    assert fuse_cli(tmp_path / "out3", ta="va", tb="vb") == 1
+    assert "share" in capsys.readouterr().err

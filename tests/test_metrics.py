@@ -1,0 +1,140 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.errors import UserError
+from helpers.metrics import (
+    best_worst,
+    compare_per_class,
+    comparison_table,
+    confusion_matrix,
+    most_confused_pairs,
+    per_class_accuracy,
+    row_normalize,
+    summarize,
+    to_markdown,
+    topk_accuracy,
+    topk_classes,
+    true_class_rank,
+)
+from helpers.predictions import Predictions
+
+# Hand-made scores with ties. Rule: equal scores rank by ascending class index.
+PROBS = np.array([
+    [0.40, 0.40, 0.10, 0.10],  # label 1 ties class 0, which ranks first -> rank 1
+    [0.25, 0.25, 0.25, 0.25],  # label 0, all tied -> rank 0
+    [0.25, 0.25, 0.25, 0.25],  # label 3, all tied -> rank 3
+    [0.10, 0.20, 0.30, 0.40],  # label 2 -> rank 1
+])
+LABELS = np.array([1, 0, 3, 2])
+
+
+def test_topk_with_ties_matches_hand_computation():
+    np.testing.assert_array_equal(true_class_rank(PROBS, LABELS), [1, 0, 3, 1])
+    acc = topk_accuracy(PROBS, LABELS, ks=(1, 2, 3, 4, 10))
+    assert acc == {1: 0.25, 2: 0.75, 3: 0.75, 4: 1.0, 10: 1.0}
+    # the same rule as the explicit top-k lists and as argmax
+    top2 = topk_classes(PROBS, 2)
+    np.testing.assert_array_equal(top2, [[0, 1], [0, 1], [0, 1], [3, 2]])
+    np.testing.assert_array_equal(top2[:, 0], PROBS.argmax(1))
+    with pytest.raises(UserError):
+        topk_accuracy(PROBS[:0], LABELS[:0])
+
+
+def test_topk_agrees_with_sorting_on_random_tied_scores():
+    rng = np.random.default_rng(0)
+    probs = rng.integers(0, 4, size=(200, 7)).astype(float) + 1  # many ties
+    labels = rng.integers(0, 7, size=200)
+    for k in (1, 3, 5):
+        expected = (topk_classes(probs, k) == labels[:, None]).any(1).mean()
+        assert topk_accuracy(probs, labels, ks=(k,))[k] == pytest.approx(expected)
+
+
+def test_confusion_matrix_counts_and_row_normalisation():
+    preds = PROBS.argmax(1)  # [0, 0, 0, 3]
+    cm = confusion_matrix(LABELS, preds, 4)
+    expected = np.zeros((4, 4), int)
+    expected[1, 0] = expected[0, 0] = expected[3, 0] = expected[2, 3] = 1
+    np.testing.assert_array_equal(cm, expected)
+    cm2 = np.array([[3, 1, 0], [0, 0, 0], [2, 0, 2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an empty row must not warn
+        norm = row_normalize(cm2)
+    np.testing.assert_allclose(norm, [[0.75, 0.25, 0], [0, 0, 0], [0.5, 0, 0.5]])
+    with pytest.raises(UserError, match="outside"):
+        confusion_matrix([0, 5], [0, 1], 4)
+
+
+NAMES6 = ["Alpha", "Beta", "Gamma", "Delta", "Epsilon", "Zeta"]
+# rows: true class. Alpha 2/2, Beta 4/4, Gamma 1/2, Delta 0/3, Epsilon 0/3, Zeta no videos.
+CM6 = np.array([
+    [2, 0, 0, 0, 0, 0],
+    [0, 4, 0, 0, 0, 0],
+    [0, 1, 1, 0, 0, 0],
+    [1, 0, 0, 0, 2, 0],
+    [0, 0, 0, 3, 0, 0],
+    [0, 0, 0, 0, 0, 0],
+])
+
+
+def test_per_class_and_best_worst_tie_breaks():
+    pc = per_class_accuracy(CM6, NAMES6)
+    assert list(pc.columns) == ["class", "accuracy", "support", "correct"]
+    assert pc["support"].tolist() == [2, 4, 2, 3, 3, 0]
+    assert np.isnan(pc.loc[5, "accuracy"])
+    best, worst = best_worst(pc, n=3)
+    # equal accuracy: more videos first, then name A-Z; the class without videos is left out
+    assert best["class"].tolist() == ["Beta", "Alpha", "Gamma"]
+    assert worst["class"].tolist() == ["Delta", "Epsilon", "Gamma"]
+    assert len(best_worst(pc, n=10)[0]) == 5
+
+
+def test_most_confused_pairs_rates_counts_and_ties():
+    pairs = most_confused_pairs(CM6, NAMES6, n=10)
+    # Epsilon->Delta 3/3; Delta->Epsilon 2/3; then Gamma->Beta 1/2; Delta->Alpha 1/3
+    assert list(zip(pairs["true"], pairs["predicted"], strict=True)) == [
+        ("Epsilon", "Delta"), ("Delta", "Epsilon"), ("Gamma", "Beta"), ("Delta", "Alpha")]
+    np.testing.assert_allclose(pairs["rate"], [1.0, 2 / 3, 0.5, 1 / 3])
+    assert pairs["count"].tolist() == [3, 2, 1, 1]
+    assert pairs["true_index"].tolist() == [4, 3, 2, 3]
+    # equal rate: higher count first, then names
+    cm = np.array([[0, 1, 1, 0], [2, 0, 0, 2], [0, 0, 2, 0], [0, 0, 0, 0]])
+    tied = most_confused_pairs(cm, ["d", "c", "b", "a"], n=3)
+    assert list(zip(tied["true"], tied["predicted"], strict=True)) == [
+        ("c", "a"), ("c", "d"), ("d", "b")]
+
+
+def test_summarize_bundles_everything_and_frame_accuracy():
+    probs = np.eye(3)[[0, 1, 1, 2, 0]] * 0.7 + 0.1
+    pred = Predictions([f"v_X_g01_c{i:02d}" for i in range(5)], [0, 1, 2, 2, 1], probs,
+                       ["a", "b", "c"], {"model": "m", "frame_accuracy": 0.5, "subset": "test"})
+    s = summarize(pred)
+    assert s["top1"] == pytest.approx(0.6) and s["top5"] == 1.0
+    assert s["confusion"].sum() == 5 and s["confusion"][2, 1] == 1
+    assert s["frame_accuracy"] == 0.5 and "clip_accuracy" not in s
+    assert s["confused_pairs"].iloc[0][["true", "predicted"]].tolist() == ["b", "a"]
+    table = comparison_table({"2D": s})
+    assert table.loc[0, "unit"] == "frame" and table.loc[0, "unit_accuracy"] == 0.5
+
+
+def test_compare_per_class_sorts_by_gain():
+    a = pd.DataFrame({"class": ["x", "y", "z"], "accuracy": [0.5, 0.2, 0.9],
+                      "support": [2, 5, 10], "correct": [1, 1, 9]})
+    b = a.assign(accuracy=[0.5, 0.8, 0.95])
+    g = compare_per_class(a, b)
+    assert g["class"].tolist() == ["y", "z", "x"]
+    np.testing.assert_allclose(g["gain"], [0.6, 0.05, 0.0])
+
+
+def test_to_markdown_formats_cells():
+    df = pd.DataFrame({"model": ["a|b", "c"], "top1": [0.8123, np.nan], "n": [10, 3],
+                       "p": [0.01234, 1.0], "chosen": [True, False]})
+    text = to_markdown(df, formats={"p": ".3g"})
+    assert text.splitlines() == [
+        "| model | top1 | n | p | chosen |",
+        "|:---|---:|---:|---:|:---|",
+        "| a\\|b | 81.2% | 10 | 0.0123 | yes |",
+        "| c | n/a | 3 | 1 | no |",
+    ]

@@ -1,0 +1,154 @@
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from helpers.errors import UserError
+from helpers.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy, row_normalize
+from helpers.plots import (
+    confusion_order,
+    frame_indices,
+    gain_rows,
+    pair_rows,
+    plot_2d_vs_3d,
+    plot_best_worst,
+    plot_confusion,
+    plot_frame_strips,
+    plot_training_curves,
+)
+from helpers.predictions import Predictions
+
+C = 101
+NAMES = [f"SomeLongClassName{i:03d}" for i in range(C)]
+
+
+def _written(out_dir, name):
+    png, pdf = out_dir / f"{name}.png", out_dir / f"{name}.pdf"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 2000
+    assert not [p for p in out_dir.iterdir() if p.suffix == ".tmp"]
+
+
+def _random_cm(seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(C), 12)
+    preds = np.where(rng.random(labels.size) < 0.7, labels, rng.integers(0, C, labels.size))
+    return confusion_matrix(labels, preds, C)
+
+
+def test_confusion_order_is_a_deterministic_permutation_that_clusters():
+    rng = np.random.default_rng(0)
+    blocks = np.repeat(np.arange(3), 4)  # three groups of four mutually confused classes
+    m = np.where(blocks[:, None] == blocks[None, :], 0.1, 0.0) + np.eye(12) * 0.6
+    perm = rng.permutation(12)
+    shuffled = m[np.ix_(perm, perm)]
+    order = confusion_order(shuffled)
+    assert sorted(order.tolist()) == list(range(12))
+    np.testing.assert_array_equal(order, confusion_order(shuffled))
+    seen = blocks[perm][order]
+    assert (np.diff(seen) != 0).sum() == 2  # each block is contiguous
+    np.testing.assert_array_equal(confusion_order(np.eye(5)), np.arange(5))
+
+
+def test_confusion_plot_101_classes(tmp_path):
+    cm = row_normalize(_random_cm())
+    fig = plot_confusion(cm, NAMES, "test", out_dir=tmp_path, name="cm")
+    assert isinstance(fig, Figure)
+    _written(tmp_path, "cm")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert sorted(labels) == NAMES  # every class is named
+    with pytest.raises(UserError):
+        plot_confusion(cm[:5, :5], NAMES, out_dir=tmp_path)
+
+
+def test_per_class_plots_101_classes(tmp_path):
+    pc2 = per_class_accuracy(_random_cm(1), NAMES)
+    pc3 = per_class_accuracy(_random_cm(2), NAMES)
+    plot_best_worst(pc2, n=10, out_dir=tmp_path, name="bw")
+    _written(tmp_path, "bw")
+    fig = plot_2d_vs_3d(pc2, pc3, n_label=8, out_dir=tmp_path, name="scatter")
+    _written(tmp_path, "scatter")
+    listed = fig.axes[1].texts[0].get_text()
+    top = (pc3["accuracy"] - pc2["accuracy"]).idxmax()
+    assert f"1. {NAMES[top]}" in listed and listed.count("\n") == 8 + 1
+
+
+def test_training_curves_with_missing_validation(tmp_path):
+    a = tmp_path / "a.csv"
+    b = tmp_path / "b.csv"
+    a.write_text("epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n"
+                 "1,2.0,0.3,,,0.001,10\n2,1.5,0.5,1.6,0.45,0.001,10\n3,1.2,0.6,1.4,0.5,0.0001,9\n")
+    b.write_text("epoch,train_loss,train_acc,lr,seconds\n1,3.0,0.2,0.01,5\n2,2.0,0.4,0.01,5\n")
+    fig = plot_training_curves({"2D": a, "3D": b}, out_dir=tmp_path, name="curves")
+    _written(tmp_path, "curves")
+    labels = [ln.get_label() for ln in fig.axes[1].lines]
+    assert labels == ["2D train", "2D val", "3D train"]
+    assert fig.axes[1].lines[1].get_xdata().tolist() == [2, 3]
+    with pytest.raises(UserError, match="does not exist"):
+        plot_training_curves({"x": tmp_path / "none.csv"}, out_dir=tmp_path)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(UserError, match="not a training metrics file"):
+        plot_training_curves({"x": tmp_path / "bad.csv"}, out_dir=tmp_path)
+
+
+class _Store:
+    """The VideoStore surface the strips use: `.videos` and `.read_frames(index, frames)`."""
+
+    def __init__(self, names, labels, num_frames=40):
+        self.videos = [SimpleNamespace(name=n, label=y, num_frames=num_frames)
+                       for n, y in zip(names, labels, strict=True)]
+        self.calls = []
+
+    def read_frames(self, index, frames):
+        self.calls.append((index, list(frames)))
+        out = np.zeros((len(frames), 24, 32, 3), np.uint8)
+        out[..., 0] = np.asarray(frames, np.uint8)[:, None, None] * 6
+        return out
+
+
+def test_frame_indices():
+    assert frame_indices(40, 6) == [0, 8, 16, 23, 31, 39]
+    assert frame_indices(3, 6) == [0, 1, 2]
+    assert frame_indices(0, 6) == []
+
+
+def test_frame_strips_rows_for_pairs_and_gains(tmp_path):
+    names = ["A", "B", "C"]
+    ids = [f"v_{names[y]}_g01_c{i:02d}" for i, y in enumerate([0, 0, 1, 1, 2, 2])]
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    # 2D: video 1 (A) is taken for B, video 5 (C) is wrong; 3D gets 5 right
+    p2 = np.eye(3)[[0, 1, 1, 1, 2, 0]] * 0.7 + 0.1
+    p3 = np.eye(3)[[0, 0, 1, 1, 2, 2]] * 0.7 + 0.1
+    pred2 = Predictions(ids, labels, p2, names)
+    pred3 = Predictions(ids, labels, p3, names)
+    store = _Store(list(reversed(ids)), list(reversed(labels.tolist())))
+    pairs = most_confused_pairs(confusion_matrix(labels, pred2.preds, 3), names)
+    rows = pair_rows(store, pred2, pairs, n_pairs=1)
+    # the A video shown is the one taken for B (v_A_g01_c01), then the first B video
+    assert [store.videos[i].name for _, i in rows] == ["v_A_g01_c01", "v_B_g01_c02"]
+    assert rows[0][0].startswith("A (true), taken for B")
+    g = gain_rows(store, pred2, pred3, [2])
+    assert [store.videos[i].name for _, i in g] == ["v_C_g01_c05"]
+    assert "right in 3D, wrong in 2D" in g[0][0]
+
+    fig = plot_frame_strips(store, rows + g, frames_per_row=4, title="why", out_dir=tmp_path,
+                            name="strips")
+    _written(tmp_path, "strips")
+    assert [c[1] for c in store.calls] == [[0, 13, 26, 39]] * 3
+    assert len(fig.subfigs) == 3
+    with pytest.raises(UserError):
+        plot_frame_strips(store, [], out_dir=tmp_path)
+    with pytest.raises(UserError, match="store"):
+        pair_rows(_Store(["v_other_g01_c01"], [0]), pred2, pairs)
+
+
+def test_plots_default_to_the_figures_dir(tmp_path, monkeypatch):
+    import helpers.plots as plots
+
+    monkeypatch.setattr(plots, "FIGURES_DIR", tmp_path / "figures")
+    pc = pd.DataFrame({"class": ["a", "b"], "accuracy": [0.5, 1.0], "support": [2, 1],
+                       "correct": [1, 1]})
+    plot_best_worst(pc, n=2, name="small")
+    _written(tmp_path / "figures", "small")

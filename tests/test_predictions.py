@@ -1,0 +1,113 @@
+import h5py
+import numpy as np
+import pytest
+
+from helpers.errors import UserError
+from helpers.predictions import Predictions, align, load, video_groups
+
+NAMES = ["ApplyEyeMakeup", "Basketball", "YoYo"]
+
+
+def _pred(order=(0, 1, 2, 3), **attrs) -> Predictions:
+    ids = ["v_ApplyEyeMakeup_g01_c01", "v_Basketball_g02_c03", "v_YoYo_g07_c02",
+           "v_YoYo_g25_c01"]
+    labels = np.array([0, 1, 2, 2])
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.5, 0.25, 0.25]],
+                     dtype=np.float32)
+    idx = list(order)
+    return Predictions([ids[i] for i in idx], labels[idx], probs[idx], NAMES, attrs)
+
+
+def test_round_trip_keeps_arrays_and_every_attribute(tmp_path):
+    attrs = {"model": "resnet50 (frame)", "checkpoint_sha256": "ab" * 32, "split": 1,
+             "subset": "test", "frame_accuracy": 0.6125, "three_crop": False,
+             "config": {"lr": 1e-3, "clip_len": 16, "nested": {"a": [1, 2]}},
+             "sources": ["a", "b"], "note": None, "numpy_scalar": np.float32(0.5)}
+    p = _pred(**attrs)
+    path = p.save(tmp_path / "sub" / "pred.h5")
+    q = load(path)
+    assert q.video_ids == p.video_ids and q.class_names == NAMES
+    np.testing.assert_array_equal(q.labels, p.labels)
+    assert q.labels.dtype == np.int64 and q.probs.dtype == np.float32
+    np.testing.assert_array_equal(q.probs, p.probs)
+    expected = dict(attrs, numpy_scalar=0.5)
+    assert q.attrs == expected
+    assert type(q.attrs["split"]) is int and type(q.attrs["three_crop"]) is bool
+    assert Predictions.load(path).attrs == expected
+    # atomic write: only the final file is left, and scalars are plain HDF5 attributes
+    assert sorted(x.name for x in path.parent.iterdir()) == ["pred.h5"]
+    with h5py.File(path) as f:
+        assert f.attrs["split"] == 1 and f.attrs["model"] == "resnet50 (frame)"
+
+
+def test_save_replaces_an_existing_file(tmp_path):
+    path = tmp_path / "p.h5"
+    _pred(model="old").save(path)
+    _pred(order=(3, 2, 1, 0), model="new").save(path)
+    q = load(path)
+    assert q.attrs["model"] == "new" and q.video_ids[0] == "v_YoYo_g25_c01"
+
+
+def test_load_refuses_missing_foreign_and_damaged_files(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load(tmp_path / "nope.h5")
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(UserError, match="Cannot read"):
+        load(tmp_path / "text.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["video"] = np.zeros((2, 2, 2, 3), np.uint8)
+    with pytest.raises(UserError, match="not a predictions file"):
+        load(tmp_path / "other.h5")
+
+
+def test_load_reports_inconsistent_content_with_the_path(tmp_path):
+    path = _pred().save(tmp_path / "p.h5")
+    with h5py.File(path, "r+") as f:
+        f["probs"][0] = [0.9, 0.9, 0.9]
+    with pytest.raises(UserError, match=r"p\.h5.*softmax"):
+        load(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(probs=d["probs"][:, :2]), "shape"),
+    (lambda d: d.update(labels=np.array([0, 1, 3, 2])), "outside"),
+    (lambda d: d.update(labels=np.array([0.0, 1.0, 2.0, 2.0])), "integers"),
+    (lambda d: d.update(video_ids=["a", "a", "b", "c"]), "repeat video ids"),
+    (lambda d: d["probs"].__setitem__((0, 0), np.nan), "NaN"),
+    (lambda d: d.update(probs=d["probs"] * 3), "softmax"),
+    (lambda d: d.update(attrs={"format": "x"}), "reserved"),
+])
+def test_validation_rejects_broken_predictions(change, message):
+    p = _pred()
+    d = {"video_ids": list(p.video_ids), "labels": p.labels.copy(), "probs": p.probs.copy(),
+         "class_names": NAMES, "attrs": {}}
+    change(d)
+    with pytest.raises(UserError, match=message):
+        Predictions(**d)
+
+
+def test_align_reorders_b_to_a_and_checks_agreement():
+    a = _pred()
+    b = _pred(order=(2, 0, 3, 1))
+    a2, b2 = align(a, b)
+    assert b2.video_ids == a.video_ids
+    np.testing.assert_array_equal(b2.probs, a.probs)
+    with pytest.raises(UserError, match="different videos"):
+        align(a, _pred().take([0, 1, 2]))
+    bad = _pred()
+    bad.labels[0] = 1
+    with pytest.raises(UserError, match="disagree on 1 labels"):
+        align(a, bad)
+    other = Predictions(a.video_ids, a.labels, a.probs, ["x", "y", "z"])
+    with pytest.raises(UserError, match="class lists"):
+        align(a, other)
+
+
+def test_video_groups_and_derived_properties():
+    p = _pred()
+    np.testing.assert_array_equal(p.groups, [1, 2, 7, 25])
+    assert video_groups(["Basketball/v_Basketball_g13_c04.avi"]).tolist() == [13]
+    with pytest.raises(UserError, match="v_Class_gGG_cCC"):
+        video_groups(["clip_0001"])
+    np.testing.assert_array_equal(p.preds, [0, 1, 2, 0])
+    np.testing.assert_array_equal(p.correct, [True, True, True, False])

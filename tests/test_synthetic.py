@@ -1,0 +1,367 @@
+"""The synthetic benchmark: UCF-101's layout and formats, determinism, resume, CLI errors, and
+the property the whole demo rests on: a temporal pair looks the same frame by frame but
+moves in opposite directions."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from scipy.stats import ks_2samp
+
+from helpers.cli import main
+from helpers.data import synthetic
+from helpers.data.synthetic import SynthSummary, generate, load_class_meta
+from helpers.errors import UserError
+
+SIZE, NUM_FRAMES, VIDEOS_PER_GROUP = (64, 48), 16, 2
+NUM_CLASSES = len(synthetic.CLASSES)
+NAME = re.compile(r"^(\w+)/v_(\w+)_g(\d\d)_c(\d\d)\.avi$")
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> tuple[Path, SynthSummary]:
+    out = tmp_path_factory.mktemp("synth") / "bench"
+    summary = generate(out, seed=0, size=SIZE, num_frames=NUM_FRAMES,
+                       videos_per_group=VIDEOS_PER_GROUP, num_workers=2)
+    return out, summary
+
+
+def _read_lines(path: Path) -> list[str]:
+    data = path.read_bytes()
+    assert data.endswith(b"\r\n") and data.count(b"\n") == data.count(b"\r\n"), f"{path} is not CRLF"
+    return data.decode().split("\r\n")[:-1]
+
+
+def _decode(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def _videos(root: Path, name: str) -> list[Path]:
+    return sorted((root / "UCF-101" / name).glob("*.avi"))
+
+
+# ---------------------------------------------------------------- layout and split files
+
+def test_split_files_parse_back_to_the_right_counts(bench):
+    root, summary = bench
+    lists = root / "ucfTrainTestlist"
+    class_ind = [line.split(" ") for line in _read_lines(lists / "classInd.txt")]
+    assert [int(i) for i, _ in class_ind] == list(range(1, NUM_CLASSES + 1))
+    names = [n for _, n in class_ind]
+    assert names == sorted(c.name for c in synthetic.CLASSES)
+    on_disk = {p.relative_to(root / "UCF-101").as_posix() for p in (root / "UCF-101").rglob("*")
+               if p.is_file()}
+    assert len(on_disk) == NUM_CLASSES * 25 * VIDEOS_PER_GROUP == summary.num_videos
+    for split in (1, 2, 3):
+        train = [line.split(" ") for line in _read_lines(lists / f"trainlist{split:02d}.txt")]
+        test = _read_lines(lists / f"testlist{split:02d}.txt")
+        assert all(len(t) == 2 for t in train) and all(" " not in t for t in test)
+        for path, label in train:  # 1-based labels that match the folder
+            assert names[int(label) - 1] == path.split("/")[0]
+        train_paths = {p for p, _ in train}
+        assert len(train_paths) == len(train) == 18 * VIDEOS_PER_GROUP * NUM_CLASSES
+        assert len(set(test)) == len(test) == 7 * VIDEOS_PER_GROUP * NUM_CLASSES
+        assert train_paths.isdisjoint(test) and train_paths | set(test) == on_disk
+        assert summary.counts[split] == {"train": len(train), "test": len(test)}
+
+
+def test_split_k_tests_on_groups_7k_minus_6_to_7k_and_g22_to_g25_always_train(bench):
+    root, _ = bench
+    for split in (1, 2, 3):
+        for kind in ("test", "train"):
+            lines = _read_lines(root / "ucfTrainTestlist" / f"{kind}list{split:02d}.txt")
+            groups = {int(NAME.match(line.split(" ")[0])[3]) for line in lines}
+            expected = set(range(7 * split - 6, 7 * split + 1))
+            assert groups == (expected if kind == "test" else set(range(1, 26)) - expected)
+            if kind == "train":
+                assert {22, 23, 24, 25} <= groups
+
+
+def test_avis_decode_to_the_promised_size_frame_count_and_codec(bench):
+    root, _ = bench
+    paths = sorted((root / "UCF-101").rglob("*.avi"))
+    for path in paths:
+        with av.open(str(path)) as container:
+            assert container.format.name == "avi"
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "mpeg4"  # MPEG-4 Part 2, like UCF-101
+            assert stream.codec_context.codec_tag == "XVID"
+            assert stream.average_rate == 25
+            frames = list(container.decode(video=0))
+        assert len(frames) == NUM_FRAMES
+        assert (frames[0].width, frames[0].height) == SIZE
+        assert [f.key_frame for f in frames] == [True] + [False] * (NUM_FRAMES - 1)
+    for path in paths[::50]:  # OpenCV reads them too (the other decoder the project uses)
+        cap = cv2.VideoCapture(str(path))
+        count = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            assert frame.shape == (SIZE[1], SIZE[0], 3)
+            count += 1
+        cap.release()
+        assert count == NUM_FRAMES
+
+
+# ---------------------------------------------------------------- determinism and resume
+
+def test_same_seed_is_identical_whatever_the_workers_and_another_seed_differs(bench, tmp_path):
+    root, _ = bench
+    again = generate(tmp_path / "again", seed=0, size=SIZE, num_frames=NUM_FRAMES,
+                     videos_per_group=VIDEOS_PER_GROUP, num_workers=1).out
+    for name in ["classes.json"] + [f"ucfTrainTestlist/{f}" for f in
+                                    synthetic.split_files(VIDEOS_PER_GROUP)]:
+        assert (again / name).read_bytes() == (root / name).read_bytes(), name
+    for path in sorted((root / "UCF-101").rglob("*.avi")):
+        twin = again / path.relative_to(root)
+        assert twin.read_bytes() == path.read_bytes(), path.name
+    for path in sorted((root / "UCF-101").rglob("*_c01.avi"))[::7]:
+        np.testing.assert_array_equal(_decode(again / path.relative_to(root)), _decode(path))
+
+    other = generate(tmp_path / "other", seed=1, size=SIZE, num_frames=NUM_FRAMES,
+                     videos_per_group=1, num_workers=2).out
+    for path in sorted((other / "UCF-101").rglob("*.avi"))[::5]:
+        a, b = _decode(path), _decode(root / path.relative_to(other))
+        assert np.abs(a.astype(int) - b).mean() > 5, path.name
+
+
+def test_rerun_rebuilds_a_missing_video_and_clears_a_killed_runs_temp_file(bench, tmp_path):
+    root, _ = bench
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    victim = copy / "UCF-101" / "Grow" / "v_Grow_g03_c02.avi"
+    original = victim.read_bytes()
+    victim.unlink()
+    stale = victim.parent / ".v_Grow_g04_c01.avi.abc123.tmp"  # what SIGKILL mid-write leaves
+    stale.write_bytes(b"half")
+    summary = generate(copy, seed=0, size=SIZE, num_frames=NUM_FRAMES,
+                       videos_per_group=VIDEOS_PER_GROUP, num_workers=1)
+    assert summary.num_written == 1
+    assert victim.read_bytes() == original
+    assert not stale.exists()
+    assert not (copy / synthetic.PENDING_FILE).exists()
+
+
+def test_other_settings_in_the_same_out_are_refused(bench, tmp_path):
+    root, _ = bench
+    with pytest.raises(UserError, match="seed=0 \\(asked 3\\)"):
+        generate(root, seed=3, size=SIZE, num_frames=NUM_FRAMES, videos_per_group=VIDEOS_PER_GROUP)
+    with pytest.raises(UserError, match="num_frames=16 \\(asked 48\\)"):
+        generate(root, seed=0, size=SIZE, videos_per_group=VIDEOS_PER_GROUP)
+    # An interrupted run (no classes.json yet) is protected by its pending marker.
+    pending = tmp_path / "pending"
+    pending.mkdir()
+    (pending / synthetic.PENDING_FILE).write_text(json.dumps(synthetic._config(0, (80, 60), 48, 2)))
+    with pytest.raises(UserError, match="size"):
+        generate(pending, seed=0, size=SIZE, num_frames=48, videos_per_group=2)
+    foreign = tmp_path / "foreign"
+    (foreign / "UCF-101" / "Archery").mkdir(parents=True)
+    with pytest.raises(UserError, match="did not make"):
+        generate(foreign)
+
+
+# ---------------------------------------------------------------- the temporal-pair property
+
+FEATURES = ("area", "centroid x", "centroid y", "red", "green", "blue")
+
+
+def _foreground(frames: np.ndarray) -> np.ndarray:
+    """Objects are saturated and bright; every background is greyish."""
+    hsv = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2HSV) for f in frames])
+    return (hsv[..., 1] > 128) & (hsv[..., 2] > 115)
+
+
+def _frame_features(frames: np.ndarray) -> np.ndarray:
+    """[T, 6]: object area, centroid and mean colour of each frame."""
+    mask = _foreground(frames).astype(np.float64)
+    area = mask.sum((1, 2))
+    ys, xs = np.mgrid[0:mask.shape[1], 0:mask.shape[2]]
+    norm = np.maximum(area, 1)
+    centroid = [(mask * xs).sum((1, 2)) / norm, (mask * ys).sum((1, 2)) / norm]
+    colour = (frames * mask[..., None]).sum((1, 2)) / norm[:, None]
+    return np.column_stack([area, *centroid, colour])
+
+
+def _class_features(root: Path, name: str) -> np.ndarray:
+    """[videos, T, 6]."""
+    return np.stack([_frame_features(_decode(p)) for p in _videos(root, name)])
+
+
+def _ks_stat(a: np.ndarray, b: np.ndarray) -> float:
+    grid = np.concatenate([a, b])
+    a, b = np.sort(a), np.sort(b)
+    cdf_a = np.searchsorted(a, grid, side="right") / len(a)
+    cdf_b = np.searchsorted(b, grid, side="right") / len(b)
+    return float(np.abs(cdf_a - cdf_b).max())
+
+
+def _pooled_permutation_p(fa: np.ndarray, fb: np.ndarray, rounds: int = 499) -> float:
+    """KS distance between all frames of two classes, with a p-value from permuting whole
+    videos between the classes: frames of one video are correlated, videos are independent.
+    A reversed video holds the same frames as a forward one, so under the claim the videos of
+    the two classes are exchangeable and the test is exact."""
+    rng = np.random.default_rng(0)
+    videos = np.concatenate([fa, fb])
+    observed = _ks_stat(fa.ravel(), fb.ravel())
+    hits = 0
+    for _ in range(rounds):
+        order = rng.permutation(len(videos))
+        hits += _ks_stat(videos[order[:len(fa)]].ravel(), videos[order[len(fa):]].ravel()) >= observed
+    return (hits + 1) / (rounds + 1)
+
+
+def _same_distribution_pvalues(fa: np.ndarray, fb: np.ndarray) -> list[float]:
+    """p-values for "same per-frame distribution", per feature: exact KS across videos at the
+    first, middle and last frame (frame 0 of a reversed video was rendered last), then all
+    frames pooled with a permutation test."""
+    num_frames = fa.shape[1]
+    pvalues = []
+    for k in range(fa.shape[2]):
+        for t in (0, num_frames // 2, num_frames - 1):
+            pvalues.append(ks_2samp(fa[:, t, k], fb[:, t, k]).pvalue)
+        pvalues.append(_pooled_permutation_p(fa[..., k], fb[..., k]))
+    return pvalues
+
+
+def _pairs(root: Path) -> list[tuple[str, str]]:
+    meta = {c["name"]: c for c in load_class_meta(root)}
+    return sorted({tuple(sorted((n, c["partner"]))) for n, c in meta.items() if c["kind"] == "temporal"})
+
+
+def test_class_metadata_describes_spatial_classes_and_symmetric_temporal_pairs(bench):
+    root, summary = bench
+    meta = load_class_meta(root)
+    assert [c["name"] for c in meta] == [c["name"] for c in summary.classes]
+    by_name = {c["name"]: c for c in meta}
+    spatial = [c for c in meta if c["kind"] == "spatial"]
+    temporal = [c for c in meta if c["kind"] == "temporal"]
+    assert len(spatial) >= 4 and len(temporal) >= 6 and len(spatial) + len(temporal) == len(meta)
+    assert all(c["partner"] is None for c in spatial)
+    for c in temporal:
+        assert by_name[c["partner"]]["partner"] == c["name"] != c["partner"]
+    doc = json.loads((root / "classes.json").read_text())
+    assert (doc["seed"], doc["size"], doc["num_frames"]) == (0, list(SIZE), NUM_FRAMES)
+
+
+def test_temporal_pairs_have_the_same_per_frame_distribution(bench):
+    root, _ = bench
+    pairs = _pairs(root)
+    assert len(pairs) >= 3
+    num_tests = 4 * len(FEATURES) * len(pairs)
+    for a, b in pairs:
+        pvalues = _same_distribution_pvalues(_class_features(root, a), _class_features(root, b))
+        # Bonferroni over every test in this function, family-wise level 5%.
+        assert min(pvalues) > 0.05 / num_tests, (a, b, np.round(pvalues, 4))
+
+
+def test_the_same_statistic_tells_different_looking_classes_apart(bench):
+    """Negative control: the test above can fail. Two spatial classes, and two classes from
+    different pairs, differ per frame."""
+    root, _ = bench
+    for a, b in [("RedBallBounce", "BlueBoxSway"), ("GreenTriangleFloat", "YellowCrossPulse"),
+                 ("SlideRight", "Grow"), ("Shrink", "SpinClockwise")]:
+        pvalues = _same_distribution_pvalues(_class_features(root, a), _class_features(root, b))
+        assert min(pvalues) < 1e-6, (a, b)
+
+
+def _motion(frames: np.ndarray) -> tuple[float, float, float]:
+    """Median over frame pairs of the object's optical flow: mean horizontal flow, mean radial
+    flow (outwards > 0) and mean tangential flow (clockwise on screen > 0) about the centre of
+    the area the object covers over the whole video (the ring's centre, the hand's pivot)."""
+    mask = _foreground(frames)
+    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    ys, xs = np.mgrid[0:mask.shape[1], 0:mask.shape[2]].astype(np.float64)
+    cx, cy = (mask * xs).sum() / mask.sum(), (mask * ys).sum() / mask.sum()
+    per_pair = []
+    for t in range(len(frames) - 1):
+        flow = cv2.calcOpticalFlowFarneback(gray[t], gray[t + 1], None, 0.5, 2, 9, 3, 5, 1.1, 0)
+        on = mask[t] | mask[t + 1]
+        u, v = flow[..., 0][on], flow[..., 1][on]
+        rx, ry = xs[on] - cx, ys[on] - cy
+        r = np.hypot(rx, ry) + 1e-6
+        per_pair.append([u.mean(), ((u * rx + v * ry) / r).mean(), ((rx * v - ry * u) / r).mean()])
+    return tuple(np.median(per_pair, axis=0))
+
+
+# forward class -> index of the motion statistic that is positive for it
+FORWARD = {"SlideRight": 0, "Grow": 1, "SpinClockwise": 2}
+
+
+def test_temporal_pairs_move_in_opposite_directions(bench):
+    root, _ = bench
+    meta = {c["name"]: c for c in load_class_meta(root)}
+    assert {tuple(sorted((f, meta[f]["partner"]))) for f in FORWARD} == set(_pairs(root))
+    for forward, k in FORWARD.items():
+        backward = meta[forward]["partner"]
+        fwd = np.array([_motion(_decode(p))[k] for p in _videos(root, forward)])
+        bwd = np.array([_motion(_decode(p))[k] for p in _videos(root, backward)])
+        assert (fwd > 0).mean() >= 0.9 and (bwd < 0).mean() >= 0.9, (forward, fwd, bwd)
+        # Reversed, not just different: the backward speeds mirror the forward ones.
+        assert ks_2samp(fwd, -bwd).pvalue > 0.01, (forward, fwd, bwd)
+    # Spatial classes have no direction: the same statistics sit near zero.
+    for name in ("BlueBoxSway", "YellowCrossPulse"):
+        stats = np.array([_motion(_decode(p)) for p in _videos(root, name)])
+        assert 0.2 <= (stats > 0).mean(axis=0).min() and (stats > 0).mean(axis=0).max() <= 0.8, name
+
+
+# ---------------------------------------------------------------- CLI
+
+def test_cli_writes_the_benchmark_and_prints_its_summary(tmp_path, capsys):
+    out = tmp_path / "cli"
+    code = main(["synth", "--out", str(out), "--seed", "2", "--size", "32x24", "--num-frames", "8",
+                 "--videos-per-group", "1", "--workers", "2"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    for c in synthetic.CLASSES:
+        assert re.search(rf"{c.name}\s+{c.kind}", printed), c.name
+    for split in (1, 2, 3):
+        assert f"split {split}: {18 * NUM_CLASSES} train / {7 * NUM_CLASSES} test videos" in printed
+    num_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    assert f"{num_bytes / 1e6:.1f} MB" in printed
+    with av.open(str(out / "UCF-101" / "Grow" / "v_Grow_g01_c01.avi")) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (32, 24)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--size", "80by60"], "WIDTHxHEIGHT"),
+    (["--size", "16x12"], "out of range"),
+    (["--size", "81x60"], "odd side"),
+    (["--num-frames", "3"], "too few"),
+    (["--videos-per-group", "0"], "between 1 and 99"),
+    (["--videos-per-group", "100"], "between 1 and 99"),
+    (["--seed", "-1"], "negative"),
+    (["--workers", "0"], "Workers"),
+])
+def test_cli_rejects_bad_values_in_one_sentence(tmp_path, capsys, args, message):
+    out = tmp_path / "never"
+    assert main(["synth", "--out", str(out), *args]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_usage_errors_exit_2(tmp_path, capsys):
+    for args in (["synth"], ["synth", "--out", str(tmp_path), "--num-frames", "many"]):
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        assert exc.value.code == 2
+        assert capsys.readouterr().err.startswith("error:")
+
+
+def test_out_that_is_a_file_and_missing_metadata_are_user_errors(tmp_path, capsys):
+    file = tmp_path / "file"
+    file.write_text("x")
+    assert main(["synth", "--out", str(file)]) == 1
+    assert "is a file" in capsys.readouterr().err
+    with pytest.raises(UserError, match="classes.json is missing"):
+        load_class_meta(tmp_path)
