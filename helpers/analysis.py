@@ -65,10 +65,13 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
     chosen = fit["chosen"]
     if chosen != "mean":
         correct[f"Fusion chosen on val ({chosen})"] = fused[chosen].correct
-    cis = stats.accuracy_cis(correct, n_boot=n_boot, groups=None)
+    # Videos of one group share actors and scenes: resample whole groups (cluster bootstrap).
+    groups = a_test.groups
+    cis = stats.accuracy_cis(correct, n_boot=n_boot, groups=groups)
     best = max((FRAME, CLIP), key=lambda m: summaries[m]["top1"])
-    gain = stats.fusion_gain(correct[FUSED], correct[best], n_boot=n_boot)
-    gain_chosen = stats.fusion_gain(fused[chosen].correct, correct[best], n_boot=n_boot)
+    gain = stats.fusion_gain(correct[FUSED], correct[best], n_boot=n_boot, groups=groups)
+    gain_chosen = stats.fusion_gain(fused[chosen].correct, correct[best], n_boot=n_boot,
+                                    groups=groups)
     per_class = metrics.compare_per_class(summaries[FRAME]["per_class"],
                                           summaries[CLIP]["per_class"])
     return Results(list(a_test.class_names), test, summaries, fit, table, fused, cis, gain,

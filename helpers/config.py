@@ -47,6 +47,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA; fp32 on CPU regardless
     channels_last: bool = True
     compile: bool = False
+    download_weights: bool = False  # fetch missing pretrained weights (needs internet)
     # evaluation
     eval_frames: int | None = None  # frame model: None = every frame of the video
     three_crop: bool = False

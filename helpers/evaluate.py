@@ -127,7 +127,9 @@ def evaluate_to_file(run_dir: str | Path, out: str | Path, *, overwrite: bool = 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, type=Path, help="run folder from `train`")
+    # --run-dir also works under torchrun, whose own parser takes `--run` for its --run-path
+    parser.add_argument("--run", "--run-dir", dest="run", required=True, type=Path,
+                        help="run folder from `train` (use --run-dir under torchrun)")
     parser.add_argument("--split", type=int, choices=[1, 2, 3], default=None,
                         help="default: the split the run was trained on")
     parser.add_argument("--subset", choices=["test", "val"], default="test",

@@ -64,6 +64,9 @@ def fuse(method: str, probs_a: np.ndarray, probs_b: np.ndarray,
     if method == "product":
         return _softmax((_log(pa) + _log(pb)) / 2)
     if method == "stacking":
+        if "bias" not in params:
+            raise UserError("The stacking parameters come from an older version of this code; "
+                            "delete fusion.json and fit the fusion again.")
         bias = np.asarray(params["bias"], dtype=np.float64)
         if bias.shape != (pa.shape[1],):
             raise UserError(f"The stacking fit has {bias.size} classes, the predictions "
@@ -130,15 +133,14 @@ def _fit_stacking(pa: np.ndarray, pb: np.ndarray, labels: np.ndarray, l2: float)
 
 def make_folds(video_ids: list[str], n_folds: int = 3, seed: int = 0) -> np.ndarray:
     """Fold id per video: whole UCF-101 groups per fold (so one actor's clips never sit on
-    both sides), or a seeded shuffle of videos when names carry no group."""
+    both sides), or a seeded shuffle of videos when names carry fewer than two groups."""
     try:
         groups = video_groups(video_ids)
     except UserError:
         groups = None
-    if groups is not None and len(np.unique(groups)) >= n_folds:
-        uniq = np.unique(groups)
-        rank = np.searchsorted(uniq, groups)
-        return rank % n_folds
+    if groups is not None and len(np.unique(groups)) >= 2:
+        uniq = np.unique(groups)  # with fewer groups than folds, one fold per group
+        return np.searchsorted(uniq, groups) % min(n_folds, len(uniq))
     perm = np.random.default_rng(seed).permutation(len(video_ids))
     folds = np.empty(len(video_ids), dtype=np.int64)
     folds[perm] = np.arange(len(video_ids)) % n_folds

@@ -2,13 +2,14 @@
 
 Figures are built as `matplotlib.figure.Figure` objects, not through pyplot: no display or
 backend is needed (saving uses Agg), nothing piles up in pyplot's registry, and a notebook
-shows a returned figure exactly once (its inline formatter renders Figure objects; run
-`%matplotlib inline` or import pyplot once in the notebook to register it).
+shows a returned figure exactly once (the inline backend's formatter renders Figure objects;
+importing this module inside a Jupyter kernel switches that on).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from helpers.errors import UserError
 from helpers.io import atomic_path
@@ -26,6 +28,22 @@ from helpers.paths import FIGURES_DIR
 from helpers.predictions import Predictions
 
 DPI = 150
+
+
+def _enable_notebook_display() -> None:
+    """In a Jupyter kernel on its default inline backend, run `%matplotlib inline` once so
+    returned Figure objects render (pyplot's figure list stays empty: nothing shows twice)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    import matplotlib
+
+    if "inline" in str(matplotlib.get_backend(auto_select=False)):  # leave others alone
+        shell.run_line_magic("matplotlib", "inline")
+
+
+_enable_notebook_display()
 
 
 def save_figure(fig: Figure, name: str, out_dir: str | os.PathLike | None = None) -> Figure:
@@ -192,6 +210,7 @@ def plot_training_curves(metrics_csv_paths: Mapping[str, str | os.PathLike], *,
     for ax, ylabel in ((ax_loss, "cross-entropy loss"), (ax_acc, "accuracy"),
                        (ax_lr, "learning rate")):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         if ax.has_data():
@@ -282,13 +301,14 @@ def gain_rows(store: Any, pred_2d: Predictions, pred_3d: Predictions,
     idx = np.array([pos.get(v, -1) for v in pred_3d.video_ids])
     correct_2d = np.where(idx >= 0, pred_2d.correct[np.maximum(idx, 0)], False)
     prefer = pred_3d.correct & ~correct_2d
+    row_of = {v: i for i, v in enumerate(pred_3d.video_ids)}
     rows = []
     for c in class_indices:
         i = _pick(pred_3d, in_store, int(c), prefer=prefer)
         if i is not None:
-            rows.append((f"{pred_3d.class_names[int(c)]}: right in 3D, wrong in 2D"
-                         if prefer[pred_3d.video_ids.index(store.videos[i].name)]
-                         else pred_3d.class_names[int(c)], i))
+            name = pred_3d.class_names[int(c)]
+            shown = prefer[row_of[str(store.videos[i].name)]]
+            rows.append((f"{name}: right in 3D, wrong in 2D" if shown else name, i))
     if not rows:
         raise UserError("None of these classes' videos is in the store; pass the store the "
                         "predictions were made from.")

@@ -255,7 +255,7 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
     steps_per_epoch = len(train_loader) // cfg.accum_steps
 
     model = build_model(cfg.arch, len(data.class_names), weights=cfg.weights,
-                        widen_factor=cfg.widen_factor)
+                        widen_factor=cfg.widen_factor, allow_download=cfg.download_weights)
     freeze_until(model, cfg.freeze_until)
     model.to(device)
     channels_last = None
@@ -362,8 +362,8 @@ class _nullcontext:
 
 def _check_same_config(cfg: TrainConfig, saved: dict[str, Any], path: Path) -> None:
     now = cfg.to_dict()
-    diff = sorted(k for k in set(now) | set(saved)
-                  if k not in ("num_workers", "eval_batch_size") and now.get(k) != saved.get(k))
+    free = ("num_workers", "eval_batch_size", "download_weights", "compile")  # no effect on weights
+    diff = sorted(k for k in set(now) | set(saved) if k not in free and now.get(k) != saved.get(k))
     if diff:
         detail = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff[:4])
         raise UserError(f"{path} was trained with another configuration ({detail}); use the "
@@ -408,6 +408,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="held-out training groups for validation (default 22-25)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--no-amp", action="store_true", help="fp32 on CUDA too")
+    parser.add_argument("--download-weights", action="store_true",
+                        help="download missing pretrained weights (torchvision ImageNet)")
     for name, typ in _OVERRIDES.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=typ, default=None,
                             help=argparse.SUPPRESS if name in ("seed",) else None)
@@ -423,6 +425,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         changes["compile"] = True
     if args.no_amp:
         changes["amp"] = False
+    if args.download_weights:
+        changes["download_weights"] = True
     if changes.get("weights") in ("none", "None", "scratch"):
         changes["weights"] = None
     return cfg.replace(**changes)

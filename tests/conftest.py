@@ -31,3 +31,18 @@ def ucf_clip(shared_dir: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bench(tmp_path_factory):
+    """A small synthetic benchmark (all 25 groups, 1 clip each, 16 frames of 64x48) and its
+    store: the same code path as UCF-101, cheap enough for the trainer tests."""
+    from helpers.data.prepare import prepare_store
+    from helpers.data.synthetic import generate
+
+    root = tmp_path_factory.mktemp("tiny_bench")
+    generate(root / "bench", size=(64, 48), num_frames=16, videos_per_group=1)
+    store = root / "store.h5"
+    prepare_store(root / "bench", root / "bench" / "ucfTrainTestlist", store)
+    return {"source": root / "bench", "splits": root / "bench" / "ucfTrainTestlist",
+            "store": store}

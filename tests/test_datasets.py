@@ -301,3 +301,66 @@ def test_missing_video_is_a_clear_error():
                      [0, 0, 0], train=True, crop_size=8)
     with pytest.raises(UserError, match="labels"):
         ClipDataset(ArrayStore(COUNTS), IDS, [0], train=True, crop_size=8)
+
+
+# --- on a real store ----------------------------------------------------------------
+
+REAL_COUNTS = {"v_Alpha_g01_c01": 20, "v_Alpha_g02_c01": 5, "v_Beta_g01_c01": 33}
+
+
+def _write_tree(root, counts, size=(64, 48)):
+    """A UCF-style AVI tree: frame f of each video is a flat grey of 6*f (codec-proof)."""
+    from helpers.data.synthetic import encode_avi
+
+    classes = sorted({n.split("_")[1] for n in counts})
+    (root / "splits").mkdir(parents=True)
+    (root / "splits" / "classInd.txt").write_text(
+        "".join(f"{i} {c}\r\n" for i, c in enumerate(classes, 1)))
+    for name, n in counts.items():
+        folder = root / "UCF-101" / name.split("_")[1]
+        folder.mkdir(parents=True, exist_ok=True)
+        w, h = size
+        frames = np.stack([np.full((h, w, 3), 6 * f, np.uint8) for f in range(n)])
+        encode_avi(folder / f"{name}.avi", frames)
+    return root
+
+
+@pytest.fixture(scope="module")
+def real_store(tmp_path_factory):
+    from helpers.data.prepare import prepare_store
+
+    root = _write_tree(tmp_path_factory.mktemp("tree"), REAL_COUNTS)
+    prepare_store(root, root / "splits", root / "store.h5", num_workers=1)
+    return root / "store.h5"
+
+
+def test_real_store_eval_frames_and_windows(real_store):
+    from helpers.data.store import VideoStore
+
+    store = VideoStore(real_store)
+    ids = list(REAL_COUNTS)
+    frames = FrameDataset(real_store, ids, [0, 0, 1], train=False, crop_size=32)
+    assert len(frames) == sum(REAL_COUNTS.values())
+    for i in range(0, len(frames), 7):
+        item = frames[i]
+        assert abs(int(item["x"].float().mean()) - 6 * item["frame"]) <= 3
+    clips = ClipDataset(store, ids, [0, 0, 1], train=False, clip_len=8, crop_size=32)
+    assert len(clips) == 3 + 1 + 5
+    got: dict[int, list[int]] = {}
+    for item in _items(clips):  # each window's distinct frames, read back from the pixels
+        means = (item["x"].float().mean((0, 2, 3)) / 6).round().long().tolist()
+        got.setdefault(item["video"], []).extend(set(means))
+    for v, name in enumerate(ids):
+        assert sorted(got[v]) == list(range(REAL_COUNTS[name]))
+
+
+def test_real_store_same_draws_across_workers(real_store):
+    ds = ClipDataset(real_store, list(REAL_COUNTS), [0, 0, 1], train=True, clip_len=8,
+                     crop_size=24, seed=5)
+    ds.set_epoch(3)
+    assert torch.equal(_batches(ds, 0), _batches(ds, 2))
+
+
+def test_real_store_missing_video(real_store):
+    with pytest.raises(UserError, match=r"1 of 2 videos are not in the store"):
+        ClipDataset(real_store, ["v_Alpha_g01_c01", "v_Gamma_g01_c01"], [0, 1], train=True)

@@ -84,6 +84,14 @@ def test_fit_fusion_improves_on_validation_and_is_json():
     assert fit["val_scores"][chosen]["top1"] == max(s["top1"] for s in fit["val_scores"].values())
     assert 0.0 <= fit["params"]["weighted"]["w"] <= 1.0
     assert fit_fusion(val_a, val_b) == fit
+    # a fit reloaded from fusion.json applies exactly like the one in memory
+    test_a, test_b = _pair(60, groups=[1, 2], seed=1, subset="test")
+    reloaded = json.loads(json.dumps(fit))
+    for m in METHODS:
+        np.testing.assert_array_equal(fuse(m, test_a.probs, test_b.probs, fit["params"][m]),
+                                      fuse(m, test_a.probs, test_b.probs, reloaded["params"][m]))
+    with pytest.raises(UserError, match="older version"):
+        fuse("stacking", test_a.probs, test_b.probs, {"C": 1.0, "coef": []})
 
 
 def test_tie_on_validation_goes_to_the_simplest_method():
@@ -103,6 +111,8 @@ def test_folds_hold_whole_groups_or_fall_back_to_shuffled_videos():
     for g in (8, 9, 10, 11):
         members = {f for f, v in zip(folds, ids, strict=True) if f"_g{g:02d}_" in v}
         assert len(members) == 1
+    two = make_folds(ids[:4], n_folds=3)  # two groups: one fold each
+    assert two.tolist() == [0, 0, 1, 1]
     plain = make_folds([f"clip{i}" for i in range(10)], n_folds=3, seed=0)
     assert sorted(np.bincount(plain).tolist()) == [3, 3, 4]
 

@@ -152,3 +152,22 @@ def test_plots_default_to_the_figures_dir(tmp_path, monkeypatch):
                        "correct": [1, 1]})
     plot_best_worst(pc, n=2, name="small")
     _written(tmp_path / "figures", "small")
+
+
+def test_returned_figure_displays_once_in_an_executed_notebook(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    from helpers.paths import REPO_ROOT
+
+    code = ("import sys\n"
+            f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+            "import pandas as pd\n"
+            "from helpers.plots import plot_best_worst\n"
+            "pc = pd.DataFrame({'class': ['a', 'b'], 'accuracy': [0.5, 1.0],\n"
+            "                   'support': [2, 1], 'correct': [1, 1]})\n"
+            f"plot_best_worst(pc, n=2, out_dir={str(tmp_path)!r})")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1, outputs

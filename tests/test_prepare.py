@@ -366,3 +366,22 @@ def test_run_pool_isolates_a_video_that_kills_its_worker():
     run_pool(items, 2, _crash_on_bad, done.append, crashed.append)
     assert crashed == ["bad"]
     assert sorted(done) == ["a", "b", "c", "d", "e"]
+
+
+def test_all_failed_and_concurrent_runs_are_refused(tmp_path):
+    import fcntl
+
+    (tmp_path / "src" / "YoYo").mkdir(parents=True)
+    (tmp_path / "src" / "YoYo" / "v_YoYo_g01_c01.avi").write_bytes(b"")
+    splits = write_class_index(tmp_path / "splits")
+    out = tmp_path / "s.h5"
+    with pytest.raises(UserError, match="none of the 1 videos could be read"):
+        prepare_store(tmp_path / "src", splits, out, num_workers=1)
+    assert not out.exists()
+    report = json.loads(report_path_for(out).read_text())
+    assert report["videos_ok"] == 0 and report["failures"][0]["reason"] == "empty file (0 bytes)"
+
+    with open(parts_dir_for(out) / "lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running prepare holds it
+        with pytest.raises(UserError, match="another prepare is writing"):
+            prepare_store(tmp_path / "src", splits, out, num_workers=1)

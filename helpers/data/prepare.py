@@ -102,7 +102,7 @@ def encode_video(video: SourceVideo, parts_dir: Path, size: tuple[int, int] | No
     try:
         declared = probe(video).num_frames
         params = [cv2.IMWRITE_JPEG_QUALITY, quality]
-        for frame in iter_frames(video, bgr=True):
+        for frame in iter_frames(video, bgr=True, threads=1):
             if source_size is None:
                 source_size = frame.shape[:2]
                 size = size or source_size
@@ -218,7 +218,7 @@ def _check_settings(parts_dir: Path, settings: dict[str, Any],
             was = ", ".join(f"{k}={saved.get(k)!r} (now {settings[k]!r})" for k in changed)
             raise UserError(f"the unfinished parts in {parts_dir} were made with {was}; rerun "
                             f"with the same settings, or delete {parts_dir} to start over")
-        return saved
+        return {**saved, "source": settings["source"]}  # the same videos may have moved
     size = _probe_size(videos)
     settings = {**settings, "height": 0, "width": 0}
     if size is not None:
@@ -401,7 +401,7 @@ def _assemble(out: Path, parts_dir: Path, videos: Sequence[SourceVideo],
     if not refs:
         write_json_atomic(report_path_for(out), report)
         raise UserError(f"none of the {len(videos)} videos could be read; the reasons are in "
-                        f"{report_path_for(out)}")
+                        f"{report_path_for(out)} (delete {parts_dir} to retry them)")
     attrs = {"source": settings["source"], "source_kind": settings["source_kind"],
              "splits": str(splits_dir), "short_side": settings["short_side"],
              "quality": settings["quality"],

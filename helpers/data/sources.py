@@ -174,18 +174,21 @@ def probe(video: SourceVideo) -> VideoProbe:
         container.close()
 
 
-def iter_frames(video: SourceVideo, *, bgr: bool = False) -> Iterator[np.ndarray]:
+def iter_frames(video: SourceVideo, *, bgr: bool = False,
+                threads: int = 0) -> Iterator[np.ndarray]:
     """Decode every frame in order as uint8 [H, W, 3], RGB (or BGR, which cv2 encodes as is).
 
     AVIs decode sequentially with OpenCV (one keyframe per video: seeking would re-decode
-    from frame 0), falling back to PyAV when OpenCV opens nothing. Raises `SourceError`.
+    from frame 0), falling back to PyAV when OpenCV opens nothing. `threads` caps the
+    decoder's threads (0: library default); a pool with a process per core wants 1.
+    Raises `SourceError`.
     """
     if video.kind == "hdf5":
         yield from _iter_hdf5(video.path, bgr)
         return
     _check_avi_complete(video.path)
     count = 0
-    for frame in _iter_cv2(video.path, bgr):
+    for frame in _iter_cv2(video.path, bgr, threads):
         count += 1
         yield frame
     if count:
@@ -202,10 +205,11 @@ def iter_frames(video: SourceVideo, *, bgr: bool = False) -> Iterator[np.ndarray
         raise SourceError("no frames could be decoded")
 
 
-def _iter_cv2(path: Path, bgr: bool) -> Iterator[np.ndarray]:
+def _iter_cv2(path: Path, bgr: bool, threads: int) -> Iterator[np.ndarray]:
     import cv2
 
-    cap = cv2.VideoCapture(str(path))
+    params = [cv2.CAP_PROP_N_THREADS, threads] if threads > 0 else []
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
     try:
         while cap.isOpened():
             ok, frame = cap.read()

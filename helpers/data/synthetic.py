@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import colorsys
+import contextlib
 import json
 import math
 import os
 import re
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
@@ -55,6 +56,7 @@ VIDEO_DIR = "UCF-101"
 SPLIT_DIR = "ucfTrainTestlist"
 META_FILE = "classes.json"
 PENDING_FILE = ".synth-pending.json"  # config of a run in progress, so a resume cannot mix settings
+LOCK_FILE = ".synth.lock"
 FORMAT_VERSION = 1
 
 
@@ -477,6 +479,25 @@ def _remove_stale_temps(out: Path) -> None:
                 tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """One run per directory: a second one would delete the first one's temp files."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks, run unguarded
+        yield
+        return
+    with open(out / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise UserError(f"Another synth run is writing {out}; wait for it to finish.") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -510,22 +531,23 @@ def generate(out: Path, *, seed: int = 0, size: tuple[int, int] = (80, 60), num_
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"Cannot create {out} ({exc.strerror}); choose a writable --out.") from exc
-    if not (out / META_FILE).is_file():
-        write_json_atomic(out / PENDING_FILE, config)
-    _remove_stale_temps(out)
+    with _exclusive(out):
+        if not (out / META_FILE).is_file():
+            write_json_atomic(out / PENDING_FILE, config)
+        _remove_stale_temps(out)
 
-    jobs = [_Job(str(out), name, group, clip, seed, size, num_frames)
-            for name in class_names()
-            for group in range(1, NUM_GROUPS + 1)
-            for clip in range(1, videos_per_group + 1)]
-    todo = [j for j in jobs if not (out / VIDEO_DIR / video_path(j.name, j.group, j.clip)).is_file()]
-    _run_jobs(todo, num_workers)
+        jobs = [_Job(str(out), name, group, clip, seed, size, num_frames)
+                for name in class_names()
+                for group in range(1, NUM_GROUPS + 1)
+                for clip in range(1, videos_per_group + 1)]
+        todo = [j for j in jobs if not (out / VIDEO_DIR / video_path(j.name, j.group, j.clip)).is_file()]
+        _run_jobs(todo, num_workers)
 
-    for name, text in split_files(videos_per_group).items():
-        write_text_atomic(out / SPLIT_DIR / name, text)
-    meta = {**config, "classes": _class_meta()}
-    write_json_atomic(out / META_FILE, meta)
-    (out / PENDING_FILE).unlink(missing_ok=True)
+        for name, text in split_files(videos_per_group).items():
+            write_text_atomic(out / SPLIT_DIR / name, text)
+        meta = {**config, "classes": _class_meta()}
+        write_json_atomic(out / META_FILE, meta)
+        (out / PENDING_FILE).unlink(missing_ok=True)
 
     written = [out / VIDEO_DIR / video_path(j.name, j.group, j.clip) for j in jobs]
     written += [out / SPLIT_DIR / n for n in split_files(videos_per_group)] + [out / META_FILE]

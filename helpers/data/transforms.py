@@ -85,8 +85,9 @@ def crop_resize(frames: np.ndarray, box: Box, size: int, *, flip: bool = False) 
     """
     y, x, h, w = box
     out = np.empty((frames.shape[0], size, size, frames.shape[3]), dtype=np.uint8)
-    # INTER_AREA is the alias-free choice when shrinking; INTER_LINEAR when enlarging.
-    interp = cv2.INTER_AREA if h > size and w > size else cv2.INTER_LINEAR
+    # Bilinear is 2-3x faster than INTER_AREA and aliases little below a 1.5x shrink (the
+    # usual case: crops from a store sized for the model); shrink more and INTER_AREA it is.
+    interp = cv2.INTER_AREA if min(h, w) >= 1.5 * size else cv2.INTER_LINEAR
     for t in range(frames.shape[0]):
         region = frames[t, y:y + h, x:x + w]
         if h == size and w == size:
