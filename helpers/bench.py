@@ -46,8 +46,14 @@ class BenchSource:
 
 def _link(target: Path, link: Path) -> None:
     link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        os.symlink(target.resolve(), link)
+    os.symlink(target.resolve(), link)
+
+
+def _fresh(folder: Path) -> Path:
+    """An empty folder: links left by an earlier run must not join this one's videos."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def _from_tree(source: Path, splits: Path | None, num_videos: int, work: Path) -> BenchSource:
@@ -55,6 +61,9 @@ def _from_tree(source: Path, splits: Path | None, num_videos: int, work: Path) -
     from helpers.data.sources import discover
     from helpers.data.splits import find_splits_dir, read_class_index
 
+    if not source.is_dir():
+        raise UserError(f"--source {source} is not a folder; point it at the folder holding "
+                        "UCF-101/ (or the class folders)")
     try:
         splits_dir = find_splits_dir(splits or source)
     except UserError:
@@ -64,6 +73,7 @@ def _from_tree(source: Path, splits: Path | None, num_videos: int, work: Path) -
     if not videos:
         raise UserError(f"{source} holds no .avi videos; bench data measures AVI decoding")
     picks = [videos[int(i)] for i in np.linspace(0, len(videos) - 1, min(num_videos, len(videos)))]
+    work = _fresh(work)
     for v in dict.fromkeys(picks):
         _link(v.path, work / "UCF-101" / v.class_name / v.path.name)
     return BenchSource(work, splits_dir, f"{len(set(picks))} videos from {source}")
@@ -72,6 +82,7 @@ def _from_tree(source: Path, splits: Path | None, num_videos: int, work: Path) -
 def _from_shared_clip(num_videos: int, work: Path) -> BenchSource:
     """The real clip under `num_videos` UCF-style names (links: no extra disk)."""
     clip = SHARED_DIR / SHARED_CLIP
+    work = _fresh(work)
     for i in range(num_videos):
         group, index = i % 25 + 1, i // 25 + 1
         _link(clip, work / "UCF-101" / "ApplyEyeMakeup"
@@ -285,16 +296,13 @@ def bench_data(*, source: Path | None = None, splits: Path | None = None, num_vi
     """Run every data measurement on one set of videos; return figures and table rows."""
     if num_videos < 1 or num_workers < 1 or seconds <= 0:
         raise UserError("--videos and --workers must be at least 1 and --seconds positive.")
-    with contextlib.ExitStack() as stack:
-        if work_dir is None:
-            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-data-")))
-        else:
-            work = Path(work_dir)
-            work.mkdir(parents=True, exist_ok=True)
+    temp = tempfile.TemporaryDirectory(prefix="bench-data-") if work_dir is None else None
+    with temp or contextlib.nullcontext():
+        work = Path(temp.name if temp else work_dir)  # type: ignore[arg-type]
+        work.mkdir(parents=True, exist_ok=True)
         src = bench_source(work, source=source, splits=splits, num_videos=num_videos,
                            synth_size=synth_size)
         return _measure(src, work, num_workers, seconds)
-    raise AssertionError("unreachable")  # ExitStack does not swallow exceptions
 
 
 def _measure(src: BenchSource, work: Path, num_workers: int, seconds: float) -> dict[str, Any]:
@@ -363,8 +371,8 @@ def _size(text: str) -> tuple[int, int]:
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", metavar="<what>", parser_class=type(parser))
     sub.required = True
-    data = sub.add_parser("data", help="store, prepare and dataset throughput, side by side",
-                          description=__doc__.splitlines()[0])
+    data_help = "store size, prepare and dataset throughput, measured side by side"
+    data = sub.add_parser("data", help=data_help, description=data_help)
     data.prog = f"{parser.prog} data"
     data.add_argument("--videos", type=int, default=16, help="videos to measure on (16)")
     data.add_argument("--source", type=Path, default=None,

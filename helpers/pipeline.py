@@ -58,13 +58,9 @@ def train_config(profile: str | Profile, kind: str, *, fast: bool = False) -> Tr
     return cfg
 
 
-def prepare_data(profile: str = "demo", data_dir: str | Path | None = None, *,
-                 splits_dir: str | Path | None = None, fast: bool = False,
-                 num_workers: int | None = None) -> DataPaths:
-    """Find (or, for the demo, generate) the videos and build the store(s) the models read."""
-    from helpers.data.prepare import prepare_store
-    from helpers.data.splits import find_splits_dir
-
+def data_paths(profile: str = "demo", data_dir: str | Path | None = None, *,
+               splits_dir: str | Path | None = None, fast: bool = False) -> DataPaths:
+    """Where the videos, split files and stores of this profile live (creates nothing)."""
     prof = get_profile(profile)
     if data_dir:
         source = Path(data_dir).expanduser().resolve()
@@ -73,19 +69,40 @@ def prepare_data(profile: str = "demo", data_dir: str | Path | None = None, *,
                             "holds UCF-101/ (or UCF-101-hdf5/), or leave it empty for the demo.")
         synthetic = (source / "classes.json").exists()
     else:
-        from helpers.data.synthetic import generate
         source = DATA_DIR / ("synthetic-fast" if fast else "synthetic")
-        generate(source, num_workers=num_workers, **(FAST_SYNTH if fast else {}))
         synthetic = True
-    splits = find_splits_dir(Path(splits_dir) if splits_dir else source)
-    stores = DATA_DIR / "stores" / (source.name if not fast else "synthetic-fast")
-    frame_store = _store_path(stores, prof.frame_short_side)
-    clip_store = _store_path(stores, prof.clip_short_side)
-    for store, short_side in ((frame_store, prof.frame_short_side),
-                              (clip_store, prof.clip_short_side)):
+    if splits_dir:
+        splits = Path(splits_dir)
+    elif (source / "ucfTrainTestlist").is_dir() or not source.exists():
+        splits = source / "ucfTrainTestlist"
+    else:
+        splits = source
+    stores = DATA_DIR / "stores" / source.name
+    return DataPaths(source, splits, _store_path(stores, prof.frame_short_side),
+                     _store_path(stores, prof.clip_short_side), synthetic)
+
+
+def prepare_data(profile: str = "demo", data_dir: str | Path | None = None, *,
+                 splits_dir: str | Path | None = None, fast: bool = False,
+                 num_workers: int | None = None) -> DataPaths:
+    """Find (or, for the demo, generate) the videos and build the store(s) the models read."""
+    from helpers.data.prepare import prepare_store
+    from helpers.data.splits import find_splits_dir
+
+    prof = get_profile(profile)
+    paths = data_paths(profile, data_dir, splits_dir=splits_dir, fast=fast)
+    if not data_dir:
+        from helpers.data.synthetic import generate
+
+        generate(paths.source, num_workers=num_workers, **(FAST_SYNTH if fast else {}))
+    splits = find_splits_dir(paths.splits)
+    for store, short_side in ((paths.frame_store, prof.frame_short_side),
+                              (paths.clip_store, prof.clip_short_side)):
         if not store.exists():
-            prepare_store(source, splits, store, num_workers=num_workers, short_side=short_side)
-    return DataPaths(source, splits, frame_store, clip_store, synthetic)
+            prepare_store(paths.source, splits, store, num_workers=num_workers,
+                          short_side=short_side)
+    return DataPaths(paths.source, splits, paths.frame_store, paths.clip_store,
+                     paths.synthetic)
 
 
 def _store_path(stores: Path, short_side: int | None) -> Path:

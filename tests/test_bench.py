@@ -60,9 +60,8 @@ def test_bench_data_on_a_given_tree(tmp_path):
     assert (tmp_path / "work" / "frames.h5").is_file()
 
 
-def test_bench_data_on_the_real_clip(shared_dir, tmp_path, capsys):
-    assert main(["bench", "data", "--videos", "2", "--seconds", "0.1",
-                 "--work-dir", str(tmp_path)]) == 0
+def test_bench_data_on_the_real_clip(shared_dir, capsys):
+    assert main(["bench", "data", "--videos", "2", "--seconds", "0.1"]) == 0  # temp work dir
     out = capsys.readouterr().out
     assert "real UCF-101 clip" in out and "320x240" in out
     assert out.count("\n| ") == 5  # header + 4 rows (the separator starts with "|-")
@@ -85,3 +84,13 @@ def test_bench_needs_a_subcommand(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["bench"])
     assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_bench_data_falls_back_to_synthetic(tmp_path, monkeypatch):
+    import helpers.bench
+
+    monkeypatch.setattr(helpers.bench, "SHARED_DIR", tmp_path / "absent")
+    result = bench_data(num_videos=2, work_dir=tmp_path, seconds=0.1, synth_size=(64, 48))
+    assert "synthetic" in result["source"]
+    _check(result, videos=2, frames=2 * helpers.bench.SYNTH_FRAMES)

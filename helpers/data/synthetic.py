@@ -84,13 +84,13 @@ CLASSES: tuple[ClassSpec, ...] = (
     ClassSpec("SlideLeft", "temporal", "SlideRight", "slide", True,
               "SlideRight with time reversed: the capsule glides left"),
     ClassSpec("Grow", "temporal", "Shrink", "ring", False,
-              "a magenta ring that keeps growing, then restarts small"),
+              "magenta ripples: rings born at the centre grow outwards and vanish at the rim"),
     ClassSpec("Shrink", "temporal", "Grow", "ring", True,
-              "Grow with time reversed: the ring keeps shrinking, then restarts large"),
+              "Grow with time reversed: rings born at the rim shrink into the centre"),
     ClassSpec("SpinClockwise", "temporal", "SpinCounterClockwise", "hand", False,
-              "an orange clock hand turning clockwise"),
+              "an orange three-armed spinner turning clockwise"),
     ClassSpec("SpinCounterClockwise", "temporal", "SpinClockwise", "hand", True,
-              "SpinClockwise with time reversed: the hand turns counter-clockwise"),
+              "SpinClockwise with time reversed: the spinner turns counter-clockwise"),
 )
 
 
@@ -288,26 +288,31 @@ def _render_slide(c: _Canvas, rng: np.random.Generator):
 
 
 def _render_ring(c: _Canvas, rng: np.random.Generator):
-    r_min, r_max, thick = 3 * c.unit, 14 * c.unit, 1.3 * c.unit
-    cx = rng.uniform(r_max + 2, c.width - r_max - 2)
-    cy = rng.uniform(min(r_max + 2, c.height / 2), max(c.height - r_max - 2, c.height / 2))
-    period = 24 / c.speed
-    radius = r_min + (r_max - r_min) * ((_phase(rng) + c.t / period) % 1.0)  # sawtooth: grows
-    return np.abs(_disc(c, cx, cy, radius)) - thick, (0.85, 0.78)
+    # Concentric ripples: rings born at the centre grow and vanish at the rim, so the motion
+    # fills the disc and never stops (a single growing ring is easy to miss).
+    spacing, rim, thick = 6.5 * c.unit, 19.5 * c.unit, 1.1 * c.unit
+    cx = rng.uniform(0.5 * c.width - 0.12 * c.width, 0.5 * c.width + 0.12 * c.width)
+    cy = rng.uniform(max(rim + 1, 0.4 * c.height), min(c.height - rim - 1, 0.6 * c.height))
+    step = 0.9 * c.unit * c.speed  # outward pixels per frame
+    rho = np.hypot(c.x - cx, c.y - cy)
+    wave = (rho - step * c.t) / spacing - _phase(rng)
+    sdf = spacing * np.abs(wave - np.floor(wave) - 0.5) - thick
+    return np.maximum(sdf, rho - rim), (0.85, 0.78)
 
 
 def _render_hand(c: _Canvas, rng: np.random.Generator):
-    length = 12 * c.unit
-    cx = rng.uniform(0.35, 0.65) * c.width
-    cy = rng.uniform(0.4, 0.6) * c.height
-    period = 24 / c.speed
+    length = 13 * c.unit
+    cx = rng.uniform(0.4, 0.6) * c.width
+    cy = rng.uniform(0.45, 0.55) * c.height
+    period = 36 / c.speed  # frames per turn
     # Angle grows with time; with y pointing down that turns clockwise on screen.
     angle = 2 * np.pi * (_phase(rng) + c.t / period)
-    tx, ty = cx + length * np.cos(angle), cy + length * np.sin(angle)
-    sdf = np.minimum.reduce([_segment(c, cx, cy, tx, ty, 1.4 * c.unit),
-                             _disc(c, tx, ty, 3.2 * c.unit),
-                             _disc(c, cx, cy, 2.4 * c.unit)])
-    return sdf, (0.07, 0.9)
+    parts = [_disc(c, cx, cy, 2.6 * c.unit)]
+    for k in range(3):  # three arms, each with a ball at its tip
+        tx = cx + length * np.cos(angle + 2 * np.pi * k / 3)
+        ty = cy + length * np.sin(angle + 2 * np.pi * k / 3)
+        parts += [_segment(c, cx, cy, tx, ty, 1.4 * c.unit), _disc(c, tx, ty, 2.8 * c.unit)]
+    return np.minimum.reduce(parts), (0.07, 0.9)
 
 
 _RENDERERS: dict[str, Callable[[_Canvas, np.random.Generator], tuple[np.ndarray, tuple[float, float]]]] = {
