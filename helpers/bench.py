@@ -28,6 +28,7 @@ import numpy as np
 
 from helpers.errors import UserError
 from helpers.paths import SHARED_DIR
+from helpers.progress import bar
 
 FRAME_CROP = 224
 CLIP_LEN, CLIP_CROP, CLIP_SHORT_SIDE = 16, 112, 128
@@ -356,9 +357,100 @@ def _measure(src: BenchSource, work: Path, num_workers: int, seconds: float) -> 
 
 
 # ----------------------------------------------------------------------------- bench train
+# ----------------------------------------------------------------------------- bench train
+# (model, arch, input shape per item) at the assignment's sizes; the CPU sizes are tiny on
+# purpose: they check the code path, not the speed a GPU would reach.
+TRAIN_CASES_GPU = (("frame", "resnet50", (3, 224, 224), 256), ("clip", "r3d50", (3, 16, 112, 112), 64))
+TRAIN_CASES_CPU = (("frame", "resnet50", (3, 112, 112), 4), ("clip", "r3d50", (3, 8, 56, 56), 2))
+
+
+def _sync(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_train_case(model: str, arch: str, shape: tuple[int, ...], batch_size: int, *,
+                     device: Any, steps: int = 10, warmup: int = 3, num_classes: int = 101,
+                     channels_last: bool = True, compile: bool = False) -> dict[str, Any]:
+    """Items/s and achieved TFLOP/s of the trainer's own step (forward, backward, SGD step)
+    on synthetic uint8 batches already on the device (data loading is `bench data`'s)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from helpers.config import TrainConfig
+    from helpers.models import build_model
+    from helpers.train import make_optimizer, training_step
+
+    cfg = TrainConfig(model=model, arch=arch, weights=None, batch_size=batch_size, lr=0.01,
+                      optimizer="sgd", amp=True, channels_last=channels_last, compile=compile)
+    net = build_model(arch, num_classes, weights=None).to(device)
+    fmt = None
+    if channels_last and device.type == "cuda":
+        fmt = torch.channels_last if model == "frame" else torch.channels_last_3d
+        net = net.to(memory_format=fmt)
+    opt = make_optimizer(cfg, net)
+    if compile:
+        net = torch.compile(net)
+    crit = torch.nn.CrossEntropyLoss()
+    x = torch.randint(0, 256, (batch_size, *shape), dtype=torch.uint8, device=device)
+    if fmt is not None:
+        x = x.contiguous(memory_format=fmt)
+    y = torch.randint(0, num_classes, (batch_size,), device=device)
+    net.train()
+
+    def step() -> None:
+        training_step(net, x, y, crit, cfg, device)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    with FlopCounterMode(display=False) as counter:  # forward + backward FLOPs of one step
+        training_step(net, x, y, crit, cfg, device)
+    opt.zero_grad(set_to_none=True)
+    flops = counter.get_total_flops()
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in bar(range(steps), desc=f"bench {arch}", unit="step"):
+        step()
+    _sync(device)
+    dt = (time.perf_counter() - t0) / steps
+    return {"model": model, "arch": arch, "input": "x".join(map(str, shape[1:])),
+            "batch_size": batch_size, "precision": "bf16" if device.type == "cuda" else "fp32",
+            "channels_last": bool(fmt is not None), "step_ms": dt * 1e3,
+            "items_per_s": batch_size / dt, "tflops": flops / dt / 1e12,
+            "gflop_per_item": flops / batch_size / 1e9}
+
+
 def bench_train(args: argparse.Namespace) -> int:
-    """Training throughput (steps/s, clips/s) on the chosen device: to be written."""
-    raise UserError("bench train is not implemented yet; run `python -m helpers bench data`.")
+    """Training throughput of ResNet-50 (2D) and R3D-50 (3D) on this machine's device."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    cases = TRAIN_CASES_GPU if cuda else TRAIN_CASES_CPU
+    rows = []
+    for model, arch, shape, bs in cases:
+        if args.batch_size:
+            bs = args.batch_size
+        rows.append(bench_train_case(model, arch, shape, bs, device=device, steps=args.steps,
+                                     compile=args.compile))
+    name = torch.cuda.get_device_name(device) if cuda else f"CPU ({os.cpu_count()} cores)"
+    print(f"device: {name}; torch {torch.__version__}")
+    print("| model | input | batch | precision | channels_last | ms/step | items/s | TFLOP/s | "
+          "GFLOP/item (fwd+bwd) |\n|---|---|---:|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['arch']} | {r['input']} | {r['batch_size']} | {r['precision']} | "
+              f"{'yes' if r['channels_last'] else 'no'} | {r['step_ms']:.1f} | "
+              f"{r['items_per_s']:,.1f} | {r['tflops']:.2f} | {r['gflop_per_item']:.1f} |")
+    if not cuda:
+        print("No CUDA device: these are tiny CPU sizes that check the code path. The GPU "
+              "figures (ResNet-50 224² and R3D-50 16×112², bf16) need a GPU node.")
+    return 0
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -389,8 +481,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                            "temporary folder, removed")
     data.add_argument("--synth-size", type=_size, default=(320, 240), metavar="WxH",
                       help="frame size of the synthetic fallback (320x240)")
-    train = sub.add_parser("train", help="training throughput (not implemented yet)")
+    train_help = "training throughput and TFLOP/s of ResNet-50 and R3D-50 (bf16 on CUDA)"
+    train = sub.add_parser("train", help=train_help, description=train_help)
     train.prog = f"{parser.prog} train"
+    train.add_argument("--steps", type=int, default=10, help="timed steps per model (10)")
+    train.add_argument("--batch-size", type=int, default=None, help="default: per device")
+    train.add_argument("--compile", action="store_true", help="torch.compile the models")
 
 
 def run(args: argparse.Namespace) -> int:

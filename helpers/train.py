@@ -187,6 +187,16 @@ def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
 
 
 # ----------------------------------------------------------------------------- loops
+def training_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
+                  cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward and backward of one micro-batch (the optimizer step is the caller's)."""
+    with _autocast(cfg, device):
+        logits = net(x)
+        loss = criterion(logits.float(), y)
+    (loss / cfg.accum_steps).backward()
+    return loss, logits
+
+
 def _run_val(model: nn.Module, loader: DataLoader, device: torch.device, cfg: TrainConfig,
              channels_last: torch.memory_format | None) -> tuple[float, float]:
     model.eval()
@@ -309,10 +319,7 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
             sync = last_micro or not isinstance(net, nn.parallel.DistributedDataParallel)
             ctx = net.no_sync() if not sync else _nullcontext()
             with ctx:
-                with _autocast(cfg, device):
-                    logits = net(x)
-                    loss = criterion(logits.float(), y)
-                (loss / cfg.accum_steps).backward()
+                loss, logits = training_step(net, x, y, criterion, cfg, device)
             if last_micro:
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
