@@ -26,6 +26,8 @@ class TrainConfig:
     clip_len: int = 16  # clip model only
     stride: int = 1  # temporal stride of a training clip
     frames_per_video: int = 1  # frame model: frames drawn per video per epoch
+    crop_scale: tuple[float, float] = (0.25, 1.0)  # random resized crop: area fraction
+    flip_p: float = 0.5  # horizontal flips; 0 where a mirror image is another class
     num_epochs: int = 10
     batch_size: int = 64
     accum_steps: int = 1
@@ -56,6 +58,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["val_groups"] = list(self.val_groups)
+        d["crop_scale"] = list(self.crop_scale)
         return d
 
     @classmethod
@@ -66,8 +69,9 @@ class TrainConfig:
             raise UserError(f"Unknown training option(s) {', '.join(unknown)}; "
                             f"valid ones are {', '.join(sorted(known))}.")
         d = dict(d)
-        if "val_groups" in d:
-            d["val_groups"] = tuple(d["val_groups"])
+        for key in ("val_groups", "crop_scale"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -93,14 +97,18 @@ class Profile:
 
 
 def _demo() -> Profile:
+    # No flips: in the synthetic benchmark SlideLeft/SlideRight and the two spins are mirror
+    # images of each other, so a flip would turn one class into its partner.
     frame = TrainConfig(
         model="frame", arch="resnet18", weights=None, crop_size=56, frames_per_video=4,
+        flip_p=0.0, crop_scale=(0.4, 1.0),
         num_epochs=8, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.05,
         schedule="cosine", warmup_epochs=1, label_smoothing=0.1, num_workers=2,
         eval_frames=16, eval_batch_size=256, val_max_items=800,
     )
     clip = TrainConfig(
         model="clip", arch="r3d18", weights=None, widen_factor=0.25, crop_size=56, clip_len=16,
+        flip_p=0.0, crop_scale=(0.4, 1.0),
         num_epochs=10, batch_size=16, optimizer="adamw", lr=2e-3, weight_decay=0.05,
         schedule="cosine", warmup_epochs=1, label_smoothing=0.1, num_workers=2,
         eval_batch_size=32, val_max_items=400,

@@ -81,10 +81,12 @@ def make_dataset(cfg: TrainConfig, store: VideoStore, ids: list[str], labels: li
     if cfg.model == "frame":
         return FrameDataset(store, ids, labels, train=train, crop_size=cfg.crop_size,
                             frames_per_video=cfg.frames_per_video, eval_frames=cfg.eval_frames,
-                            seed=cfg.seed, three_crop=cfg.three_crop and not train)
+                            seed=cfg.seed, three_crop=cfg.three_crop and not train,
+                            scale=cfg.crop_scale, flip_p=cfg.flip_p)
     return ClipDataset(store, ids, labels, train=train, clip_len=cfg.clip_len, stride=cfg.stride,
                        crop_size=cfg.crop_size, seed=cfg.seed,
-                       three_crop=cfg.three_crop and not train)
+                       three_crop=cfg.three_crop and not train, scale=cfg.crop_scale,
+                       flip_p=cfg.flip_p)
 
 
 def _val_subset(n: int, cap: int | None) -> list[int]:
@@ -398,7 +400,8 @@ _OVERRIDES = {"num_epochs": int, "batch_size": int, "lr": float, "weight_decay":
               "optimizer": str, "schedule": str, "warmup_epochs": float, "label_smoothing": float,
               "accum_steps": int, "freeze_until": str, "backbone_lr_mult": float, "arch": str,
               "weights": str, "crop_size": int, "clip_len": int, "stride": int,
-              "frames_per_video": int, "num_workers": int, "seed": int, "widen_factor": float}
+              "frames_per_video": int, "num_workers": int, "seed": int, "widen_factor": float,
+              "flip_p": float}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

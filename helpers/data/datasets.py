@@ -163,7 +163,7 @@ class FrameDataset(_StoreDataset):
     def __init__(self, store: Any, video_ids: Sequence[str], labels: Sequence[int], *,
                  train: bool, crop_size: int = 224, frames_per_video: int = 1,
                  eval_frames: int | None = None, seed: int = 0, three_crop: bool = False,
-                 scale: tuple[float, float] = (0.25, 1.0),
+                 scale: tuple[float, float] = (0.25, 1.0), flip_p: float = 0.5,
                  eval_ratio: float = FRAME_EVAL_RATIO) -> None:
         super().__init__(store, video_ids, labels, train=train, crop_size=crop_size,
                          seed=seed, three_crop=three_crop)
@@ -171,7 +171,7 @@ class FrameDataset(_StoreDataset):
             raise UserError("frames_per_video and eval_frames must be at least 1.")
         self.frames_per_video = frames_per_video
         if train:
-            self.train_tf = TrainTransform(crop_size, scale=scale)
+            self.train_tf = TrainTransform(crop_size, scale=scale, flip_p=flip_p)
         else:
             self.eval_tf = EvalTransform(crop_size, eval_short_side(crop_size, eval_ratio),
                                          self.num_crops)
@@ -213,7 +213,7 @@ class ClipDataset(_StoreDataset):
     def __init__(self, store: Any, video_ids: Sequence[str], labels: Sequence[int], *,
                  train: bool, clip_len: int = 16, stride: int = 1, crop_size: int = 112,
                  seed: int = 0, three_crop: bool = False,
-                 scale: tuple[float, float] = (0.25, 1.0),
+                 scale: tuple[float, float] = (0.25, 1.0), flip_p: float = 0.5,
                  eval_ratio: float = CLIP_EVAL_RATIO) -> None:
         super().__init__(store, video_ids, labels, train=train, crop_size=crop_size,
                          seed=seed, three_crop=three_crop)
@@ -221,7 +221,7 @@ class ClipDataset(_StoreDataset):
             raise UserError("clip_len and stride must be at least 1.")
         self.clip_len, self.stride = clip_len, stride
         if train:
-            self.train_tf = TrainTransform(crop_size, scale=scale)
+            self.train_tf = TrainTransform(crop_size, scale=scale, flip_p=flip_p)
         else:
             self.eval_tf = EvalTransform(crop_size, eval_short_side(crop_size, eval_ratio),
                                          self.num_crops)
