@@ -84,13 +84,13 @@ CLASSES: tuple[ClassSpec, ...] = (
               "a cyan capsule gliding right, wrapping around the frame"),
     ClassSpec("SlideLeft", "temporal", "SlideRight", "slide", True,
               "SlideRight with time reversed: the capsule glides left"),
-    ClassSpec("Grow", "temporal", "Shrink", "ring", False,
+    ClassSpec("Grow", "temporal", "Shrink", "ripples", False,
               "magenta ripples: rings born at the centre grow outwards and vanish at the rim"),
-    ClassSpec("Shrink", "temporal", "Grow", "ring", True,
+    ClassSpec("Shrink", "temporal", "Grow", "ripples", True,
               "Grow with time reversed: rings born at the rim shrink into the centre"),
-    ClassSpec("SpinClockwise", "temporal", "SpinCounterClockwise", "hand", False,
+    ClassSpec("SpinClockwise", "temporal", "SpinCounterClockwise", "spinner", False,
               "an orange three-armed spinner turning clockwise"),
-    ClassSpec("SpinCounterClockwise", "temporal", "SpinClockwise", "hand", True,
+    ClassSpec("SpinCounterClockwise", "temporal", "SpinClockwise", "spinner", True,
               "SpinClockwise with time reversed: the spinner turns counter-clockwise"),
 )
 
@@ -288,7 +288,7 @@ def _render_slide(c: _Canvas, rng: np.random.Generator):
     return sdf, (0.5, 0.8)
 
 
-def _render_ring(c: _Canvas, rng: np.random.Generator):
+def _render_ripples(c: _Canvas, rng: np.random.Generator):
     # Concentric ripples: rings born at the centre grow and vanish at the rim, so the motion
     # fills the disc and never stops (a single growing ring is easy to miss).
     spacing, rim, thick = 6.5 * c.unit, 19.5 * c.unit, 1.1 * c.unit
@@ -301,7 +301,7 @@ def _render_ring(c: _Canvas, rng: np.random.Generator):
     return np.maximum(sdf, rho - rim), (0.85, 0.78)
 
 
-def _render_hand(c: _Canvas, rng: np.random.Generator):
+def _render_spinner(c: _Canvas, rng: np.random.Generator):
     length = 13 * c.unit
     cx = rng.uniform(0.4, 0.6) * c.width
     cy = rng.uniform(0.45, 0.55) * c.height
@@ -318,7 +318,8 @@ def _render_hand(c: _Canvas, rng: np.random.Generator):
 
 _RENDERERS: dict[str, Callable[[_Canvas, np.random.Generator], tuple[np.ndarray, tuple[float, float]]]] = {
     "ball": _render_ball, "box": _render_box, "triangle": _render_triangle,
-    "cross": _render_cross, "slide": _render_slide, "ring": _render_ring, "hand": _render_hand,
+    "cross": _render_cross, "slide": _render_slide, "ripples": _render_ripples,
+    "spinner": _render_spinner,
 }
 
 
