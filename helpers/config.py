@@ -100,16 +100,16 @@ def _demo() -> Profile:
     # No flips: in the synthetic benchmark SlideLeft/SlideRight and the two spins are mirror
     # images of each other, so a flip would turn one class into its partner.
     frame = TrainConfig(
-        model="frame", arch="resnet18", weights=None, crop_size=56, frames_per_video=4,
+        model="frame", arch="resnet18", weights=None, crop_size=56, frames_per_video=8,
         flip_p=0.0, crop_scale=(0.4, 1.0),
-        num_epochs=8, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.05,
+        num_epochs=12, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.05,
         schedule="cosine", warmup_epochs=1, label_smoothing=0.1, num_workers=2,
         eval_frames=16, eval_batch_size=256, val_max_items=800,
     )
     clip = TrainConfig(
         model="clip", arch="r3d18", weights=None, widen_factor=0.25, crop_size=56, clip_len=16,
         flip_p=0.0, crop_scale=(0.4, 1.0),
-        num_epochs=10, batch_size=16, optimizer="adamw", lr=2e-3, weight_decay=0.05,
+        num_epochs=20, batch_size=16, optimizer="adamw", lr=3e-3, weight_decay=0.05,
         schedule="cosine", warmup_epochs=1, label_smoothing=0.1, num_workers=2,
         eval_batch_size=32, val_max_items=400,
     )
