@@ -231,14 +231,16 @@ def collect_figures(run_dir: Path, since: float) -> list[Path]:
     return copied
 
 
-def resolve_run_dir(run: str | os.PathLike | None, profile: str) -> Path:
-    """`None` -> runs/<profile>; a bare name -> runs/<name>; anything else is a path."""
-    if run is None or str(run) == "":
-        return (RUNS_DIR / profile).absolute()
-    run = Path(run)
-    if len(run.parts) == 1 and not run.is_absolute():
-        return (RUNS_DIR / run).absolute()
-    return run.absolute()
+def resolve_run_dir(run: str | os.PathLike | None, profile: str, *, fast: bool = False) -> Path:
+    """`None` -> the pipeline's default (runs/<profile>, runs/<profile>-fast with --fast);
+    a bare name -> runs/<name>; anything else is a path."""
+    from helpers.pipeline import run_paths
+
+    if run is not None and str(run) != "":
+        run = Path(run)
+        if len(run.parts) == 1 and not run.is_absolute():
+            return (RUNS_DIR / run).absolute()
+    return run_paths(profile, run, fast=fast).root.absolute()
 
 
 def run_report(*, profile: str = "demo", data_dir: str | os.PathLike | None = None,
@@ -266,7 +268,7 @@ def run_report(*, profile: str = "demo", data_dir: str | os.PathLike | None = No
             raise UserError(f"Notebook {path} does not exist.")
     if pdf_path is not None:
         check_tex()
-    run_path = resolve_run_dir(run_dir, profile)
+    run_path = resolve_run_dir(run_dir, profile, fast=fast)
     kernel_name = kernel_name or choose_kernel()
 
     parameters: dict[str, Any] = {
