@@ -10,10 +10,13 @@ KERNEL  := ucf101
 
 PROFILE ?= demo
 DATA    ?=
+SPLITS  ?=
+SPLIT   ?= 1
+DOWNLOAD_WEIGHTS ?=
 RUN     ?=
 PYTEST_ARGS ?=
 
-.PHONY: help venv report test test-fast lint lab submission clean
+.PHONY: help venv system-deps report test test-fast lint lab submission clean
 
 help:
 	@echo "make report      run the main job (synthetic demo by default) and render report/report.pdf"
@@ -33,10 +36,16 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-report: $(STAMP)
-	$(PY) -m helpers report --profile $(PROFILE) $(if $(DATA),--data $(DATA)) $(if $(RUN),--run $(RUN))
+# TeX, pandoc, poppler, unar: installed with apt-get when possible, else the command is printed.
+system-deps:
+	@bash scripts/system-deps.sh
 
-test: $(STAMP)
+report: $(STAMP) system-deps
+	$(PY) -m helpers report --profile $(PROFILE) $(if $(DATA),--data $(DATA)) \
+		--split $(SPLIT) $(if $(SPLITS),--splits $(SPLITS)) $(if $(RUN),--run $(RUN)) \
+		$(if $(DOWNLOAD_WEIGHTS),--download-weights)
+
+test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

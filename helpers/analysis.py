@@ -240,6 +240,37 @@ def conclusion_text(res: Results) -> str:
     n_gain = int((pc["gain"] > 0).sum())
     n_loss = int((pc["gain"] < 0).sum())
     parts.append(f"The 3D model is better on {n_gain} classes and worse on {n_loss} of "
-                 f"{len(pc)}; the classes it wins are those whose single frames are ambiguous, "
-                 "where the order of the frames carries the label.")
+                 f"{len(pc)}.")
+    won = list(pc.loc[pc["gain"] > 0, "class"])
+    if res.kinds and won:
+        n_temporal = sum(res.kinds.get(c) == "temporal" for c in won)
+        parts.append(f"{n_temporal} of the {len(won)} classes it wins are temporal classes of "
+                     "the benchmark, whose single frames look alike within their pair.")
+    elif won:
+        top = pc[pc["gain"] > 0].head(3)
+        parts.append("It gains most on " + _names(
+            [f"{r['class']} ({r['accuracy_a']:.0%} → {r['accuracy_b']:.0%})"
+             for _, r in top.iterrows()]) + ".")
     return " ".join(parts)
+
+
+def method_text(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any]) -> str:
+    """The evaluation protocol, with the clip length and held-out groups of this run."""
+    clip_len = clip_cfg["config"]["clip_len"]
+    groups = clip_cfg["config"]["val_groups"]
+    held = (f"g{min(groups):02d}–g{max(groups):02d}"
+            if groups == list(range(min(groups), max(groups) + 1)) else
+            ", ".join(f"g{g:02d}" for g in groups)) if groups else "none"
+    return "\n\n".join([
+        "**Part 1 — single frames.** A 2D ResNet classifies individual frames. At test time "
+        "every evaluated frame of a video is scored and the softmax outputs are **averaged "
+        "over the video**. We report both the per-frame and the per-video accuracy.",
+        f"**Part 2 — 3D clips.** Hara's 3D ResNet classifies {clip_len}-frame clips. At test "
+        f"time a video is cut into **non-overlapping {clip_len}-frame windows that cover every "
+        "frame** (the last window is padded by looping the video) and the softmax outputs are "
+        "averaged over the windows.",
+        "**Combined.** The two models' per-video probabilities are averaged. Other fusion "
+        f"methods (weighted mean, product, stacking) are fitted on held-out training groups "
+        f"({held}), never on test. All accuracies below are **per video** unless marked "
+        "per-frame or per-clip.",
+    ])

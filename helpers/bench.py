@@ -295,7 +295,7 @@ def bench_data(*, source: Path | None = None, splits: Path | None = None, num_vi
                num_workers: int = 1, work_dir: Path | None = None, seconds: float = 3.0,
                synth_size: tuple[int, int] = (320, 240)) -> dict[str, Any]:
     """Run every data measurement on one set of videos; return figures and table rows."""
-    if num_videos < 1 or num_workers < 1 or seconds <= 0:
+    if num_videos < 1 or num_workers < 1 or not 0 < seconds < math.inf:
         raise UserError("--videos and --workers must be at least 1 and --seconds positive.")
     temp = tempfile.TemporaryDirectory(prefix="bench-data-") if work_dir is None else None
     with temp or contextlib.nullcontext():
@@ -376,6 +376,9 @@ def bench_train_case(model: str, arch: str, shape: tuple[int, ...], batch_size: 
                      channels_last: bool = True, compile: bool = False) -> dict[str, Any]:
     """Items/s and achieved TFLOP/s of the trainer's own step (forward, backward, SGD step)
     on synthetic uint8 batches already on the device (data loading is `bench data`'s)."""
+    if steps < 1 or batch_size < 1 or warmup < 0:
+        raise UserError(f"bench train needs steps and batch size of at least 1 and a warm-up of "
+                        f"0 or more, not steps={steps}, batch_size={batch_size}, warmup={warmup}.")
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -454,38 +457,34 @@ def bench_train(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- CLI
-def _size(text: str) -> tuple[int, int]:
-    from helpers.data.synthetic import parse_size
-
-    return parse_size(text)
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
+    from helpers.cli import frame_size, positive_float, positive_int
+
     sub = parser.add_subparsers(dest="what", metavar="<what>", parser_class=type(parser))
     sub.required = True
     data_help = "store size, prepare and dataset throughput, measured side by side"
     data = sub.add_parser("data", help=data_help, description=data_help)
     data.prog = f"{parser.prog} data"
-    data.add_argument("--videos", type=int, default=16, help="videos to measure on (16)")
+    data.add_argument("--videos", type=positive_int, default=16, help="videos to measure on (16)")
     data.add_argument("--source", type=Path, default=None,
                       help="an AVI tree (folder holding UCF-101/); default: the shared real clip, "
                            "else a synthetic set")
     data.add_argument("--splits", type=Path, default=None,
                       help="folder holding classInd.txt (default: found under --source)")
-    data.add_argument("--workers", type=int, default=1,
+    data.add_argument("--workers", type=positive_int, default=1,
                       help="processes for decode-only and prepare (1); datasets use one process")
-    data.add_argument("--seconds", type=float, default=3.0,
+    data.add_argument("--seconds", type=positive_float, default=3.0,
                       help="minimum time per dataset measurement (3)")
     data.add_argument("--work-dir", type=Path, default=None,
                       help="keep sources and stores here (reused synthetic set); default: a "
                            "temporary folder, removed")
-    data.add_argument("--synth-size", type=_size, default=(320, 240), metavar="WxH",
+    data.add_argument("--synth-size", type=frame_size, default=(320, 240), metavar="WxH",
                       help="frame size of the synthetic fallback (320x240)")
     train_help = "training throughput and TFLOP/s of ResNet-50 and R3D-50 (bf16 on CUDA)"
     train = sub.add_parser("train", help=train_help, description=train_help)
     train.prog = f"{parser.prog} train"
-    train.add_argument("--steps", type=int, default=10, help="timed steps per model (10)")
-    train.add_argument("--batch-size", type=int, default=None, help="default: per device")
+    train.add_argument("--steps", type=positive_int, default=10, help="timed steps per model (10)")
+    train.add_argument("--batch-size", type=positive_int, default=None, help="default: per device")
     train.add_argument("--compile", action="store_true", help="torch.compile the models")
 
 

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from helpers.errors import UserError
 
 ModelKind = Literal["frame", "clip"]
+MODELS = ("frame", "clip")
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "step", "constant")
 
 
 @dataclass
@@ -55,6 +60,40 @@ class TrainConfig:
     three_crop: bool = False
     eval_batch_size: int = 128
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse values no run can use, with one sentence naming the option (UserError)."""
+        for name, allowed in (("model", MODELS), ("optimizer", OPTIMIZERS),
+                              ("schedule", SCHEDULES)):
+            if getattr(self, name) not in allowed:
+                raise UserError(f"Unknown {name} {getattr(self, name)!r}; choose one of "
+                                f"{', '.join(allowed)}.")
+        for name in ("num_epochs", "batch_size", "accum_steps", "crop_size", "clip_len", "stride",
+                     "frames_per_video", "step_epochs", "eval_batch_size"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("num_workers", self.num_workers, 0)
+        _check_int("seed", self.seed, None)
+        for name in ("val_max_items", "eval_frames"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
+        _check_number("lr", self.lr, 0.0, None, low_open=True)
+        _check_number("widen_factor", self.widen_factor, 0.0, None, low_open=True)
+        _check_number("gamma", self.gamma, 0.0, None, low_open=True)
+        for name in ("weight_decay", "warmup_epochs", "backbone_lr_mult"):
+            _check_number(name, getattr(self, name), 0.0, None)
+        _check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        _check_number("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        _check_number("flip_p", self.flip_p, 0.0, 1.0)
+        scale = tuple(self.crop_scale)
+        if (len(scale) != 2 or not all(_is_number(v) for v in scale)
+                or not 0 < scale[0] <= scale[1] <= 1):
+            raise UserError(f"crop_scale must be two area fractions 0 < low <= high <= 1, got "
+                            f"{self.crop_scale!r}.")
+        if self.val_groups and not all(_is_int(g) and g >= 1 for g in self.val_groups):
+            raise UserError(f"val_groups must be positive group numbers, got {self.val_groups!r}.")
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["val_groups"] = list(self.val_groups)
@@ -81,6 +120,35 @@ class TrainConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_int(name: str, value: Any, minimum: int | None) -> None:
+    if not _is_int(value) or (minimum is not None and value < minimum):
+        need = "an integer" if minimum is None else f"an integer >= {minimum}"
+        raise UserError(f"{name} must be {need}, got {value!r}.")
+
+
+def _check_number(name: str, value: Any, low: float, high: float | None, *,
+                  low_open: bool = False, high_open: bool = False) -> None:
+    ok = _is_number(value)
+    if ok:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        if high is None:
+            need = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            need = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise UserError(f"{name} must be a number {need}, got {value!r}.")
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -102,7 +170,7 @@ def _demo() -> Profile:
     frame = TrainConfig(
         model="frame", arch="resnet18", weights=None, crop_size=56, frames_per_video=8,
         flip_p=0.0, crop_scale=(0.4, 1.0),
-        num_epochs=12, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.05,
+        num_epochs=6, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.05,
         schedule="cosine", warmup_epochs=1, label_smoothing=0.1, num_workers=2,
         eval_frames=16, eval_batch_size=256, val_max_items=800,
     )

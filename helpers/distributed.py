@@ -26,16 +26,26 @@ def is_main() -> bool:
     return rank() == 0
 
 
+# On CUDA, NCCL reduces the GPU tensors (DDP's gradients) and gloo the CPU ones (the
+# trainer's and the evaluator's running sums): NCCL alone rejects CPU tensors.
+CUDA_BACKEND = "cpu:gloo,cuda:nccl"
+CPU_BACKEND = "gloo"
+
+
+def backend() -> str:
+    """The process-group backend `setup` uses on this machine."""
+    return CUDA_BACKEND if torch.cuda.is_available() else CPU_BACKEND
+
+
 def setup() -> torch.device:
     """Join the process group if launched by torchrun; return this process's device."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
+    device = torch.device("cpu")
     if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return torch.device("cuda", local)
-    return torch.device("cpu")
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)  # before the group, so NCCL binds to this GPU
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():
+        dist.init_process_group(backend=backend())
+    return device
 
 
 def barrier() -> None:
@@ -43,10 +53,27 @@ def barrier() -> None:
         dist.barrier()
 
 
+def _reduces_on_cpu() -> bool:
+    """Whether the default group has a backend for CPU tensors (gloo; not NCCL alone)."""
+    try:
+        name = str(dist.get_backend())
+    except (RuntimeError, ValueError):
+        return True
+    if ":" in name:  # "cpu:gloo,cuda:nccl"
+        return any(part.split(":", 1)[0].strip() == "cpu" for part in name.split(","))
+    return name != "nccl"
+
+
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum `t` over all processes, in place; works for CPU tensors whatever the backend."""
     if is_distributed():
-        # gloo and nccl both reduce float64/int64; keep the tensor on the backend's device
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        if t.device.type == "cpu" and torch.cuda.is_available() and not _reduces_on_cpu():
+            # a group joined with NCCL alone (e.g. by a notebook): reduce a GPU copy
+            on_gpu = t.to(torch.device("cuda", torch.cuda.current_device()))
+            dist.all_reduce(on_gpu, op=dist.ReduceOp.SUM)
+            t.copy_(on_gpu.cpu())
+        else:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
 
 

@@ -2,12 +2,17 @@
 
 Under torchrun each process scores its own shard of frames/clips (no padding, so nothing is
 counted twice) and the per-video sums are added across processes.
+
+Videos of the subset that are absent from the store (`prepare` could not read them; the
+store's report lists why) are left out with a warning: the predictions cover the stored
+videos only, and their attributes `num_missing_videos` and `missing_videos` say which not.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +47,8 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
     """
     run_dir = Path(run_dir)
     device = D.setup()
-    summary = run_summary(run_dir)
     model, saved = load_trained(run_dir, device)
+    summary = run_summary(run_dir) if None in (store, splits, split) else {}
     cfg = TrainConfig.from_dict(saved["config"])
     changes: dict[str, Any] = {}
     if eval_frames != "config":
@@ -58,10 +63,12 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
     split = summary["split"] if split is None else split
     video_store = VideoStore(store or summary["store"])
     data = load_split_data(splits or summary["splits"], split, cfg.val_groups, video_store)
-    ids, labels = data.subset(subset)
-    if not ids:
+    listed_ids, listed_labels = data.subset(subset)
+    if not listed_ids:
         raise UserError(f"Split {split} has no {subset} videos.")
-    ds = make_dataset(cfg, video_store, ids, labels, train=False)
+    ds = make_dataset(cfg, video_store, listed_ids, listed_labels, train=False,
+                      what=f"{subset} videos")
+    ids, labels = list(ds.video_ids), ds.labels  # without the videos the store lacks
 
     channels_last = None
     if cfg.channels_last and device.type == "cuda":
@@ -70,6 +77,7 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
     loader = DataLoader(ds, batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers,
                         sampler=D.ShardSampler(len(ds)), pin_memory=device.type == "cuda")
     num_classes = len(data.class_names)
+    # CPU tensors: the process group reduces them with gloo (see distributed.setup)
     video_sums = torch.zeros(len(ids), num_classes, dtype=torch.float64)
     counts = torch.zeros(2, dtype=torch.float64)  # correct items, items
     unit = "img" if cfg.model == "frame" else "clip"
@@ -96,7 +104,7 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
     probs = (video_sums / n_items).float().numpy()
     level = "frame" if cfg.model == "frame" else "clip"
     return Predictions(
-        video_ids=list(ids), labels=torch.tensor(labels).numpy(), probs=probs,
+        video_ids=list(ids), labels=labels, probs=probs,
         class_names=list(data.class_names),
         attrs={"model": f"{saved['spec']['arch']} ({cfg.model})", "kind": cfg.model,
                "checkpoint": str(run_dir / MODEL),
@@ -104,7 +112,9 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
                "split": split, "subset": subset, "level": level,
                f"{level}_accuracy": float(counts[0] / counts[1]), "num_items": int(counts[1]),
                "unit": unit, "eval_frames": -1 if cfg.eval_frames is None else cfg.eval_frames,
-               "three_crop": bool(cfg.three_crop)})
+               "three_crop": bool(cfg.three_crop),
+               "num_listed_videos": len(listed_ids), "num_missing_videos": len(ds.missing_ids),
+               "missing_videos": list(ds.missing_ids)})
 
 
 def evaluate_to_file(run_dir: str | Path, out: str | Path, *, overwrite: bool = False,
@@ -120,10 +130,40 @@ def evaluate_to_file(run_dir: str | Path, out: str | Path, *, overwrite: bool = 
         pred.save(out)
         acc = float((pred.probs.argmax(1) == pred.labels).mean())
         level = pred.attrs["level"]
-        print(f"{pred.attrs['subset']}: {len(pred.video_ids)} videos, per-video top-1 {acc:.1%}, "
-              f"per-{level} top-1 {pred.attrs[level + '_accuracy']:.1%} -> {out}")
+        missing = pred.attrs.get("num_missing_videos", 0)
+        left_out = f" ({missing} not in the store, left out)" if missing else ""
+        print(f"{pred.attrs['subset']}: {len(pred.video_ids)} videos{left_out}, per-video top-1 "
+              f"{acc:.1%}, per-{level} top-1 {pred.attrs[level + '_accuracy']:.1%} -> {out}")
     D.barrier()
     return out
+
+
+def _eval_frames(text: str) -> int | None | str:
+    """--eval-frames: 'all' (None), 'config' (the run's), or a whole number >= 1."""
+    if text in ("all", "config"):
+        return None if text == "all" else text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'all' or a number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'all' or a number >= 1, got {value}")
+    return value
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= `low` (a usage error, exit code 2, otherwise)."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {value}")
+        return value
+
+    convert.__name__ = "int"
+    return convert
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -137,11 +177,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="predictions file (.h5)")
     parser.add_argument("--store", type=Path, default=None, help="default: the run's store")
     parser.add_argument("--splits", type=Path, default=None, help="default: the run's splits")
-    parser.add_argument("--eval-frames", default="config",
+    parser.add_argument("--eval-frames", type=_eval_frames, default="config",
                         help="2D: 'all' or N evenly spaced frames per video (default: the run's)")
     parser.add_argument("--three-crop", action="store_true", help="3 spatial crops per item")
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--num-workers", type=int, default=None)
+    parser.add_argument("--batch-size", type=_int_at_least(1), default=None)
+    parser.add_argument("--num-workers", type=_int_at_least(0), default=None)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
 
@@ -149,14 +189,6 @@ def run(args: argparse.Namespace) -> int:
     if not (args.run / MODEL).exists():
         raise UserError(f"{args.run} holds no trained model ({MODEL}); run `train` first.")
     eval_frames: int | None | str = args.eval_frames
-    if eval_frames == "all":
-        eval_frames = None
-    elif eval_frames != "config":
-        try:
-            eval_frames = int(eval_frames)
-        except ValueError:
-            raise UserError(f"--eval-frames must be 'all' or a number, not {eval_frames!r}.") \
-                from None
     evaluate_to_file(args.run, args.out, overwrite=args.overwrite, split=args.split,
                      subset=args.subset, store=args.store, splits=args.splits,
                      eval_frames=eval_frames, three_crop=args.three_crop or None,

@@ -43,10 +43,14 @@ class RunPaths:
         return self.root / "fusion"
 
 
-def run_paths(profile: str, run_dir: str | Path | None = None, *, fast: bool = False) -> RunPaths:
+def run_paths(profile: str, run_dir: str | Path | None = None, *, fast: bool = False,
+              split: int = 1) -> RunPaths:
+    """The run folder: `run_dir` if given, else runs/<profile>[-fast][-split<k>] (split 1 has
+    no suffix), so runs of different splits never reuse each other's models."""
     if run_dir:
         return RunPaths(Path(run_dir).resolve())
-    return RunPaths(RUNS_DIR / (f"{profile}-fast" if fast else profile))
+    name = profile + ("-fast" if fast else "") + (f"-split{split}" if split != 1 else "")
+    return RunPaths(RUNS_DIR / name)
 
 
 def train_config(profile: str | Profile, kind: str, *, fast: bool = False) -> TrainConfig:
@@ -94,7 +98,8 @@ def prepare_data(profile: str = "demo", data_dir: str | Path | None = None, *,
     if not data_dir:
         from helpers.data.synthetic import generate
 
-        generate(paths.source, num_workers=num_workers, **(FAST_SYNTH if fast else {}))
+        summary = generate(paths.source, num_workers=num_workers, **(FAST_SYNTH if fast else {}))
+        print(summary.format(), flush=True)
     splits = find_splits_dir(paths.splits)
     for store, short_side in ((paths.frame_store, prof.frame_short_side),
                               (paths.clip_store, prof.clip_short_side)):
@@ -110,11 +115,16 @@ def _store_path(stores: Path, short_side: int | None) -> Path:
 
 
 def train_model(kind: str, data: DataPaths, run: RunPaths, *, profile: str = "demo",
-                split: int = 1, fast: bool = False, **overrides) -> Path:
-    """Train (or resume, or skip if finished) the `frame` or `clip` model of a run."""
+                split: int = 1, fast: bool = False, download_weights: bool = False,
+                **overrides) -> Path:
+    """Train (or resume, or skip if finished) the `frame` or `clip` model of a run.
+
+    `download_weights` lets torchvision fetch missing ImageNet weights (needs internet)."""
     from helpers.train import train
 
     cfg = train_config(profile, kind, fast=fast)
+    if download_weights:
+        overrides = {"download_weights": True, **overrides}
     if overrides:
         cfg = cfg.replace(**overrides)
     store = data.frame_store if kind == "frame" else data.clip_store

@@ -9,7 +9,9 @@ HDF5 layout (`format` attribute = "ucf101-predictions", `format_version` = 1):
 
 File attributes carry the provenance; the evaluator writes `model`, `checkpoint_sha256`,
 `config` (a dict), `split`, `subset`, and `frame_accuracy` (2D) or `clip_accuracy` (3D),
-the accuracy of single frames or clips before they are averaged into videos.
+the accuracy of single frames or clips before they are averaged into videos, and
+`num_missing_videos` / `missing_videos`: the subset's videos that were not in the store
+(`prepare` could not read them), which the file therefore does not cover.
 Scalars are stored as native HDF5 attributes so `h5dump` shows them; dicts, lists and None
 are stored as JSON strings and listed in `_json_attrs`, so `load` returns what `save` got.
 """
@@ -209,9 +211,14 @@ def align(a: Predictions, b: Predictions) -> tuple[Predictions, Predictions]:
     only_a = sorted(set(a.video_ids) - set(b.video_ids))
     only_b = sorted(set(b.video_ids) - set(a.video_ids))
     if only_a or only_b:
+        left_out = [p.attrs.get("num_missing_videos") or 0 for p in (a, b)]
+        hint = ("evaluate both models on the same split and subset" if not any(left_out) else
+                f"their stores lacked different videos ({left_out[0]} and {left_out[1]} left "
+                "out; see each store's report.json), so prepare both stores from the same "
+                "videos, or evaluate both models on the same split and subset")
         raise UserError(f"The two prediction sets cover different videos ({len(only_a)} only in "
                         f"the first, e.g. {only_a[:2]}; {len(only_b)} only in the second, e.g. "
-                        f"{only_b[:2]}); evaluate both models on the same split and subset.")
+                        f"{only_b[:2]}); {hint}.")
     pos = {v: i for i, v in enumerate(b.video_ids)}
     b2 = b.take([pos[v] for v in a.video_ids])
     bad = np.flatnonzero(a.labels != b2.labels)

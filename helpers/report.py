@@ -30,7 +30,7 @@ PROFILES = ("demo", "ucf101")
 # The four stages, in order; each is the single notebook `notebooks/<prefix>_*.ipynb`.
 STAGES = ("01", "02", "03", "04")
 REPORT_STAGE = "04"
-DEFAULT_TITLE = "Human action recognition on UCF-101"
+DEFAULT_TITLE = "Human action recognition: single frames, 3D clips and their fusion"
 TEX_PACKAGES = "texlive-xetex texlive-fonts-recommended texlive-plain-generic pandoc"
 # Cells with these tags disappear from the PDF (the code of every cell is hidden anyway).
 REMOVE_CELL_TAGS = {"remove_cell", "parameters", "injected-parameters"}
@@ -171,7 +171,7 @@ def _drop_stderr(nb: Any) -> None:
 
 
 def render_pdf(executed_notebook: str | os.PathLike, pdf_path: str | os.PathLike, *,
-               source_dir: str | os.PathLike | None = None) -> Path:
+               source_dir: str | os.PathLike | None = None, title: str | None = None) -> Path:
     """Render an executed notebook to PDF with xelatex, code and prompts hidden.
 
     `source_dir` is where relative image paths in markdown resolve (default: the
@@ -188,8 +188,8 @@ def render_pdf(executed_notebook: str | os.PathLike, pdf_path: str | os.PathLike
         raise UserError(f"{executed_notebook} does not exist; execute the notebook first.")
     nb = nbformat.read(executed_notebook, as_version=4)
     _drop_stderr(nb)
-    if not nb.metadata.get("title"):
-        nb.metadata["title"] = DEFAULT_TITLE
+    if title or not nb.metadata.get("title"):
+        nb.metadata["title"] = title or DEFAULT_TITLE
 
     c = Config()
     c.TemplateExporter.exclude_input = True
@@ -231,8 +231,9 @@ def collect_figures(run_dir: Path, since: float) -> list[Path]:
     return copied
 
 
-def resolve_run_dir(run: str | os.PathLike | None, profile: str, *, fast: bool = False) -> Path:
-    """`None` -> the pipeline's default (runs/<profile>, runs/<profile>-fast with --fast);
+def resolve_run_dir(run: str | os.PathLike | None, profile: str, *, fast: bool = False,
+                    split: int = 1) -> Path:
+    """`None` -> the pipeline's default (runs/<profile>[-fast][-split<k>]);
     a bare name -> runs/<name>; anything else is a path."""
     from helpers.pipeline import run_paths
 
@@ -240,11 +241,13 @@ def resolve_run_dir(run: str | os.PathLike | None, profile: str, *, fast: bool =
         run = Path(run)
         if len(run.parts) == 1 and not run.is_absolute():
             return (RUNS_DIR / run).absolute()
-    return run_paths(profile, run, fast=fast).root.absolute()
+    return run_paths(profile, run, fast=fast, split=split).root.absolute()
 
 
 def run_report(*, profile: str = "demo", data_dir: str | os.PathLike | None = None,
+               splits_dir: str | os.PathLike | None = None,
                run_dir: str | os.PathLike | None = None, split: int = 1, fast: bool = False,
+               download_weights: bool = False,
                notebooks: Sequence[str | os.PathLike] | None = None,
                kernel_name: str | None = None,
                pdf_path: str | os.PathLike | None = REPORT_DIR / "report.pdf") -> Path:
@@ -267,16 +270,28 @@ def run_report(*, profile: str = "demo", data_dir: str | os.PathLike | None = No
         if not path.is_file():
             raise UserError(f"Notebook {path} does not exist.")
     if pdf_path is not None:
-        check_tex()
-    run_path = resolve_run_dir(run_dir, profile, fast=fast)
+        try:
+            check_tex()
+        except UserError as exc:  # run the notebooks anyway: their work is kept for a rerun
+            print(f"warning: {exc} The notebooks run first; rerun once TeX is installed.",
+                  file=sys.stderr, flush=True)
+    run_path = resolve_run_dir(run_dir, profile, fast=fast, split=split)
     kernel_name = kernel_name or choose_kernel()
 
+    if splits_dir is not None and str(splits_dir) != "":
+        splits_dir = Path(splits_dir).absolute()
+        if not splits_dir.is_dir():
+            raise UserError(f"The split-file folder {splits_dir} does not exist; pass the folder "
+                            "that holds classInd.txt and trainlist0k/testlist0k.txt.")
     parameters: dict[str, Any] = {
         "profile": profile,
         "data_dir": str(data_dir) if data_dir else "",
+        "splits_dir": str(splits_dir) if splits_dir else "",
         "run_dir": str(run_path),
         "split": split,
     }
+    if download_weights:
+        parameters["download_weights"] = True
     if fast:
         parameters["fast"] = True
 
@@ -298,15 +313,46 @@ def run_report(*, profile: str = "demo", data_dir: str | os.PathLike | None = No
         src, dst = executed[-1]
         print(f"rendering {dst.name} -> {pdf_path}", flush=True)
         t0 = time.time()
-        result = render_pdf(dst, pdf_path, source_dir=src.parent)
+        result = render_pdf(dst, pdf_path, source_dir=src.parent,
+                            title=report_title(profile, data_dir, fast=fast))
         with atomic_path(run_path / Path(pdf_path).name) as tmp:
             shutil.copyfile(result, tmp)
         print(f"rendered in {time.time() - t0:.1f} s", flush=True)
     figures = collect_figures(run_path, started)
     if figures:
         print(f"copied {len(figures)} figure(s) into {run_path / 'figures'}", flush=True)
+    summary = results_summary(run_path)
+    if summary:
+        print(summary, flush=True)
     print(f"report: finished in {time.time() - started:.1f} s", flush=True)
     return result
+
+
+def report_title(profile: str, data_dir: str | os.PathLike | None, *, fast: bool = False) -> str:
+    from helpers.pipeline import data_paths
+
+    synthetic = data_paths(profile, data_dir or None, fast=fast).synthetic
+    where = "the synthetic benchmark" if synthetic else "UCF-101"
+    return f"Human action recognition on {where}: single frames, 3D clips and their fusion"
+
+
+def results_summary(run_dir: Path) -> str:
+    """The three models' test scores and the fusion verdict, for the console at the end
+    of a run (empty while the run has no predictions for both models yet)."""
+    from helpers import analysis
+    from helpers.pipeline import RunPaths
+
+    run = RunPaths(run_dir)
+    needed = [run.predictions(k, s) for k in ("frame", "clip") for s in ("val", "test")]
+    if not all(p.is_file() for p in needed):
+        return ""
+    res = analysis.analyze(run)  # the same numbers as the report (fusion fit is cached)
+    lines = ["results on the test split (per video):"]
+    for name, s in res.summaries.items():
+        lines.append(f"  {name:<20} top-1 {s['top1']:6.1%}   top-5 {s['top5']:6.1%}   "
+                     f"top-10 {s['top10']:6.1%}")
+    lines.append(f"  did combining help? {res.gain['verdict']}")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -315,9 +361,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="demo: synthetic data on CPU (default); ucf101: the real assignment")
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="UCF-101 folder or the course's HDF5 tree (default: the synthetic benchmark)")
+    parser.add_argument("--splits", metavar="DIR", default=None,
+                        help="folder with classInd.txt, trainlist0k.txt, testlist0k.txt "
+                             "(default: found inside --data)")
     parser.add_argument("--run", metavar="RUN", default=None,
                         help="run name under runs/ or a folder path (default: runs/<profile>)")
     parser.add_argument("--split", type=int, choices=(1, 2, 3), default=1, help="UCF-101 split")
+    parser.add_argument("--download-weights", action="store_true",
+                        help="let torchvision download missing ImageNet weights (needs internet)")
     parser.add_argument("--fast", action="store_true", help="tiny test-only configuration")
     parser.add_argument("--only", metavar="01,02,...", default=None,
                         help="run only these stages; the PDF is rendered only when 04 runs")
@@ -336,8 +387,9 @@ def run(args: argparse.Namespace) -> int:
     render = notebooks[-1].name.startswith(f"{REPORT_STAGE}_")
     if not render:
         print(f"note: stage {REPORT_STAGE} is not selected, so no PDF is rendered.", flush=True)
-    out = run_report(profile=args.profile, data_dir=args.data, run_dir=args.run,
-                     split=args.split, fast=args.fast, notebooks=notebooks,
+    out = run_report(profile=args.profile, data_dir=args.data, splits_dir=args.splits,
+                     run_dir=args.run, split=args.split, fast=args.fast,
+                     download_weights=args.download_weights, notebooks=notebooks,
                      kernel_name=args.kernel, pdf_path=Path(args.pdf) if render else None)
     print(f"wrote {out}")
     return 0

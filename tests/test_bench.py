@@ -108,3 +108,30 @@ def test_bench_data_falls_back_to_synthetic(tmp_path, monkeypatch):
     result = bench_data(num_videos=2, work_dir=tmp_path, seconds=0.1, synth_size=(64, 48))
     assert "synthetic" in result["source"]
     _check(result, videos=2, frames=2 * helpers.bench.SYNTH_FRAMES)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["data", "--synth-size", "foo"], "--synth-size: 'foo' is not WIDTHxHEIGHT"),
+    (["data", "--synth-size", "81x60"], "odd side"),
+    (["data", "--videos", "0"], "--videos: 0 is less than 1"),
+    (["data", "--workers", "0"], "--workers: 0 is less than 1"),
+    (["data", "--seconds", "0"], "--seconds: 0 is not a positive number"),
+    (["train", "--steps", "0"], "--steps: 0 is less than 1"),
+    (["train", "--batch-size", "-2"], "--batch-size: -2 is less than 1"),
+])
+def test_bad_values_exit_2_with_one_sentence(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", *argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
+
+
+def test_bench_python_api_checks_its_values():
+    from helpers.bench import bench_train_case
+    from helpers.errors import UserError
+
+    with pytest.raises(UserError, match="steps=0"):  # was a ZeroDivisionError
+        bench_train_case("clip", "r3d18", (3, 4, 32, 32), 2, device=None, steps=0)
+    with pytest.raises(UserError, match="--seconds positive"):
+        bench_data(seconds=float("nan"))

@@ -25,3 +25,43 @@ def test_every_command_has_help(command):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert f"helpers {command}" in out.stdout
+
+
+def test_an_os_error_the_command_did_not_catch_is_one_sentence(monkeypatch, capsys):
+    from helpers.data import store
+
+    def run(args):
+        raise PermissionError(13, "Permission denied", "/root/secret.h5")
+
+    monkeypatch.setattr(store, "run", run)
+    assert main(["info", "anything.h5"]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: Permission denied: /root/secret.h5; check the path and its permissions.\n"
+
+
+@pytest.mark.parametrize("argv, message, code", [
+    (["download", "--out", "/etc/passwd"], "/etc/passwd is a file, not a folder", 1),
+    (["synth", "--out", "/etc/passwd/bench"], "Cannot create /etc/passwd/bench", 1),
+    (["bench", "data", "--synth-size", "foo"], "--synth-size: 'foo' is not WIDTHxHEIGHT", 2),
+    (["bench", "train", "--steps", "0"], "--steps: 0 is less than 1", 2),
+])
+def test_bad_paths_and_values_give_one_line_and_no_traceback(argv, message, code):
+    out = subprocess.run([sys.executable, "-m", "helpers", *argv], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == code, out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert out.stderr.startswith("error:") and message in out.stderr, out.stderr
+
+
+def test_shared_argument_types():
+    import argparse
+
+    from helpers.cli import int_between, nonnegative_int, positive_float, positive_int
+
+    assert positive_int("3") == 3 and nonnegative_int("0") == 0 and int_between(1, 9)("9") == 9
+    assert positive_float("0.5") == 0.5
+    for parse, text in [(positive_int, "0"), (positive_int, "1.5"), (nonnegative_int, "-1"),
+                        (int_between(1, 9), "10"), (positive_float, "0"),
+                        (positive_float, "nan"), (positive_float, "inf")]:
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(text)

@@ -301,6 +301,46 @@ def test_missing_video_is_a_clear_error():
                      [0, 0, 0], train=True, crop_size=8)
     with pytest.raises(UserError, match="labels"):
         ClipDataset(ArrayStore(COUNTS), IDS, [0], train=True, crop_size=8)
+    with pytest.raises(UserError, match=r"1 of 1 test videos are not in the store"):
+        FrameDataset(ArrayStore(COUNTS), ["v_X_g01_c01"], [0], train=False, what="test videos")
+
+
+def _many(n: int) -> dict[str, int]:
+    return {f"v_K{i:03d}_g01_c01": 3 + i % 5 for i in range(n)}
+
+
+def test_a_few_videos_prepare_skipped_are_left_out_with_a_warning(capfd):
+    counts = _many(40)
+    ids = list(counts) + ["v_Gone_g01_c01"]  # 1 of 41 (2.4%) is absent, e.g. unreadable
+    labels = list(range(len(ids)))
+    ds = FrameDataset(ArrayStore(counts), ids, labels, train=False, crop_size=8,
+                      what="test videos")
+    err = capfd.readouterr().err
+    assert err.startswith("warning: 1 of 41 test videos are not in the store and are left "
+                          "out (v_Gone_g01_c01)") and "STORE.report.json" in err
+    assert len(err.strip().splitlines()) == 1
+    assert ds.video_ids == list(counts) and ds.missing_ids == ["v_Gone_g01_c01"]
+    assert ds.labels.tolist() == labels[:40]
+    assert len(ds) == sum(counts.values())
+    assert {ds[i]["video"] for i in range(len(ds))} == set(range(40))
+    # videos keep their own labels when the absent one sits in the middle
+    middle = [ids[0], "v_Gone_g01_c01", *ids[1:40]]
+    mid = ClipDataset(ArrayStore(counts), middle, list(range(41)), train=True, crop_size=8,
+                      clip_len=2)
+    assert mid.video_ids == ids[:40] and mid.labels.tolist() == [0, *range(2, 41)]
+    assert [mid[i]["label"] for i in range(3)] == [0, 2, 3]
+    capfd.readouterr()
+
+
+def test_more_than_five_percent_absent_is_a_wrong_store(capfd):
+    counts = _many(38)
+    ids = list(counts) + ["v_Gone_g01_c01", "v_Gone_g01_c02"]  # 2 of 40 = 5%: still kept
+    assert len(FrameDataset(ArrayStore(counts), ids, [0] * 40, train=True).video_ids) == 38
+    ids.append("v_Gone_g01_c03")  # 3 of 41 = 7.3%
+    with pytest.raises(UserError, match=r"3 of 41 videos are not in the store .*more than the "
+                                        r"5% that `prepare` may skip"):
+        FrameDataset(ArrayStore(counts), ids, [0] * 41, train=True)
+    capfd.readouterr()
 
 
 # --- on a real store ----------------------------------------------------------------
@@ -364,3 +404,4 @@ def test_real_store_same_draws_across_workers(real_store):
 def test_real_store_missing_video(real_store):
     with pytest.raises(UserError, match=r"1 of 2 videos are not in the store"):
         ClipDataset(real_store, ["v_Alpha_g01_c01", "v_Gamma_g01_c01"], [0, 1], train=True)
+

@@ -422,3 +422,131 @@ def test_project_manifest_is_well_formed():
     assert archives["videos"].format == "rar" and archives["splits"].format == "zip"
     assert archives["videos"].urls[0] == "https://www.crcv.ucf.edu/data/UCF101/UCF101.rar"
     assert facts["num_videos"] == 13320 and facts["num_classes"] == 101
+
+
+# ---------------------------------------------------------------------------- interrupted unpacking
+
+def test_kill_between_unpacking_and_the_marker_is_finished_by_a_rerun(server, tmp_path,
+                                                                    monkeypatch):
+    data = _splits_zip()
+    server.files["/splits.zip"] = data
+    manifest = _manifest(tmp_path, server, data)
+    out = tmp_path / "data"
+    real_check = dl._check_extracted
+
+    def killed(*args, **kwargs):  # the folder is renamed into place; the marker is not written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dl, "_check_extracted", killed)
+    with pytest.raises(KeyboardInterrupt):
+        dl.download_ucf101(out, manifest=manifest)
+    assert (out / "ucfTrainTestlist" / "classInd.txt").is_file()
+    marker = json.loads((out / dl.MARKER_NAME).read_text())
+    assert "splits" not in marker and marker[dl.UNPACKING]["splits"]["entries"] == ["ucfTrainTestlist"]
+    (out / "ucfTrainTestlist" / "sentinel").write_text("kept")  # shows the folder is kept
+
+    monkeypatch.setattr(dl, "_check_extracted", real_check)
+    marker = dl.download_ucf101(out, manifest=manifest)  # before the fix: "already exists"
+    assert marker["splits"]["extracted"] == ["ucfTrainTestlist"] and dl.UNPACKING not in marker
+    assert json.loads((out / dl.MARKER_NAME).read_text()) == marker
+    assert (out / "ucfTrainTestlist" / "sentinel").read_text() == "kept"
+    assert len(server.requests) == 1  # the verified archive was reused
+    assert sorted(p.name for p in out.iterdir()) == [dl.MARKER_NAME, "splits.zip",
+                                                      "ucfTrainTestlist"]
+
+
+def test_a_failed_check_after_unpacking_is_redone_by_a_rerun(server, tmp_path, capsys):
+    data = _splits_zip()
+    server.files["/splits.zip"] = data
+    manifest = _manifest(tmp_path, server, data)
+    facts = json.loads(manifest.read_text())
+    facts["splits"]["2"]["train"] = 3  # the check after unpacking fails
+    manifest.write_text(json.dumps(facts))
+    out = tmp_path / "data"
+    argv = ["download", "--out", str(out), "--manifest", str(manifest)]
+    assert main(argv) == 1
+    assert "split 2" in capsys.readouterr().err
+    assert (out / "ucfTrainTestlist").is_dir()
+
+    # The folder is damaged and the archive deleted, then the manifest fixed: the rerun
+    # fetches the archive again, removes its own half-checked folder and unpacks it again.
+    (out / "ucfTrainTestlist" / "trainlist03.txt").unlink()
+    (out / "splits.zip").unlink()
+    facts["splits"]["2"]["train"] = 2
+    manifest.write_text(json.dumps(facts))
+    assert main(argv) == 0
+    assert (out / "ucfTrainTestlist" / "trainlist03.txt").is_file()
+    assert "unpacking splits.zip again" in capsys.readouterr().err
+    assert dl.UNPACKING not in json.loads((out / dl.MARKER_NAME).read_text())
+
+
+def test_a_folder_this_command_did_not_unpack_is_still_refused(server, tmp_path):
+    data = _splits_zip()
+    server.files["/splits.zip"] = data
+    manifest = _manifest(tmp_path, server, data)
+    (tmp_path / "data" / "ucfTrainTestlist").mkdir(parents=True)
+    (tmp_path / "data" / "ucfTrainTestlist" / "mine.txt").write_text("mine")
+    with pytest.raises(UserError, match="already exists and was not unpacked by this command"):
+        dl.download_ucf101(tmp_path / "data", manifest=manifest)
+    assert (tmp_path / "data" / "ucfTrainTestlist" / "mine.txt").read_text() == "mine"
+
+
+# ---------------------------------------------------------------------------- checks up front
+
+def test_missing_rar_tool_is_reported_before_any_download(server, tmp_path, monkeypatch, capsys):
+    splits = _splits_zip()
+    server.files["/splits.zip"] = splits
+    server.files["/UCF101.rar"] = b"Rar!\x1a\x07\x00" + _payload(1000)
+    manifest = _manifest(tmp_path, server, splits)
+    facts = json.loads(manifest.read_text())
+    rar = server.files["/UCF101.rar"]
+    facts["archives"]["videos"] = {"url": server.url("/UCF101.rar"), "filename": "UCF101.rar",
+                                   "format": "rar", "size": len(rar), "sha256": _sha(rar),
+                                   "extracts_to": "UCF-101"}
+    manifest.write_text(json.dumps(facts))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    out = tmp_path / "data"
+    assert main(["download", "--out", str(out), "--manifest", str(manifest)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: unpacking UCF101.rar needs `unar` or `bsdtar`")
+    assert "apt-get install unar" in err and "libarchive-tools" in err
+    assert len(err.strip().splitlines()) == 1
+    assert server.requests == []  # neither the splits nor the 6.5 GB archive were fetched
+    assert sorted(os.listdir(out)) == []
+
+
+def test_out_that_is_a_file_is_one_sentence(tmp_path, capsys):
+    file = tmp_path / "file"
+    file.write_text("x")
+    for out in (file, file / "below"):
+        assert main(["download", "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "is a file, not a folder" in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_out_that_cannot_be_created_prints_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers.paths import REPO_ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "helpers", "download", "--out",
+                           "/proc/no-such-dir/data"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: cannot create the folder /proc/no-such-dir/data")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value, message", [
+    ("abc", "'abc' is not a sha256"),
+    ("movies=" + "0" * 64, "'movies' is not one of splits, videos"),
+])
+def test_a_malformed_sha256_argument_exits_2(tmp_path, capsys, value, message):
+    with pytest.raises(SystemExit) as exc:
+        main(["download", "--out", str(tmp_path / "d"), "--sha256", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "d").exists()

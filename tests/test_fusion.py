@@ -117,6 +117,14 @@ def test_folds_hold_whole_groups_or_fall_back_to_shuffled_videos():
     assert sorted(np.bincount(plain).tolist()) == [3, 3, 4]
 
 
+def _applied(table, fused):
+    """What evaluate_fusion applied: per method the parameters, the choice, the fused probs."""
+    return {m: (json.dumps(p.attrs["fusion_params"], sort_keys=True), p.attrs["chosen_on_val"],
+                p.probs.tobytes()) for m, p in fused.items()} | {
+        "chosen": table.loc[table["chosen_on_val"], "method"].tolist(),
+        "val_top1": table["val_top1"].tolist()}
+
+
 def test_test_labels_cannot_influence_any_fitted_choice():
     # The fitting API has no way to receive test data.
     params = inspect.signature(fit_fusion).parameters
@@ -125,24 +133,33 @@ def test_test_labels_cannot_influence_any_fitted_choice():
 
     val_a, val_b = _pair(240, groups=[8, 9, 10, 11], seed=0)
     test_a, test_b = _pair(180, groups=[1, 2, 3], seed=1, subset="test")
-    fit = fit_fusion(val_a, val_b)
-    frozen = json.dumps(fit, sort_keys=True)
-    table, fused = evaluate_fusion(fit, test_a, test_b)
-
-    # Scramble the test labels (the same way in both files): test scores change,
-    # while the fitted parameters, the validation scores and the chosen method do not.
     rng = np.random.default_rng(7)
     scrambled = rng.permutation(test_a.labels)
     sa = Predictions(test_a.video_ids, scrambled, test_a.probs, NAMES, test_a.attrs)
     sb = Predictions(test_b.video_ids, scrambled, test_b.probs, NAMES, test_b.attrs)
-    table2, fused2 = evaluate_fusion(fit, sa, sb)
-    assert json.dumps(fit, sort_keys=True) == frozen
-    assert table["val_top1"].tolist() == table2["val_top1"].tolist()
-    assert table["chosen_on_val"].tolist() == table2["chosen_on_val"].tolist()
-    assert table.loc[table["chosen_on_val"], "method"].tolist() == [fit["chosen"]]
-    assert not np.allclose(table["top1"], table2["top1"])
+
+    # Two independent fits, each followed by evaluation on the true or the scrambled test
+    # labels: everything that was fitted or applied is the same, only the test scores differ.
+    fit1, fit2 = fit_fusion(val_a, val_b), fit_fusion(val_a, val_b)
+    table1, fused1 = evaluate_fusion(fit1, test_a, test_b)
+    table2, fused2 = evaluate_fusion(fit2, sa, sb)
+    assert json.dumps(fit1, sort_keys=True) == json.dumps(fit2, sort_keys=True)
+    assert _applied(table1, fused1) == _applied(table2, fused2)
+    assert _applied(table1, fused1)["chosen"] == [fit1["chosen"]]
+    assert not np.allclose(table1["top1"], table2["top1"])
     for m in METHODS:  # fused probabilities depend on test inputs, never on test labels
-        np.testing.assert_array_equal(fused[m].probs, fused2[m].probs)
+        np.testing.assert_array_equal(fused1[m].probs, fused2[m].probs)
+        assert fused2[m].labels.tolist() == scrambled.tolist()
+
+    # The same comparison does see a change in the data the fit is allowed to use: with
+    # altered validation labels the fitted weights and the fused test probabilities move.
+    flipped = val_a.labels.copy()
+    flipped[val_a.labels < 3] = (flipped[val_a.labels < 3] + 3) % C  # a's strong classes
+    fa = Predictions(val_a.video_ids, flipped, val_a.probs, NAMES, val_a.attrs)
+    fb = Predictions(val_b.video_ids, flipped, val_b.probs, NAMES, val_b.attrs)
+    table3, fused3 = evaluate_fusion(fit_fusion(fa, fb), test_a, test_b)
+    assert _applied(table3, fused3) != _applied(table1, fused1)
+    assert any(not np.array_equal(fused3[m].probs, fused1[m].probs) for m in METHODS)
 
 
 def test_validation_files_must_not_be_test_files():

@@ -128,6 +128,24 @@ def test_new_format_checkpoint_loads_with_fresh_head(tmp_path: Path) -> None:
     assert info.num_classes == 1039 and not info.old_format and info.norm == "kinetics-new"
 
 
+def test_relative_weights_path_resolves_from_the_repo_root(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Profiles name `data/weights/...`; notebooks run from notebooks/ or the caller's folder.
+    import helpers.models.checkpoints as ckpt
+
+    repo = tmp_path / "repo"
+    (repo / "data" / "weights").mkdir(parents=True)
+    path, file_sd = hara_file(repo / "data" / "weights", 18, 400, old_format=False)
+    monkeypatch.setattr(ckpt, "REPO_ROOT", repo)
+    monkeypatch.chdir(tmp_path)  # not the repo root
+    rel = Path("data/weights") / path.name
+    model = build_model("r3d18", 3, str(rel), widen_factor=NARROW)
+    assert_backbone_equals(model, file_sd)
+    with pytest.raises(UserError, match=r"r3d50_K_200ep\.pth does not exist; download .*"
+                                        r"3D-ResNets-PyTorch"):
+        build_model("r3d50", 3, "data/weights/r3d50_K_200ep.pth")
+
+
 def test_norm_override(tmp_path: Path) -> None:
     path, _ = hara_file(tmp_path, 18, 700, old_format=False)
     model = build_model("r3d18", 3, path, widen_factor=NARROW, norm="kinetics-old")

@@ -103,6 +103,25 @@ def test_align_reorders_b_to_a_and_checks_agreement():
         align(a, other)
 
 
+def test_missing_video_attributes_round_trip(tmp_path):
+    p = _pred().take([0, 1, 2])
+    p.attrs.update(num_listed_videos=4, num_missing_videos=1,
+                   missing_videos=["v_YoYo_g25_c01"])
+    back = load(p.save(tmp_path / "p.h5"))
+    assert back.attrs["missing_videos"] == ["v_YoYo_g25_c01"]
+    assert back.attrs["num_missing_videos"] == 1 and back.attrs["num_listed_videos"] == 4
+    empty = load(_pred(missing_videos=[], num_missing_videos=0).save(tmp_path / "q.h5"))
+    assert empty.attrs["missing_videos"] == [] and empty.attrs["num_missing_videos"] == 0
+
+
+def test_align_names_the_stores_when_they_lacked_different_videos():
+    full = _pred(num_missing_videos=0)
+    short = _pred(num_missing_videos=1).take([0, 1, 2])
+    with pytest.raises(UserError, match=r"1 only in the first.*stores lacked different videos "
+                                        r"\(0 and 1 left out"):
+        align(full, short)
+
+
 def test_video_groups_and_derived_properties():
     p = _pred()
     np.testing.assert_array_equal(p.groups, [1, 2, 7, 25])

@@ -17,7 +17,13 @@ import pytest
 
 from helpers.cli import main
 from helpers.data.prepare import prepare_store, run_pool, target_size
-from helpers.data.sources import SourceVideo, discover, iter_frames
+from helpers.data.sources import (
+    SourceError,
+    SourceVideo,
+    check_decoded_count,
+    discover,
+    iter_frames,
+)
 from helpers.data.store import VideoStore, parts_dir_for, report_path_for
 from helpers.errors import UserError
 from helpers.paths import REPO_ROOT
@@ -198,6 +204,56 @@ def test_broken_videos_are_reported_and_the_rest_stored(tmp_path):
     assert json.loads(store.attrs["failures"]) == report["failures"]
 
 
+def _declare_frames(path: Path, num_frames: int) -> None:
+    """Rewrite the video stream header's frame count (strh dwLength, what decoders report)."""
+    data = bytearray(path.read_bytes())
+    strh = data.index(b"strh")
+    data[strh + 8 + 32:strh + 8 + 36] = num_frames.to_bytes(4, "little")
+    path.write_bytes(data)
+
+
+def _damage_second_half(path: Path) -> None:
+    """Zero the second half of the `movi` data, leaving every size field as it was: the RIFF
+    header still matches the file, but decoding stops mid-stream."""
+    data = bytearray(path.read_bytes())
+    movi, index = data.index(b"movi"), data.index(b"idx1")
+    start = movi + 4 + (index - movi - 4) // 2
+    data[start:index] = bytes(index - start)
+    path.write_bytes(data)
+
+
+def test_video_damaged_mid_stream_fails_and_a_header_off_by_two_is_a_note(tmp_path):
+    root = tmp_path / "src" / "UCF-101" / "YoYo"
+    damaged = make_avi(root / "v_YoYo_g01_c01.avi", make_frames(40, 48, 64, seed=1))
+    _damage_second_half(damaged)
+    off_by_two = make_avi(root / "v_YoYo_g02_c01.avi", make_frames(40, 48, 64, seed=2))
+    _declare_frames(off_by_two, 42)
+    make_avi(root / "v_YoYo_g03_c01.avi", make_frames(40, 48, 64, seed=3))
+    out = tmp_path / "s.h5"
+    report = prepare_store(tmp_path / "src", write_class_index(tmp_path / "splits"), out,
+                           num_workers=2)
+    assert [f["name"] for f in report["failures"]] == ["v_YoYo_g01_c01"]
+    reason = report["failures"][0]["reason"]
+    assert "damaged mid-stream" in reason and "of the 40 frames" in reason, reason
+    assert report["warnings"] == [{"name": "v_YoYo_g02_c01", "path": str(off_by_two.resolve()),
+                                   "reason": "decoded 40 frames; the header declares 42"}]
+    assert json.loads(report_path_for(out).read_text())["failures"] == report["failures"]
+    store = VideoStore(out)
+    assert [(v.name, v.num_frames) for v in store.videos] == [("v_YoYo_g02_c01", 40),
+                                                              ("v_YoYo_g03_c01", 40)]
+
+
+def test_decoded_count_tolerance():
+    assert check_decoded_count(40, 40) == "" and check_decoded_count(40, 0) == ""
+    assert "declares 42" in check_decoded_count(40, 42)  # off by a few: a note
+    assert "declares 44" in check_decoded_count(40, 44)  # 10% short: still a note
+    assert "declares 5" in check_decoded_count(3, 5)  # two short of a tiny video: a note
+    assert "declares 38" in check_decoded_count(40, 38)  # more than declared: a note
+    for decoded, declared in [(39, 44), (14, 40), (1, 300)]:
+        with pytest.raises(SourceError, match=f"after {decoded} of the {declared} frames"):
+            check_decoded_count(decoded, declared)
+
+
 def test_synthetic_layout_short_side_and_cli(tmp_path, capsys):
     """Synthetic benchmark: DIR/UCF-101/ + DIR/ucfTrainTestlist/ (no --splits needed)."""
     src = tmp_path / "bench"
@@ -227,17 +283,20 @@ def test_synthetic_layout_short_side_and_cli(tmp_path, capsys):
     assert "already holds a store made with short_side=64" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"--source": "missing"}, "is not a folder"),
-    ({"--splits": None}, "no split files in"),
-    ({"--splits": "."}, "no classInd.txt"),
-    ({"--quality": "0"}, "quality must be 1..100"),
-    ({"--workers": "0"}, "workers must be at least 1"),
-    ({"--short-side": "1"}, "short-side must be at least 2"),
-    ({"--out": "."}, "is a folder"),
-    ({"--out": "x.h5"}, "exists but is not a finished store"),
+@pytest.mark.parametrize("options, message, code", [
+    ({"--source": "missing"}, "is not a folder", 1),
+    ({"--splits": None}, "no split files in", 1),
+    ({"--splits": "."}, "no classInd.txt", 1),
+    ({"--quality": "0"}, "--quality: 0 is not between 1 and 100", 2),
+    ({"--quality": "high"}, "--quality: 'high' is not a whole number", 2),
+    ({"--workers": "0"}, "--workers: 0 is less than 1", 2),
+    ({"--short-side": "1"}, "--short-side: 1 is less than 2", 2),
+    ({"--out": "."}, "is a folder", 1),
+    ({"--out": "x.h5"}, "exists but is not a finished store", 1),
+    ({"--out": "x.h5/s.h5"}, "x.h5 is a file, not a folder", 1),
+    ({"--out": "x.h5/deeper/s.h5"}, "x.h5 is a file, not a folder", 1),
 ])
-def test_bad_input_is_one_clear_error(tmp_path, capsys, options, message):
+def test_bad_input_is_one_clear_error(tmp_path, capsys, options, message, code):
     make_avi(tmp_path / "src" / "YoYo" / "v_YoYo_g01_c01.avi", make_frames(2, 16, 16, 0))
     write_class_index(tmp_path / "splits")
     (tmp_path / "x.h5").write_text("someone else's file")
@@ -247,11 +306,32 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys, options, message):
         if value is not None:
             paths = ("--source", "--splits", "--out")
             argv += [key, str(tmp_path / value) if key in paths else value]
-    assert main(argv) == 1
+    if code == 2:  # a wrong argument value: argparse stops before anything runs
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+    else:
+        assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
     assert (tmp_path / "x.h5").read_text() == "someone else's file"
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_unwritable_out_is_one_sentence_without_a_traceback(tmp_path):
+    make_avi(tmp_path / "src" / "YoYo" / "v_YoYo_g01_c01.avi", make_frames(2, 16, 16, 0))
+    write_class_index(tmp_path / "splits")
+    (tmp_path / "file").write_text("x")
+    for out, message in [(tmp_path / "file" / "x.h5", "is a file, not a folder"),
+                         (Path("/proc/no-such-dir/x.h5"), "No such file or directory")]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "helpers", "prepare", "--source", str(tmp_path / "src"),
+             "--splits", str(tmp_path / "splits"), "--out", str(out)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "UCF_NO_PROGRESS": "1"})
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert proc.stderr.startswith("error:") and message in proc.stderr, proc.stderr
 
 
 def test_changed_settings_do_not_mix_with_unfinished_parts(tmp_path):

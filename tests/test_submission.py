@@ -23,6 +23,7 @@ CODE = {
     "pyproject.toml": "[project]\n",
     "Makefile": "all:\n",
     ".ci/run": "#!/bin/sh\n",
+    "scripts/system-deps.sh": "#!/bin/sh\n",
     "helpers/__init__.py": "",
     "helpers/data/store.py": "X = 1\n",  # a code package named data/ is code, not a store
     "tests/test_x.py": "def test(): pass\n",

@@ -372,24 +372,46 @@ def test_cli_writes_the_benchmark_and_prints_its_summary(tmp_path, capsys):
     with av.open(str(out / "UCF-101" / "Grow" / "v_Grow_g01_c01.avi")) as container:
         stream = container.streams.video[0]
         assert (stream.codec_context.width, stream.codec_context.height) == (32, 24)
+    # The summary of the finished benchmark, without writing anything: what a report prints.
+    again = synthetic.summarize(out)
+    assert str(again) == again.format()
+    assert again.format().splitlines()[:-1] == printed.splitlines()[:-1]  # classes, splits
+    assert f"{num_bytes / 1e6:.1f} MB" in str(again) and again.num_written == 0
 
 
 @pytest.mark.parametrize("args, message", [
     (["--size", "80by60"], "WIDTHxHEIGHT"),
     (["--size", "16x12"], "out of range"),
     (["--size", "81x60"], "odd side"),
-    (["--num-frames", "3"], "too few"),
+    (["--num-frames", "3"], "--num-frames: 3 is less than 8"),
     (["--videos-per-group", "0"], "between 1 and 99"),
     (["--videos-per-group", "100"], "between 1 and 99"),
     (["--seed", "-1"], "negative"),
-    (["--workers", "0"], "Workers"),
+    (["--seed", "x"], "not a whole number"),
+    (["--workers", "0"], "--workers: 0 is less than 1"),
 ])
-def test_cli_rejects_bad_values_in_one_sentence(tmp_path, capsys, args, message):
+def test_cli_rejects_bad_values_in_one_sentence_and_exit_2(tmp_path, capsys, args, message):
     out = tmp_path / "never"
-    assert main(["synth", "--out", str(out), *args]) == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["synth", "--out", str(out), *args])
+    assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"size": (16, 12)}, "out of range"),
+    ({"size": (81, 60)}, "odd side"),
+    ({"num_frames": 3}, "too few"),
+    ({"videos_per_group": 0}, "between 1 and 99"),
+    ({"seed": -1}, "negative"),
+    ({"num_workers": 0}, "Workers"),
+])
+def test_python_api_still_checks_values(tmp_path, kwargs, message):
+    with pytest.raises(UserError, match=message):
+        generate(tmp_path / "never", **kwargs)
+    assert not (tmp_path / "never").exists()
 
 
 def test_cli_usage_errors_exit_2(tmp_path, capsys):
@@ -405,5 +427,8 @@ def test_out_that_is_a_file_and_missing_metadata_are_user_errors(tmp_path, capsy
     file.write_text("x")
     assert main(["synth", "--out", str(file)]) == 1
     assert "is a file" in capsys.readouterr().err
+    assert main(["synth", "--out", str(file / "below")]) == 1  # NotADirectoryError
+    err = capsys.readouterr().err
+    assert err.startswith("error: Cannot create") and len(err.splitlines()) == 1
     with pytest.raises(UserError, match="classes.json is missing"):
         load_class_meta(tmp_path)

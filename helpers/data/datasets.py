@@ -9,6 +9,12 @@ normalisation belongs to the checkpoint). Items are dicts that collate into batc
 `video` indexes `video_ids`, so eval results can be averaged per video (and
 deduplicated after DistributedSampler padding).
 
+Videos that `prepare` could not read are absent from the store (`STORE.report.json` lists
+them and why). A dataset leaves such videos out with a warning on stderr, so `video_ids`
+may be shorter than the list it was given (`missing_ids` holds the rest); when more than
+`MAX_MISSING_SHARE` of the videos (or all of them) are absent the store is the wrong one,
+which is an error.
+
 Determinism: every random draw of an item comes from `default_rng([seed, epoch, index])`,
 so it depends on neither the worker nor the rank that loads it. The trainer calls
 `set_epoch(epoch)` next to `DistributedSampler.set_epoch(epoch)`; with persistent
@@ -19,6 +25,7 @@ workers the dataset copies in the workers do not see that call, so use
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +42,9 @@ from helpers.data.transforms import (
     frame_tensor,
 )
 from helpers.errors import UserError
+
+# Above this share of absent videos (or when all are absent) the store is the wrong one.
+MAX_MISSING_SHARE = 0.05
 
 
 def eval_windows(num_frames: int, clip_len: int, stride: int = 1) -> list[list[int]]:
@@ -105,31 +115,74 @@ def _open_store(store: Any) -> Any:
     return store
 
 
+def _store_name(store: Any) -> str:
+    path = getattr(store, "path", None)
+    return f"the store {path}" if path is not None else "the store"
+
+
+def _report_hint(store: Any) -> str:
+    path = getattr(store, "path", None)
+    report = f"{os.fspath(path)}.report.json" if path is not None else "STORE.report.json"
+    return f"{report} lists why `prepare` skipped them"
+
+
+def _is_main_process() -> bool:
+    try:
+        import torch.distributed as dist
+
+        return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    except Exception:  # noqa: BLE001 - a warning must never break loading
+        return True
+
+
+def split_missing(store: Any, video_ids: Sequence[str], *, what: str = "videos",
+                  max_share: float = MAX_MISSING_SHARE) -> tuple[list[int], list[str]]:
+    """(positions of the ids the store holds, ids it lacks). A few absent videos (those
+    `prepare` skipped) are left out with a warning on stderr; more than `max_share` of them,
+    or all, is an error: the store was prepared from another dataset or split."""
+    index = getattr(store, "_by_name", None)
+    if index is None:
+        index = {v.name: i for i, v in enumerate(store.videos)}
+    kept = [i for i, name in enumerate(video_ids) if name in index]
+    missing = [name for name in video_ids if name not in index]
+    if not missing:
+        return kept, missing
+    n = len(video_ids)
+    shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+    if not kept or len(missing) > max_share * n:
+        raise UserError(f"{len(missing)} of {n} {what} are not in {_store_name(store)} "
+                        f"({shown}), more than the {max_share:.0%} that `prepare` may skip; "
+                        "prepare the store from the same dataset and split files.")
+    if _is_main_process():
+        sys.stderr.write(f"warning: {len(missing)} of {n} {what} are not in "
+                         f"{_store_name(store)} and are left out ({shown}); "
+                         f"{_report_hint(store)}.\n")
+        sys.stderr.flush()
+    return kept, missing
+
+
 class _StoreDataset(Dataset):
     """Shared part: resolve `video_ids` in the store, hold labels, epoch and seed."""
 
     def __init__(self, store: Any, video_ids: Sequence[str], labels: Sequence[int], *,
-                 train: bool, crop_size: int, seed: int, three_crop: bool) -> None:
+                 train: bool, crop_size: int, seed: int, three_crop: bool,
+                 what: str = "videos") -> None:
         self.store = _open_store(store)
-        self.video_ids = list(video_ids)
-        if len(labels) != len(self.video_ids):
-            raise UserError(f"Got {len(labels)} labels for {len(self.video_ids)} videos; "
+        video_ids = list(video_ids)
+        if len(labels) != len(video_ids):
+            raise UserError(f"Got {len(labels)} labels for {len(video_ids)} videos; "
                             "pass one label per video id.")
-        if not self.video_ids:
+        if not video_ids:
             raise UserError("No videos were given; check the split and subset you asked for.")
         if three_crop and train:
             raise ValueError("three_crop applies to evaluation only (train=False)")
-        self.labels = np.asarray(labels, dtype=np.int64)
+        kept, self.missing_ids = split_missing(self.store, video_ids, what=what)
+        self.video_ids = [video_ids[i] for i in kept]
+        self.labels = np.asarray(labels, dtype=np.int64)[np.asarray(kept, dtype=np.int64)]
         self.train, self.crop_size, self.seed = train, crop_size, seed
         self.num_crops = 3 if three_crop else 1
         self.epoch = 0
         index = {v.name: i for i, v in enumerate(self.store.videos)}
-        missing = [name for name in self.video_ids if name not in index]
-        if missing:
-            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
-            raise UserError(f"{len(missing)} of {len(self.video_ids)} videos are not in the "
-                            f"store ({shown}); prepare the store from the same dataset and "
-                            "split files.")
         self.store_index = np.array([index[n] for n in self.video_ids], dtype=np.int64)
         self.num_frames = np.array([self.store.videos[i].num_frames for i in self.store_index],
                                    dtype=np.int64)
@@ -164,9 +217,9 @@ class FrameDataset(_StoreDataset):
                  train: bool, crop_size: int = 224, frames_per_video: int = 1,
                  eval_frames: int | None = None, seed: int = 0, three_crop: bool = False,
                  scale: tuple[float, float] = (0.25, 1.0), flip_p: float = 0.5,
-                 eval_ratio: float = FRAME_EVAL_RATIO) -> None:
+                 eval_ratio: float = FRAME_EVAL_RATIO, what: str = "videos") -> None:
         super().__init__(store, video_ids, labels, train=train, crop_size=crop_size,
-                         seed=seed, three_crop=three_crop)
+                         seed=seed, three_crop=three_crop, what=what)
         if frames_per_video < 1 or (eval_frames is not None and eval_frames < 1):
             raise UserError("frames_per_video and eval_frames must be at least 1.")
         self.frames_per_video = frames_per_video
@@ -214,9 +267,9 @@ class ClipDataset(_StoreDataset):
                  train: bool, clip_len: int = 16, stride: int = 1, crop_size: int = 112,
                  seed: int = 0, three_crop: bool = False,
                  scale: tuple[float, float] = (0.25, 1.0), flip_p: float = 0.5,
-                 eval_ratio: float = CLIP_EVAL_RATIO) -> None:
+                 eval_ratio: float = CLIP_EVAL_RATIO, what: str = "videos") -> None:
         super().__init__(store, video_ids, labels, train=train, crop_size=crop_size,
-                         seed=seed, three_crop=three_crop)
+                         seed=seed, three_crop=three_crop, what=what)
         if clip_len < 1 or stride < 1:
             raise UserError("clip_len and stride must be at least 1.")
         self.clip_len, self.stride = clip_len, stride

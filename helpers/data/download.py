@@ -37,6 +37,7 @@ from helpers.progress import bar
 
 MANIFEST_PATH = MANIFEST_DIR / "ucf101.json"
 MARKER_NAME = ".verified.json"
+UNPACKING = "unpacking"  # marker key: archive key -> the entries being renamed into place
 ARCHIVE_KEYS = ("splits", "videos")  # download order: the small file first
 CHUNK = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -345,9 +346,14 @@ def _check_free_space(out_dir: Path, needed: int, what: str) -> None:
 
 
 def _stage_and_commit(out_dir: Path, archive: Path, tops: list[str],
-                      extract: Callable[[Path], None]) -> list[str]:
+                      extract: Callable[[Path], None],
+                      before_commit: Callable[[list[str]], None] | None = None) -> list[str]:
     """Extract into a staging folder inside out_dir, check it, then rename each top-level entry
-    into place: an interrupted extraction never leaves a half-filled folder under its final name."""
+    into place: an interrupted extraction never leaves a half-filled folder under its final name.
+
+    `before_commit(tops)` runs once the staged tree is checked, just before the renames: the
+    download command records there which entries it is about to put in place, so a rerun
+    after a kill between the renames and its own marker knows those entries as its own."""
     for top in tops:
         if (out_dir / top).exists() or (out_dir / top).is_symlink():
             raise UserError(f"{out_dir / top} already exists and was not unpacked by this command; "
@@ -367,6 +373,8 @@ def _stage_and_commit(out_dir: Path, archive: Path, tops: list[str],
         if sorted(tops) != found:
             raise UserError(f"unpacking {archive} produced {found}, not the listed {sorted(tops)}; "
                             f"the archive may be corrupt — delete it and download it again")
+        if before_commit is not None:
+            before_commit(tops)
         for top in tops:
             os.replace(staging / top, out_dir / top)
     finally:
@@ -374,11 +382,12 @@ def _stage_and_commit(out_dir: Path, archive: Path, tops: list[str],
     return tops
 
 
-def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[str]:
+def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike, *,
+                     before_commit: Callable[[list[str]], None] | None = None) -> list[str]:
     """Unpack a zip into out_dir after checking every member; returns the top-level names.
 
     Any absolute path, `..` component, symlink or special file refuses the whole archive
-    before anything is written.
+    before anything is written. `before_commit`: see `_stage_and_commit`.
     """
     zip_path, out_dir = Path(zip_path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -400,7 +409,7 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike) ->
                     with zf.open(info) as src, open(target, "wb") as dst:
                         shutil.copyfileobj(src, dst, CHUNK)
 
-            return _stage_and_commit(out_dir, zip_path, tops, extract)
+            return _stage_and_commit(out_dir, zip_path, tops, extract, before_commit)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, EOFError) as exc:
         raise UserError(f"{zip_path} is not a readable zip ({exc}); delete it and download "
                         f"it again") from None
@@ -467,27 +476,40 @@ def _run_with_progress(cmd: list[str], archive: Path, total: int) -> None:
                         f"and download it again")
 
 
-def extract_rar(rar_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[str]:
+def rar_tools(what: str) -> list[str]:
+    """[unar, lsar] or [bsdtar]: the tool that unpacks RAR on this machine; UserError naming
+    the packages to install when there is none. `what` names the archive in the message."""
+    unar, lsar, bsdtar = shutil.which("unar"), shutil.which("lsar"), shutil.which("bsdtar")
+    if unar and lsar:
+        return [unar, lsar]
+    if bsdtar:
+        return [bsdtar]
+    raise UserError(f"unpacking {what} needs `unar` or `bsdtar`, and neither is on PATH; "
+                    f"{_INSTALL_HINT}")
+
+
+def extract_rar(rar_path: str | os.PathLike, out_dir: str | os.PathLike, *,
+                before_commit: Callable[[list[str]], None] | None = None) -> list[str]:
     """Unpack a RAR (v4) with Debian's `unar` or libarchive's `bsdtar`; returns top-level names.
 
     Members are listed and checked first (as in safe_extract_zip); either tool also reads
-    zip and tar, which the tests use where a tool is installed.
+    zip and tar, which the tests use where a tool is installed. `before_commit`: see
+    `_stage_and_commit`.
     """
     rar_path, out_dir = Path(rar_path), Path(out_dir)
+    tools = rar_tools(rar_path.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    unar, lsar, bsdtar = shutil.which("unar"), shutil.which("lsar"), shutil.which("bsdtar")
     try:
-        if unar and lsar:
+        if len(tools) == 2:
+            unar, lsar = tools
             members = _members_from_lsar(_run_listing([lsar, "-j", str(rar_path)], rar_path))
             cmd = [unar, "-o", "{staging}", "-D", "-f", "-no-recursion", str(rar_path)]
-        elif bsdtar:
+        else:
+            bsdtar = tools[0]
             members = _members_from_bsdtar(
                 _run_listing([bsdtar, "-tf", str(rar_path)], rar_path),
                 _run_listing([bsdtar, "-tvf", str(rar_path)], rar_path))
             cmd = [bsdtar, "-xvf", str(rar_path), "-C", "{staging}", "--no-same-owner"]
-        else:
-            raise UserError(f"unpacking {rar_path.name} needs `unar` or `bsdtar`, and neither is "
-                            f"on PATH; {_INSTALL_HINT}")
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"could not read the member list of {rar_path} ({exc}); refusing to "
                         f"extract it") from None
@@ -499,7 +521,7 @@ def extract_rar(rar_path: str | os.PathLike, out_dir: str | os.PathLike) -> list
         _run_with_progress([str(staging) if a == "{staging}" else a for a in cmd], rar_path,
                            total=len(members))
 
-    return _stage_and_commit(out_dir, rar_path, tops, extract)
+    return _stage_and_commit(out_dir, rar_path, tops, extract, before_commit)
 
 
 # ---------------------------------------------------------------------------- the command
@@ -509,9 +531,10 @@ def _read_marker(out: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
+        marker = json.loads(path.read_text())
     except ValueError:
         return {}  # unreadable: redo the checks, they are cheap next to a wrong skip
+    return marker if isinstance(marker, dict) else {}
 
 
 def _count_videos(folder: Path) -> int:
@@ -539,6 +562,66 @@ def _check_extracted(archive: Archive, out: Path, manifest: dict) -> None:
                                 f"manifest expects {counts['train']}/{counts['test']}")
 
 
+def _prepare_out(out: Path) -> None:
+    """Check the output folder up front and create it, with one clear sentence on failure."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--out {out} cannot be used: {existing} is a file, not a folder; choose "
+                        f"a folder (it is created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the folder {out} ({exc.strerror or exc}); choose a "
+                        f"writable --out") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"the folder {out} is not writable; choose another --out")
+
+
+def _is_finished(done: dict | None, archive: Archive, want_sha: str | None, out: Path,
+                 unpacking: dict) -> bool:
+    return bool(done and done.get("extracted") and archive.key not in unpacking
+                and done.get("filename") == archive.filename
+                and want_sha in (None, done.get("sha256"))
+                and archive.size in (None, done.get("size"))
+                and all((out / top).exists() for top in done["extracted"]))
+
+
+def _remove_own(out: Path, top: str) -> None:
+    """Remove an entry that an interrupted run of this command put in place."""
+    if not top or top in (".", "..") or "/" in top or "\\" in top:
+        raise UserError(f"{out / MARKER_NAME} names {top!r} as unpacked, which is not a plain "
+                        f"name; delete {out / MARKER_NAME} and rerun")
+    path = out / top
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def _resume_unpacking(archive: Archive, out: Path, facts: dict, pending: dict,
+                      digest: str) -> list[str] | None:
+    """A run was stopped between putting `pending["entries"]` in place and recording them as
+    done (killed, or the check after unpacking failed). Keep them if they are whole and pass
+    the checks (returns them); otherwise remove them (returns None: unpack again)."""
+    entries = [str(e) for e in pending.get("entries", [])]
+    if (pending.get("sha256") == digest and entries
+            and all((out / top).exists() for top in entries)):
+        try:
+            _check_extracted(archive, out, facts)
+            print(f"{archive.key}: finishing the unpacking of {archive.filename} that an "
+                  f"interrupted run put in place", file=sys.stderr)
+            return entries
+        except UserError:
+            pass
+    for top in entries:
+        _remove_own(out, top)
+    print(f"{archive.key}: removed what an interrupted run had unpacked; unpacking "
+          f"{archive.filename} again", file=sys.stderr)
+    return None
+
+
 def download_ucf101(out: str | os.PathLike, *, manifest: str | os.PathLike = MANIFEST_PATH,
                     sha256: dict[str, str] | None = None, only: Sequence[str] | None = None,
                     base_url: str | None = None, delete_archives: bool = False,
@@ -547,9 +630,14 @@ def download_ucf101(out: str | os.PathLike, *, manifest: str | os.PathLike = MAN
 
     `sha256` maps an archive key to a checksum that overrides the manifest's. A rerun skips
     every archive the marker records as verified and unpacked.
+
+    Unpacking commits in two phases: the marker records the entries about to be renamed into
+    `out` (under UNPACKING) before the renames, and records them as done only after the
+    checks. A rerun after a kill in between knows those entries as its own, and keeps them
+    (when whole and checked) or removes them and unpacks again.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare_out(out)
     facts, archives = load_manifest(manifest)
     keys = list(only) if only else [k for k in ARCHIVE_KEYS if k in archives]
     keys += [k for k in archives if not only and k not in keys]
@@ -558,38 +646,61 @@ def download_ucf101(out: str | os.PathLike, *, manifest: str | os.PathLike = MAN
         if key not in archives:
             raise UserError(f"{manifest} has no archive {key!r}; it has {sorted(archives)}")
     marker = _read_marker(out)
+    if not isinstance(marker.get(UNPACKING), dict):
+        marker.pop(UNPACKING, None)
+    unpacking: dict = marker.setdefault(UNPACKING, {})
+    todo = []
     for key in keys:
+        archive = archives[key]
+        if _is_finished(marker.get(key), archive, overrides.get(key) or archive.sha256, out,
+                        unpacking):
+            print(f"{key}: already verified and unpacked in {out}; skipping", file=sys.stderr)
+        else:
+            todo.append(key)
+    # Before any byte is fetched: finding out after a 6.5 GB download is too late.
+    for key in todo:
+        if archives[key].format == "rar":
+            rar_tools(archives[key].filename)
+            break
+    for key in todo:
         archive = archives[key]
         want_sha = overrides.get(key) or archive.sha256
         done = marker.get(key)
-        if (done and done.get("filename") == archive.filename
-                and want_sha in (None, done.get("sha256"))
-                and archive.size in (None, done.get("size"))
-                and all((out / top).exists() for top in done.get("extracted", []))):
-            print(f"{key}: already verified and unpacked in {out}; skipping", file=sys.stderr)
-            continue
         urls = archive.urls
         if base_url:
             urls = (f"{base_url.rstrip('/')}/{archive.filename}",)
         dest = out / archive.filename
         digest = _download(urls, dest, archive.size, want_sha, retries=retries, timeout=timeout,
                            retry_wait=retry_wait)
-        if (done and done.get("sha256") == digest and done.get("extracted")
+        extracted = None
+        if isinstance(unpacking.get(key), dict):
+            extracted = _resume_unpacking(archive, out, facts, unpacking[key], digest)
+        elif (done and done.get("sha256") == digest and done.get("extracted")
                 and all((out / top).exists() for top in done["extracted"])):
             extracted = done["extracted"]  # unpacked from these very bytes before
-        else:
+        if extracted is None:
+            def record(tops: list[str], key: str = key, digest: str = digest) -> None:
+                unpacking[key] = {"filename": archives[key].filename, "sha256": digest,
+                                  "entries": tops}
+                write_json_atomic(out / MARKER_NAME, marker)
+
             extract = safe_extract_zip if archive.format == "zip" else extract_rar
-            extracted = extract(dest, out)
+            extracted = extract(dest, out, before_commit=record)
         _check_extracted(archive, out, facts)
         marker[key] = {"filename": archive.filename, "size": dest.stat().st_size,
                        "sha256": digest, "extracted": extracted,
                        "sha256_checked": want_sha is not None}
-        write_json_atomic(out / MARKER_NAME, marker)
+        unpacking.pop(key, None)
+        write_json_atomic(out / MARKER_NAME, _without_empty_unpacking(marker))
         if delete_archives:
             dest.unlink()
         print(f"{key}: {archive.filename} verified (sha256 {digest}); unpacked {extracted} "
               f"in {out}", file=sys.stderr)
-    return marker
+    return _without_empty_unpacking(marker)
+
+
+def _without_empty_unpacking(marker: dict) -> dict:
+    return {k: v for k, v in marker.items() if k != UNPACKING or v}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -598,6 +709,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", choices=ARCHIVE_KEYS,
                         help="fetch only the split files (~114 KB) or only the videos (~6.5 GB)")
     parser.add_argument("--sha256", action="append", default=[], metavar="[KEY=]HEX",
+                        type=_sha256_arg,
                         help="expected sha256, overriding the manifest; KEY is splits or videos "
                              "and may be left out with --only (repeatable)")
     parser.add_argument("--manifest", type=Path, default=MANIFEST_PATH,
@@ -606,6 +718,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="fetch <URL>/<file name> from a mirror instead of the manifest's URLs")
     parser.add_argument("--delete-archives", action="store_true",
                         help="delete each archive once it is verified and unpacked")
+
+
+def _sha256_arg(text: str) -> str:
+    """argparse type of --sha256: [KEY=]HEX with a known KEY and 64 hex digits."""
+    key, sep, hexdigest = text.rpartition("=")
+    if sep and key not in ARCHIVE_KEYS:
+        raise argparse.ArgumentTypeError(f"{key!r} is not one of {', '.join(ARCHIVE_KEYS)}; "
+                                         f"write KEY=HEX, e.g. videos=<64 hex digits>")
+    if not _SHA256.match(hexdigest):
+        raise argparse.ArgumentTypeError(f"{hexdigest!r} is not a sha256 (64 hex digits)")
+    return text
 
 
 def _parse_sha256_args(values: Sequence[str], only: str | None) -> dict[str, str]:

@@ -29,7 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from helpers.data.sources import SourceError, SourceVideo, discover, iter_frames, probe
+from helpers.data.sources import (
+    SourceError,
+    SourceVideo,
+    check_decoded_count,
+    discover,
+    iter_frames,
+    probe,
+)
 from helpers.data.splits import find_splits_dir, read_class_index
 from helpers.data.store import (
     FORMAT_VERSION,
@@ -98,7 +105,6 @@ def encode_video(video: SourceVideo, parts_dir: Path, size: tuple[int, int] | No
     start = time.perf_counter()
     chunks: list[np.ndarray] = []
     source_size: tuple[int, int] | None = None
-    warning = ""
     try:
         declared = probe(video).num_frames
         params = [cv2.IMWRITE_JPEG_QUALITY, quality]
@@ -114,8 +120,7 @@ def encode_video(video: SourceVideo, parts_dir: Path, size: tuple[int, int] | No
             chunks.append(buf.reshape(-1))
         if not chunks:
             raise SourceError("no frames could be decoded")
-        if declared and declared != len(chunks):
-            warning = f"decoded {len(chunks)} frames; the header declares {declared}"
+        warning = check_decoded_count(len(chunks), declared)  # raises when well short
     except Exception as exc:  # the video is at fault: record why, never drop it silently
         reason = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
         write_json_atomic(parts_dir / f"{video.name}.fail.json",
@@ -287,6 +292,26 @@ def _resolve_inputs(source: str | os.PathLike, splits: str | os.PathLike | None,
     return source.resolve(), splits_dir, num_workers
 
 
+def _check_out_folder(out: Path) -> None:
+    """The store's folder must be a folder we can write (it is created if missing): say so
+    now, in one sentence, rather than fail on the first part file."""
+    folder = out.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--out {out} cannot be created: {existing} is a file, not a folder; "
+                        f"choose a path inside a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out} cannot be created: making the folder {folder} failed "
+                        f"({exc.strerror or exc}); choose a writable location") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out} cannot be written: the folder {folder} is not writable; "
+                        f"choose another location")
+
+
 def prepare_store(source: str | os.PathLike, splits: str | os.PathLike | None,
                   out: str | os.PathLike, *, num_workers: int | None = None,
                   short_side: int | None = None, quality: int = DEFAULT_QUALITY) -> dict[str, Any]:
@@ -300,6 +325,7 @@ def prepare_store(source: str | os.PathLike, splits: str | os.PathLike | None,
     out = Path(out).expanduser()
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file path such as {out / 'ucf101.h5'}")
+    _check_out_folder(out)
     class_names = read_class_index(splits_dir / "classInd.txt")
     videos = discover(source, class_names)
     settings = {"format_version": FORMAT_VERSION, "source": str(source),
@@ -308,7 +334,11 @@ def prepare_store(source: str | os.PathLike, splits: str | os.PathLike | None,
     if out.exists():
         return _finished_report(out, settings)
     parts_dir = parts_dir_for(out)
-    parts_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        parts_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {parts_dir} beside --out ({exc.strerror or exc}); "
+                        f"choose a writable location for the store") from None
     with _locked(parts_dir):
         _remove_stale_temps(parts_dir, out)
         settings = _check_settings(parts_dir, settings, videos, short_side)
@@ -419,18 +449,20 @@ def _assemble(out: Path, parts_dir: Path, videos: Sequence[SourceVideo],
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from helpers.cli import int_at_least, int_between, positive_int
+
     parser.add_argument("--source", type=Path, required=True,
                         help="folder holding UCF-101/ (AVIs), UCF-101-hdf5/ (course) or the "
                              "synthetic benchmark")
     parser.add_argument("--splits", type=Path, default=None,
                         help="folder holding classInd.txt (default: SOURCE/ucfTrainTestlist)")
     parser.add_argument("--out", type=Path, required=True, help="the store file to write (.h5)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=positive_int, default=None,
                         help="decoding processes (default: the CPU count)")
-    parser.add_argument("--short-side", type=int, default=None,
+    parser.add_argument("--short-side", type=int_at_least(2), default=None,
                         help="resize frames so the short side is this many pixels (e.g. 128 "
                              "for the 3D model); default: keep the size")
-    parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
+    parser.add_argument("--quality", type=int_between(1, 100), default=DEFAULT_QUALITY,
                         help=f"JPEG quality 1-100 (default {DEFAULT_QUALITY})")
 
 

@@ -147,6 +147,27 @@ def _check_avi_complete(path: Path) -> None:
                               f"declares {declared}")
 
 
+# Decoding may stop short of the frame count the container declares. UCF-101 has many AVIs
+# whose header is off by a frame or two: those are kept, with a note in the report. A video
+# that stops well short (damaged mid-stream) would be stored as a clip that silently lacks
+# its end, so it fails instead.
+MIN_DECODED_FRACTION = 0.9
+TOLERATED_MISSING_FRAMES = 2
+
+
+def check_decoded_count(decoded: int, declared: int) -> str:
+    """A note on a small mismatch between decoded and declared frames ('' when they agree or
+    nothing is declared); SourceError when decoding stopped well short of the declared count:
+    more than TOLERATED_MISSING_FRAMES missing and fewer than MIN_DECODED_FRACTION decoded."""
+    if not declared or decoded == declared:
+        return ""
+    missing = declared - decoded
+    if missing > TOLERATED_MISSING_FRAMES and decoded < MIN_DECODED_FRACTION * declared:
+        raise SourceError(f"damaged mid-stream: decoding stopped after {decoded} of the "
+                          f"{declared} frames the header declares")
+    return f"decoded {decoded} frames; the header declares {declared}"
+
+
 def probe(video: SourceVideo) -> VideoProbe:
     """Frame size and declared frame count, without decoding the video."""
     if video.kind == "hdf5":

@@ -419,6 +419,8 @@ class SynthSummary:
     seconds: float
 
     def format(self) -> str:
+        """What `synth` prints: the classes with their kind and partner, the videos per split,
+        and the bytes on disk."""
         lines = [f"Synthetic benchmark in {self.out}", "", f"{'label':>5}  {'class':<22}{'kind':<10}partner"]
         for i, c in enumerate(self.classes, 1):
             lines.append(f"{i:>5}  {c['name']:<22}{c['kind']:<10}{c['partner'] or '-'}")
@@ -429,12 +431,42 @@ class SynthSummary:
                      f"{self.num_bytes / 1e6:.1f} MB on disk, {self.seconds:.1f} s")
         return "\n".join(lines)
 
+    def __str__(self) -> str:
+        return self.format()
+
+
+def _split_counts(videos_per_group: int) -> dict[int, dict[str, int]]:
+    per_split = NUM_GROUPS * videos_per_group * len(CLASSES)
+    test = len(test_groups(1)) * videos_per_group * len(CLASSES)
+    return {s: {"train": per_split - test, "test": test} for s in SPLITS}
+
+
+def _benchmark_files(out: Path, videos_per_group: int) -> list[Path]:
+    files = [out / VIDEO_DIR / video_path(name, group, clip) for name in class_names()
+             for group in range(1, NUM_GROUPS + 1) for clip in range(1, videos_per_group + 1)]
+    return files + [out / SPLIT_DIR / n for n in split_files(videos_per_group)] + [out / META_FILE]
+
+
+def summarize(root: str | os.PathLike) -> SynthSummary:
+    """The summary of a benchmark generated earlier (nothing is written), as `synth` prints it."""
+    root = Path(root)
+    classes = load_class_meta(root)
+    try:
+        videos_per_group = int(json.loads((root / META_FILE).read_text())["videos_per_group"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{root / META_FILE} does not say videos_per_group ({exc}); generate "
+                        "the benchmark again.") from None
+    files = [p for p in _benchmark_files(root, videos_per_group) if p.is_file()]
+    return SynthSummary(out=root, classes=classes, counts=_split_counts(videos_per_group),
+                        num_videos=sum(p.suffix == ".avi" for p in files), num_written=0,
+                        num_bytes=sum(p.stat().st_size for p in files), seconds=0.0)
+
 
 def parse_size(text: str) -> tuple[int, int]:
     """'80x60' -> (80, 60), checked against the limits the codec and the models need."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
     if not match:
-        raise UserError(f"--size {text!r} is not WIDTHxHEIGHT; write it like 80x60.")
+        raise UserError(f"{text!r} is not WIDTHxHEIGHT; write it like 80x60.")
     size = (int(match[1]), int(match[2]))
     _check_size(size)
     return size
@@ -559,13 +591,10 @@ def generate(out: Path, *, seed: int = 0, size: tuple[int, int] = (80, 60), num_
         write_json_atomic(out / META_FILE, meta)
         (out / PENDING_FILE).unlink(missing_ok=True)
 
-    written = [out / VIDEO_DIR / video_path(j.name, j.group, j.clip) for j in jobs]
-    written += [out / SPLIT_DIR / n for n in split_files(videos_per_group)] + [out / META_FILE]
-    per_class = NUM_GROUPS * videos_per_group
-    test = len(test_groups(1)) * videos_per_group * len(CLASSES)
-    counts = {s: {"train": per_class * len(CLASSES) - test, "test": test} for s in SPLITS}
-    return SynthSummary(out=out, classes=meta["classes"], counts=counts, num_videos=len(jobs),
-                        num_written=len(todo), num_bytes=sum(p.stat().st_size for p in written),
+    written = _benchmark_files(out, videos_per_group)
+    return SynthSummary(out=out, classes=meta["classes"], counts=_split_counts(videos_per_group),
+                        num_videos=len(jobs), num_written=len(todo),
+                        num_bytes=sum(p.stat().st_size for p in written),
                         seconds=time.perf_counter() - start)
 
 
@@ -608,19 +637,23 @@ def load_class_meta(root: str | os.PathLike) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- CLI
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from helpers.cli import frame_size, int_at_least, int_between, nonnegative_int, positive_int
+
     parser.add_argument("--out", type=Path, required=True,
                         help="directory to write UCF-101/, ucfTrainTestlist/ and classes.json into")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--size", default="80x60", help="frame size WIDTHxHEIGHT (default 80x60)")
-    parser.add_argument("--num-frames", type=int, default=48, help="frames per video (default 48)")
-    parser.add_argument("--videos-per-group", type=int, default=2,
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+    parser.add_argument("--size", type=frame_size, default=(80, 60), metavar="WxH",
+                        help="frame size WIDTHxHEIGHT, even sides (default 80x60)")
+    parser.add_argument("--num-frames", type=int_at_least(MIN_FRAMES), default=48,
+                        help=f"frames per video, at least {MIN_FRAMES} (default 48)")
+    parser.add_argument("--videos-per-group", type=int_between(1, MAX_VIDEOS_PER_GROUP), default=2,
                         help="clips per class and group; 25 groups (default 2)")
-    parser.add_argument("--workers", dest="num_workers", type=int, default=None,
+    parser.add_argument("--workers", dest="num_workers", type=positive_int, default=None,
                         help="worker processes (default: the number of CPU cores)")
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = generate(args.out, seed=args.seed, size=parse_size(args.size),
+    summary = generate(args.out, seed=args.seed, size=args.size,
                        num_frames=args.num_frames, videos_per_group=args.videos_per_group,
                        num_workers=args.num_workers)
     print(summary.format())

@@ -9,7 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers.errors import UserError
-from helpers.models.checkpoints import CheckpointInfo, load_backbone, load_hara_checkpoint
+from helpers.models.checkpoints import (
+    CheckpointInfo,
+    load_backbone,
+    load_hara_checkpoint,
+    resolve_weights_path,
+)
 from helpers.models.classifier import NORMALIZATIONS, Normalization, VideoClassifier
 from helpers.models.resnet2d import build_resnet2d
 from helpers.models.resnet3d import DEPTHS, ResNet3D, infer_config, resnet3d
@@ -67,6 +72,12 @@ def build_model(name: str, num_classes: int, weights: str | Path | None = None, 
     if str(weights).lower().startswith("imagenet"):
         raise UserError(f"ImageNet weights exist for the 2D models only; give {name} a Hara "
                         "Kinetics checkpoint (e.g. r3d50_K_200ep.pth) or no weights.")
+    weights = resolve_weights_path(weights)
+    if not weights.is_file():
+        raise UserError(f"The Kinetics weights file {weights} does not exist; download "
+                        f"{weights.name} from the pretrained-models link in the README of "
+                        "kenshohara/3D-ResNets-PyTorch and put it there (see README.md, "
+                        "'Real UCF-101 on a GPU node').")
     state_dict, info = load_hara_checkpoint(weights, norm=norm)
     load_backbone(backbone, state_dict, source=str(weights), arch=name,
                   hint=_mismatch_hint(info, depth, shortcut_type, widen_factor))

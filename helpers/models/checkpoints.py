@@ -25,6 +25,7 @@ from torch import nn
 from helpers.errors import UserError
 from helpers.models.classifier import get_normalization
 from helpers.models.resnet3d import ResNet3DConfig, infer_config
+from helpers.paths import REPO_ROOT
 
 PREFIX = "module."
 HEAD = ("fc.weight", "fc.bias")
@@ -41,9 +42,22 @@ class CheckpointInfo:
     config: ResNet3DConfig | None  # what the keys say about the network (3D only)
 
 
+def resolve_weights_path(path: str | os.PathLike) -> Path:
+    """A relative path as given when it exists, else relative to the repository root.
+
+    Profiles name weights like `data/weights/r3d50_K_200ep.pth`; notebooks run in
+    `notebooks/` (nbconvert) or wherever the caller stands (papermill), so the repository
+    root is the one anchor that works from both.
+    """
+    path = Path(path).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    return REPO_ROOT / path
+
+
 def read_weights(path: str | os.PathLike) -> object:
     """torch.load with weights_only=True, turning every failure into one clear sentence."""
-    path = Path(path)
+    path = resolve_weights_path(path)
     if not path.is_file():
         raise UserError(f"Weights file {path} does not exist; check the path.")
     try:
