@@ -137,6 +137,8 @@ def classes_table(df: pd.DataFrame) -> str:
 
 
 def pairs_table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "No confusions: every test video was given its true class."
     return md(df[["true", "predicted", "rate", "count"]], formats={"rate": ".1%"})
 
 
@@ -176,7 +178,7 @@ def spatial_temporal_text(res: Results, n: int = 5, solved: float = 0.95) -> str
                      "single-frame model): " + _names(
                          [f"{r['class']} ({r['accuracy_a']:.0%} → {r['accuracy_b']:.0%})"
                           for _, r in motion.iterrows()]) + ".")
-    lines.append(f"**Classes solved by one frame** (single-frame accuracy ≥ {solved:.0%}): "
+    lines.append(f"**Classes solved by one frame** (single-frame accuracy at least {solved:.0%}): "
                  f"{len(one_frame)} of {len(pc)}"
                  + (f", e.g. {_names(list(one_frame['class'].head(n)))}." if len(one_frame)
                     else "."))

@@ -1,13 +1,14 @@
-"""The four notebooks on a tiny configuration: papermill through `helpers report`, the PDF's
-text, and plain `jupyter nbconvert --execute` with the notebooks' default parameters."""
+"""The four notebooks on a tiny configuration through papermill (`helpers report --fast`), and
+the PDF's text. Plain `jupyter nbconvert --execute` with the default parameters is tested on
+the full demo run in test_demo_pattern.py."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -48,32 +49,20 @@ def test_pdf_holds_the_computed_results(report_run):
     assert "synthetic" in text
     for name, s in res.summaries.items():
         assert name in text
-        for k in ("top1", "top5", "top10"):
-            assert f"{s[k]:.1%}" in text, (name, k)
+        # the top-k table's row (the model name may wrap onto two lines)
+        assert re.search(rf"{s['top1']:.1%}\s+{s['top5']:.1%}\s+{s['top10']:.1%}", text), name
         for df in (s["best"], s["worst"]):
-            assert all(c in text for c in df["class"])
+            assert len(df) == min(10, len(res.class_names))
+            for _, row in df.iterrows():
+                assert re.search(rf"{row['class']}\s+{row['accuracy']:.1%}\s+{row['correct']}"
+                                 rf"\s+{row['support']}\b", text), (name, row["class"])
         pairs = s["confused_pairs"]
-        assert all(f"{r:.1%}" in text for r in pairs["rate"])
+        for _, row in pairs.iterrows():  # each pair is one table row of the PDF
+            assert re.search(rf"{row['true']}\s+{row['predicted']}\s+{row['rate']:.1%}\s+"
+                             rf"{row['count']}\b", text), (name, row["true"], row["predicted"])
+        if pairs.empty:
+            assert "No confusions" in text
     for header in ("10 best classes", "10 worst classes", "10 most confused pairs",
                    "Did combining help?", "Spatial or temporal?"):
         assert header in text
     assert "import " not in text and "display(" not in text  # code is hidden
-
-
-def test_plain_nbconvert_runs_with_default_parameters(report_run, tmp_path):
-    # Default parameters mean profile "demo" in runs/demo and data/synthetic: point those
-    # folders at the tiny run so the analysis notebooks execute unchanged.
-    runs, data = tmp_path / "runs", tmp_path / "data"
-    runs.mkdir()
-    (data / "stores").mkdir(parents=True)
-    (runs / "demo").symlink_to(report_run["run"])
-    (data / "synthetic").symlink_to(report_run["data"] / "synthetic-fast")
-    (data / "stores" / "synthetic").symlink_to(report_run["data"] / "stores" / "synthetic-fast")
-    env = {**report_run["env"], "UCF_RUNS_DIR": str(runs), "UCF_DATA_DIR": str(data)}
-    jupyter = Path(sys.executable).parent / "jupyter"
-    for nb in ("03_fusion_analysis.ipynb", "04_report.ipynb"):
-        out = subprocess.run([str(jupyter), "nbconvert", "--to", "notebook", "--execute",
-                              str(NOTEBOOKS_DIR / nb), "--output-dir", str(tmp_path / "out")],
-                             env=env, capture_output=True, text=True, timeout=600)
-        assert out.returncode == 0, out.stderr[-3000:]
-        assert (tmp_path / "out" / nb).exists()
