@@ -272,7 +272,8 @@ def method_text(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any]) -> str:
         "frame** (the last window is padded by looping the video) and the softmax outputs are "
         "averaged over the windows.",
         "**Combined.** The two models' per-video probabilities are averaged. Other fusion "
-        f"methods (weighted mean, product, stacking) are fitted on held-out training groups "
+        f"methods (weighted mean, product, and stacking: a multinomial logistic regression on "
+        f"both models' log-probabilities) are fitted on held-out training groups "
         f"({held}), never on test. All accuracies below are **per video** unless marked "
         "per-frame or per-clip.",
     ])

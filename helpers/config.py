@@ -27,6 +27,7 @@ class TrainConfig:
     arch: str = "resnet50"
     weights: str | None = "imagenet"  # None = random init (only when asked for)
     widen_factor: float = 1.0
+    shortcut_type: str = "B"  # 3D only: Hara's old R3D-18/34 Kinetics files use "A"
     crop_size: int = 224
     clip_len: int = 16  # clip model only
     stride: int = 1  # temporal stride of a training clip
@@ -70,6 +71,8 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise UserError(f"Unknown {name} {getattr(self, name)!r}; choose one of "
                                 f"{', '.join(allowed)}.")
+        if self.shortcut_type not in ("A", "B"):
+            raise UserError(f"Unknown shortcut_type {self.shortcut_type!r}; choose A or B.")
         for name in ("num_epochs", "batch_size", "accum_steps", "crop_size", "clip_len", "stride",
                      "frames_per_video", "step_epochs", "eval_batch_size"):
             _check_int(name, getattr(self, name), 1)

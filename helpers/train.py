@@ -193,7 +193,8 @@ def model_spec(model: nn.Module, cfg: TrainConfig, class_names: list[str]) -> di
     """Everything evaluation needs to rebuild the network, besides its weights."""
     m = _unwrap(model)
     return {"arch": cfg.arch, "model": cfg.model, "num_classes": len(class_names),
-            "widen_factor": cfg.widen_factor, "class_names": class_names,
+            "widen_factor": cfg.widen_factor, "shortcut_type": cfg.shortcut_type,
+            "class_names": class_names,
             "normalization": m.normalization.to_dict()}
 
 
@@ -343,7 +344,8 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
     steps_per_epoch = optimizer_steps_per_epoch(len(train_loader), cfg.accum_steps)
 
     model = build_model(cfg.arch, len(data.class_names), weights=cfg.weights,
-                        widen_factor=cfg.widen_factor, allow_download=cfg.download_weights)
+                        widen_factor=cfg.widen_factor, shortcut_type=cfg.shortcut_type,
+                        allow_download=cfg.download_weights)
     freeze_until(model, cfg.freeze_until)
     model.to(device)
     channels_last = None
@@ -453,6 +455,9 @@ class _nullcontext:
 
 def _check_same_config(cfg: TrainConfig, saved: dict[str, Any], path: Path) -> None:
     now = cfg.to_dict()
+    # An option added after the run was saved counts as its default value then.
+    defaults = TrainConfig().to_dict()
+    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
     free = ("num_workers", "eval_batch_size", "download_weights", "compile")  # no effect on weights
     diff = sorted(k for k in set(now) | set(saved) if k not in free and now.get(k) != saved.get(k))
     if diff:
@@ -534,8 +539,8 @@ _OVERRIDES = {"num_epochs": int, "batch_size": int, "lr": float, "weight_decay":
               "accum_steps": int, "freeze_until": str, "backbone_lr_mult": float, "arch": str,
               "weights": str, "crop_size": int, "clip_len": int, "stride": int,
               "frames_per_video": int, "num_workers": int, "seed": int, "widen_factor": float,
-              "flip_p": float}
-_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+              "flip_p": float, "shortcut_type": str}
+_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "shortcut_type": ("A", "B")}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -618,7 +623,8 @@ def load_trained(run_dir: str | Path, device: torch.device | str = "cpu") -> tup
         raise UserError(f"{path} has a model spec without {missing}{redo}.")
     try:
         model = build_model(spec["arch"], spec["num_classes"], weights=None,
-                            widen_factor=spec["widen_factor"])
+                            widen_factor=spec["widen_factor"],
+                            shortcut_type=spec.get("shortcut_type", "B"))
         model.load_state_dict(saved["state_dict"])  # buffers carry the normalisation
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -246,6 +246,31 @@ def _batches(ds, num_workers):
     return torch.cat([b["x"] for b in loader])
 
 
+def test_distributed_sampler_ranks_draw_what_one_process_draws():
+    # Two DDP ranks, each with its own DistributedSampler (shuffled, epoch 3): every item
+    # a rank reads is the very item one process reads at that index, so sharding changes
+    # nothing but who reads what.
+    from torch.utils.data import DistributedSampler
+
+    for cls, kw in [(FrameDataset, {"frames_per_video": 2}), (ClipDataset, {"clip_len": 8})]:
+        single = cls(ArrayStore(COUNTS, size=(40, 56), mode="ramp"), IDS, LABELS, train=True,
+                     crop_size=16, seed=5, **kw)
+        single.set_epoch(3)
+        seen: dict[int, torch.Tensor] = {}
+        for rank in (0, 1):
+            ds = cls(ArrayStore(COUNTS, size=(40, 56), mode="ramp"), IDS, LABELS, train=True,
+                     crop_size=16, seed=5, **kw)
+            sampler = DistributedSampler(ds, num_replicas=2, rank=rank, shuffle=True, seed=5)
+            sampler.set_epoch(3)
+            ds.set_epoch(3)
+            loader = DataLoader(ds, batch_size=1, sampler=sampler, num_workers=2)
+            for index, batch in zip(list(sampler), loader, strict=True):
+                seen[index] = batch["x"][0]
+        assert sorted(seen) == list(range(len(single)))
+        for index, x in seen.items():
+            assert torch.equal(x, single[index]["x"])
+
+
 def test_same_draws_with_and_without_workers():
     for cls in (FrameDataset, ClipDataset):
         ds = cls(ArrayStore(COUNTS, size=(40, 56), mode="ramp"), IDS, LABELS, train=True,

@@ -38,6 +38,7 @@ from helpers.errors import UserError
     ({"num_workers": -1}, "num_workers must be an integer >= 0"),
     ({"eval_frames": 0}, "eval_frames must be an integer >= 1"),
     ({"val_groups": (0, 1)}, "val_groups must be positive group numbers"),
+    ({"shortcut_type": "C"}, "Unknown shortcut_type 'C'"),
 ])
 def test_config_refuses_values_no_run_can_use(change, message):
     base = get_profile("demo").config("frame")
@@ -84,6 +85,7 @@ _TRAIN = ["train", "--model", "frame", "--store", "s.h5", "--splits", "splits", 
     ("--flip-p", "2", r"flip_p must be a number in \[0, 1\]"),
     ("--num-workers", "-1", "num_workers must be an integer >= 0"),
     ("--val-groups", "0-3", "group numbers start at 1"),
+    ("--shortcut-type", "C", "invalid choice: 'C'"),
 ])
 def test_train_cli_bad_value_is_a_usage_error(flag, value, message, capsys):
     with pytest.raises(SystemExit) as exc:
