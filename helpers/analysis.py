@@ -7,6 +7,7 @@ later calls reload it, so the report notebook reuses what the analysis notebook 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -49,16 +50,17 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
     for val, test in ((a_val, a_test), (b_val, b_test)):
         fusion.check_disjoint(val, test)
     fit_path = run.fusion_dir / "fusion.json"
-    if fit_path.exists() and not refit:
-        fit = json.loads(fit_path.read_text())
-    else:
+    # The cached fit is reused only for the very validation predictions it was fitted on.
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(p.probs).tobytes()
+                                     for p in (a_val, b_val))).hexdigest()
+    fit = json.loads(fit_path.read_text()) if fit_path.exists() and not refit else None
+    if fit is None or fit.get("val_sha256") != digest:
         fit = fusion.fit_fusion(a_val, b_val)  # validation only: test labels never reach it
+        fit["val_sha256"] = digest
         write_json_atomic(fit_path, fit)
     table, fused = fusion.evaluate_fusion(fit, a_test, b_test)
     for method, pred in fused.items():
-        path = run.fusion_dir / f"fused_{method}_test.h5"
-        if not path.exists():
-            pred.save(path)
+        pred.save(run.fusion_dir / f"fused_{method}_test.h5")
     test = {FRAME: a_test, CLIP: b_test, FUSED: fused["mean"]}
     summaries = {name: metrics.summarize(p) for name, p in test.items()}
     correct = {name: p.correct for name, p in test.items()}

@@ -138,7 +138,7 @@ def plot_2d_vs_3d(per_class_2d: pd.DataFrame, per_class_3d: pd.DataFrame, n_labe
     """Scatter of per-class accuracy (x = 2D, y = 3D) with the diagonal; the n_label classes
     that gain most from temporal information are numbered and listed beside the plot."""
     gain = compare_per_class(per_class_2d, per_class_3d).dropna(subset=["gain"])
-    top = gain.head(n_label)
+    top = gain[gain["gain"] > 0].head(n_label)  # only classes that motion actually helps
     fig = Figure(figsize=(10, 6.5), layout="constrained")
     ax, side = fig.subplots(1, 2, width_ratios=[2.2, 1])
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="equal accuracy")
@@ -166,7 +166,9 @@ def plot_2d_vs_3d(per_class_2d: pd.DataFrame, per_class_3d: pd.DataFrame, n_labe
     lines = [f"{i}. {c}  {a:.0%} → {b:.0%} ({g * 100:+.0f} pp)"
              for i, (c, a, b, g) in enumerate(zip(top["class"], top["accuracy_a"],
                                                   top["accuracy_b"], top["gain"], strict=True), 1)]
-    side.text(0, 1, "Largest gain from motion\n\n" + "\n".join(lines), va="top", fontsize=8.5,
+    side.text(0, 1, "Largest gain from motion\n\n" + ("\n".join(lines) or "none: no class is "
+                                                     "better with the 3D model"),
+              va="top", fontsize=8.5,
               family="monospace", transform=side.transAxes)
     fig.suptitle(title)
     return save_figure(fig, name, out_dir)

@@ -216,3 +216,27 @@ def test_fuse_cli_writes_files_and_ignores_test_labels(tmp_path, capsys):
     # validation videos that are also test videos are refused with one sentence
     assert fuse_cli(tmp_path / "out3", ta="va", tb="vb") == 1
     assert "share" in capsys.readouterr().err
+
+
+def test_analysis_refits_when_the_validation_predictions_change(tmp_path):
+    # The report reuses the cached fit; new validation predictions (a re-evaluation) must
+    # not be scored with a fit made on the old ones.
+    from helpers.analysis import analyze
+    from helpers.pipeline import RunPaths
+
+    run = RunPaths(tmp_path)
+
+    def write(seed):
+        for kind, pred in zip(("frame", "clip"), _pair(120, (22, 23, 24, 25), seed), strict=True):
+            pred.save(run.predictions(kind, "val"))
+        for kind, pred in zip(("frame", "clip"), _pair(84, (1, 2, 3), 9, "test"), strict=True):
+            pred.save(run.predictions(kind, "test"))
+
+    write(seed=1)
+    first = analyze(run, n_boot=50).fit
+    assert analyze(run, n_boot=50).fit == first  # cached
+    write(seed=2)
+    second = analyze(run, n_boot=50).fit
+    assert second["val_sha256"] != first["val_sha256"]
+    assert second == fit_fusion(*_pair(120, (22, 23, 24, 25), 2)) | {
+        "val_sha256": second["val_sha256"]}
