@@ -46,3 +46,28 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def ensure_writable_dir(folder: str | os.PathLike, *, what: str) -> Path:
+    """Create `folder` if needed and check it can be written, before a long job starts.
+
+    Failures raise UserError naming `what` (e.g. "--out x.h5") in one sentence.
+    """
+    from helpers.errors import UserError
+
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{what} cannot be used: {existing} is a file, not a folder; choose a "
+                        "path inside a folder (folders are created if missing).")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{what} cannot be used: cannot create the folder {folder} "
+                        f"({exc.strerror or exc}); choose a writable location.") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{what} cannot be used: the folder {folder} is not writable; choose "
+                        "another location.")
+    return folder

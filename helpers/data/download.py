@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from helpers.errors import UserError
-from helpers.io import write_json_atomic
+from helpers.io import ensure_writable_dir, write_json_atomic
 from helpers.paths import MANIFEST_DIR
 from helpers.progress import bar
 
@@ -564,19 +564,7 @@ def _check_extracted(archive: Archive, out: Path, manifest: dict) -> None:
 
 def _prepare_out(out: Path) -> None:
     """Check the output folder up front and create it, with one clear sentence on failure."""
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"--out {out} cannot be used: {existing} is a file, not a folder; choose "
-                        f"a folder (it is created if missing)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create the folder {out} ({exc.strerror or exc}); choose a "
-                        f"writable --out") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise UserError(f"the folder {out} is not writable; choose another --out")
+    ensure_writable_dir(out, what=f"--out {out}")
 
 
 def _is_finished(done: dict | None, archive: Archive, want_sha: str | None, out: Path,

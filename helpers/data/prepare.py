@@ -52,7 +52,7 @@ from helpers.data.store import (
     write_store,
 )
 from helpers.errors import UserError
-from helpers.io import write_json_atomic
+from helpers.io import ensure_writable_dir, write_json_atomic
 from helpers.progress import bar
 
 DEFAULT_QUALITY = 90
@@ -295,21 +295,7 @@ def _resolve_inputs(source: str | os.PathLike, splits: str | os.PathLike | None,
 def _check_out_folder(out: Path) -> None:
     """The store's folder must be a folder we can write (it is created if missing): say so
     now, in one sentence, rather than fail on the first part file."""
-    folder = out.parent
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"--out {out} cannot be created: {existing} is a file, not a folder; "
-                        f"choose a path inside a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--out {out} cannot be created: making the folder {folder} failed "
-                        f"({exc.strerror or exc}); choose a writable location") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out} cannot be written: the folder {folder} is not writable; "
-                        f"choose another location")
+    ensure_writable_dir(out.parent, what=f"--out {out}")
 
 
 def prepare_store(source: str | os.PathLike, splits: str | os.PathLike | None,
