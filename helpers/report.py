@@ -113,6 +113,21 @@ def _first_line(text: Any) -> str:
     return lines[0] if lines else ""
 
 
+def _ipc_kernel_manager() -> type:
+    """A kernel manager that talks to the kernel over Unix sockets in Jupyter's runtime
+    folder: local-only, and without ipykernel's warning about unencrypted TCP."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    if os.name != "posix":
+        return AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IPCKernelManager
+
+
 def execute_notebook(src: Path, dst: Path, *, parameters: dict[str, Any],
                      kernel_name: str) -> None:
     """Run `src` with papermill into `dst`, atomically.
@@ -132,6 +147,7 @@ def execute_notebook(src: Path, dst: Path, *, parameters: dict[str, Any],
             str(src), str(running), parameters=parameters, kernel_name=kernel_name,
             cwd=str(src.parent), progress_bar=False, log_output=False,
             stdout_file=sys.stdout, stderr_file=sys.stderr,
+            kernel_manager_class=_ipc_kernel_manager(),
         )
     except BaseException as exc:
         if running.exists():
