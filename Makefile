@@ -15,6 +15,7 @@ SPLIT   ?= 1
 DOWNLOAD_WEIGHTS ?=
 RUN     ?=
 PYTEST_ARGS ?=
+LAB_ARGS ?=   # e.g. LAB_ARGS="--no-browser --port 8888 --ip 0.0.0.0" on a GPU node
 
 .PHONY: help venv system-deps report test test-fast lint lab submission clean
 
@@ -54,8 +55,10 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests
 
+# The kernelspec is per user: register it again so it runs this clone's .venv.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "UCF-101 (project .venv)" >/dev/null
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 submission: $(STAMP)
 	$(PY) -m helpers submission
