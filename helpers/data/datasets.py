@@ -135,14 +135,13 @@ def _is_main_process() -> bool:
         return True
 
 
-def split_missing(store: Any, video_ids: Sequence[str], *, what: str = "videos",
-                  max_share: float = MAX_MISSING_SHARE) -> tuple[list[int], list[str]]:
-    """(positions of the ids the store holds, ids it lacks). A few absent videos (those
-    `prepare` skipped) are left out with a warning on stderr; more than `max_share` of them,
-    or all, is an error: the store was prepared from another dataset or split."""
-    index = getattr(store, "_by_name", None)
-    if index is None:
-        index = {v.name: i for i, v in enumerate(store.videos)}
+def split_missing(store: Any, index: dict[str, int], video_ids: Sequence[str], *,
+                  what: str = "videos", max_share: float = MAX_MISSING_SHARE,
+                  ) -> tuple[list[int], list[str]]:
+    """(positions of the ids the store holds, ids it lacks); `index` maps the store's video
+    names to positions. A few absent videos (those `prepare` skipped) are left out with a
+    warning on stderr; more than `max_share` of them, or all, is an error: the store was
+    prepared from another dataset or split."""
     kept = [i for i, name in enumerate(video_ids) if name in index]
     missing = [name for name in video_ids if name not in index]
     if not missing:
@@ -176,13 +175,13 @@ class _StoreDataset(Dataset):
             raise UserError("No videos were given; check the split and subset you asked for.")
         if three_crop and train:
             raise ValueError("three_crop applies to evaluation only (train=False)")
-        kept, self.missing_ids = split_missing(self.store, video_ids, what=what)
+        index = {v.name: i for i, v in enumerate(self.store.videos)}
+        kept, self.missing_ids = split_missing(self.store, index, video_ids, what=what)
         self.video_ids = [video_ids[i] for i in kept]
         self.labels = np.asarray(labels, dtype=np.int64)[np.asarray(kept, dtype=np.int64)]
         self.train, self.crop_size, self.seed = train, crop_size, seed
         self.num_crops = 3 if three_crop else 1
         self.epoch = 0
-        index = {v.name: i for i, v in enumerate(self.store.videos)}
         self.store_index = np.array([index[n] for n in self.video_ids], dtype=np.int64)
         self.num_frames = np.array([self.store.videos[i].num_frames for i in self.store_index],
                                    dtype=np.int64)
