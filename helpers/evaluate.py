@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from helpers import distributed as D
+from helpers.cli import nonnegative_int, positive_int
 from helpers.config import TrainConfig
 from helpers.data.store import VideoStore
 from helpers.errors import UserError
@@ -151,21 +151,6 @@ def _eval_frames(text: str) -> int | None | str:
     return value
 
 
-def _int_at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: a whole number >= `low` (a usage error, exit code 2, otherwise)."""
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {value}")
-        return value
-
-    convert.__name__ = "int"
-    return convert
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     # --run-dir also works under torchrun, whose own parser takes `--run` for its --run-path
     parser.add_argument("--run", "--run-dir", dest="run", required=True, type=Path,
@@ -180,8 +165,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-frames", type=_eval_frames, default="config",
                         help="2D: 'all' or N evenly spaced frames per video (default: the run's)")
     parser.add_argument("--three-crop", action="store_true", help="3 spatial crops per item")
-    parser.add_argument("--batch-size", type=_int_at_least(1), default=None)
-    parser.add_argument("--num-workers", type=_int_at_least(0), default=None)
+    parser.add_argument("--batch-size", type=positive_int, default=None)
+    parser.add_argument("--num-workers", type=nonnegative_int, default=None)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
 

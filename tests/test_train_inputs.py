@@ -100,8 +100,8 @@ def test_train_cli_bad_value_is_a_usage_error(flag, value, message, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--eval-frames", "0"], "expected 'all' or a number >= 1"),
     (["--eval-frames", "many"], "expected 'all' or a number"),
-    (["--batch-size", "0"], "expected a whole number >= 1"),
-    (["--num-workers", "-2"], "expected a whole number >= 0"),
+    (["--batch-size", "0"], "0 is less than 1; use 1 or more"),
+    (["--num-workers", "-2"], "-2 is negative; use 0 or more"),
 ])
 def test_evaluate_cli_bad_value_is_a_usage_error(args, message, capsys):
     with pytest.raises(SystemExit) as exc:
