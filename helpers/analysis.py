@@ -1,5 +1,9 @@
 """Results of a run, for notebooks 03 and 04: the three models, fusion, significance and the
-spatial-against-temporal reading, with every sentence built from computed numbers.
+spatial-against-temporal reading.
+
+The fixed prose of the report lives in the notebooks' markdown cells; the functions here
+return only tables and the sentences whose content depends on computed numbers or on the
+run (its data, configs and results).
 
 `analyze` fits the fusion on the validation predictions once (cached in the run folder);
 later calls reload it, so the report notebook reuses what the analysis notebook computed.
@@ -41,6 +45,16 @@ class Results:
     def best_single(self) -> str:
         return max((FRAME, CLIP), key=lambda m: self.summaries[m]["top1"])
 
+    @property
+    def num_clusters(self) -> int:
+        """(class, group) clusters of the test videos: the bootstrap's resampling unit."""
+        return len(np.unique(self.test[FRAME].groups))
+
+
+def chosen_label(method: str) -> str:
+    """How the report names the fusion method chosen on validation."""
+    return f"Fusion chosen on validation ({method})"
+
 
 def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
             refit: bool = False) -> Results:
@@ -66,8 +80,9 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
     correct = {name: p.correct for name, p in test.items()}
     chosen = fit["chosen"]
     if chosen != "mean":
-        correct[f"Fusion chosen on val ({chosen})"] = fused[chosen].correct
-    # Videos of one group share actors and scenes: resample whole groups (cluster bootstrap).
+        correct[chosen_label(chosen)] = fused[chosen].correct
+    # The videos of one group of one class share an actor and a scene: resample whole
+    # (class, group) clusters (a cluster bootstrap); `groups` holds one id per cluster.
     groups = a_test.groups
     cis = stats.accuracy_cis(correct, n_boot=n_boot, groups=groups)
     best = max((FRAME, CLIP), key=lambda m: summaries[m]["top1"])
@@ -90,6 +105,8 @@ def _class_kinds(data: DataPaths | None) -> dict[str, str] | None:
 
 # ----------------------------------------------------------------------------- tables
 def topk_table(res: Results) -> pd.DataFrame:
+    """Top-1/5/10 on test of the three models of the assignment and, when it is not the
+    mean itself, the fusion chosen on validation."""
     rows = []
     for name, s in res.summaries.items():
         unit = ("per-frame" if "frame_accuracy" in s else
@@ -98,19 +115,27 @@ def topk_table(res: Results) -> pd.DataFrame:
                      "top-10": s["top10"],
                      "frame/clip top-1": s.get("frame_accuracy", s.get("clip_accuracy", np.nan)),
                      "unit": unit or "-", "videos": s["num_videos"]})
+    chosen = res.fit["chosen"]
+    if chosen != "mean":
+        row = res.fusion_table.set_index("method").loc[chosen]
+        rows.append({"model": chosen_label(chosen), "top-1": row["top1"], "top-5": row["top5"],
+                     "top-10": row["top10"], "frame/clip top-1": np.nan, "unit": "-",
+                     "videos": res.summaries[FUSED]["num_videos"]})
     return pd.DataFrame(rows)
 
 
 def ci_table(res: Results) -> pd.DataFrame:
-    df = res.cis.rename(columns={"top1": "top-1", "lo": "95% CI low", "hi": "95% CI high"})
-    return df
+    return res.cis.rename(columns={"top1": "top-1", "lo": "95% CI low", "hi": "95% CI high"})
 
 
 def fusion_methods_table(res: Results) -> pd.DataFrame:
-    df = res.fusion_table.rename(columns={"val_top1": "val top-1", "top1": "test top-1",
-                                          "top5": "test top-5", "top10": "test top-10",
-                                          "chosen_on_val": "chosen on val"})
-    return df
+    return res.fusion_table.rename(columns={
+        "val_top1": "val top-1", "val_nll": "val log-loss", "top1": "test top-1",
+        "top5": "test top-5", "top10": "test top-10", "chosen_on_val": "chosen on val"})
+
+
+def fusion_methods_md(res: Results) -> str:
+    return md(fusion_methods_table(res), formats={"val log-loss": ".3f"})
 
 
 def kind_table(res: Results) -> pd.DataFrame | None:
@@ -138,33 +163,149 @@ def classes_table(df: pd.DataFrame) -> str:
               formats={"accuracy": ".1%"})
 
 
+def ranked_classes_md(r: metrics.RankedClasses) -> str:
+    """A best or worst list: a tie too large for its places named in one sentence, then the
+    classes ranked ahead of it as a table."""
+    parts = []
+    if len(r.tied):
+        where = (f", more than the {r.n} places" if r.first_tied_place == 1 else
+                 f" for the last {r.n - len(r.ranked)} of the {r.n} places")
+        parts.append(f"**{len(r.tied)} classes tie at {r.tie_accuracy:.1%}**{where}, so all "
+                     f"are named: {_names(list(r.tied['class']))}.")
+        if len(r.ranked):
+            ahead = "The class" if len(r.ranked) == 1 else f"The {len(r.ranked)} classes"
+            parts.append(f"{ahead} ranked ahead of them:")
+    if len(r.ranked):
+        parts.append(classes_table(r.ranked))
+    return "\n\n".join(parts)
+
+
 def pairs_table(df: pd.DataFrame) -> str:
     if df.empty:
         return "No confusions: every test video was given its true class."
     return md(df[["true", "predicted", "rate", "count"]], formats={"rate": ".1%"})
 
 
-# ----------------------------------------------------------------------------- prose
+def mutual_text(df: pd.DataFrame) -> str:
+    """One line naming the pairs confused in both directions (`metrics.mutual_confusions`)."""
+    if df.empty:
+        return "No two classes are confused in both directions."
+    return "**Confused in both directions:** " + "; ".join(
+        f"{r.a} → {r.b} ({r.count_ab} video{'s' if r.count_ab != 1 else ''}) and back "
+        f"({r.count_ba})" for r in df.itertuples()) + "."
+
+
+def classes_md(name: str, s: dict[str, Any]) -> str:
+    """One model's best and worst classes and most confused pairs, under its own heading."""
+    n = s["best_ranked"].n
+    return "\n\n".join([
+        f"## {name}",
+        f"### {n} best classes", ranked_classes_md(s["best_ranked"]),
+        f"### {n} worst classes", ranked_classes_md(s["worst_ranked"]),
+        f"### {n} most confused pairs", pairs_table(s["confused_pairs"]),
+        mutual_text(s["mutual_confusions"]),
+    ])
+
+
+def recipe_table(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any]) -> str:
+    """Each model's network, initial weights, input, optimisation and test-time averaging,
+    read from the run's saved configs."""
+    def row(name: str, c: dict[str, Any]) -> dict[str, str]:
+        cfg = c["config"]
+        shape = (f"{cfg['crop_size']}×{cfg['crop_size']} frames" if cfg["model"] == "frame"
+                 else f"{cfg['clip_len']}×{cfg['crop_size']}×{cfg['crop_size']} clips")
+        return {"model": name, "network": cfg["arch"],
+                "initial weights": cfg["weights"] or "random (trained from scratch)",
+                "input": shape,
+                "optimisation": f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['schedule']}, "
+                                f"{cfg['num_epochs']} epochs, batch {cfg['batch_size']}",
+                "test-time averaging": _scored(cfg)}
+    df = pd.DataFrame([row("single frame", frame_cfg), row("3D clips", clip_cfg)])
+    return md(df, proportional=True)
+
+
+# ----------------------------------------------------------------------------- sentences
 def _names(items: list[str]) -> str:
     if not items:
         return "none"
     return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
 
 
+def _held(groups: list[int]) -> str:
+    if not groups:
+        return "none"
+    if list(groups) == list(range(min(groups), max(groups) + 1)) and len(groups) > 1:
+        return f"g{min(groups):02d}–g{max(groups):02d}"
+    return _names([f"g{g:02d}" for g in groups])
+
+
+def _scored(cfg: dict[str, Any]) -> str:
+    """What a test video is scored on, from a model's config."""
+    crops = ", three crops each" if cfg.get("three_crop") else ""
+    if cfg["model"] == "frame":
+        frames = ("every frame" if cfg.get("eval_frames") in (None, -1)
+                  else f"{cfg['eval_frames']} evenly spaced frames")
+        return frames + crops
+    stride = f" of every {cfg['stride']}th frame" if cfg.get("stride", 1) > 1 else ""
+    return f"{cfg['clip_len']}-frame windows{stride} covering the whole video{crops}"
+
+
+def report_intro(data: DataPaths, run: RunPaths, frame_cfg: dict[str, Any],
+                 clip_cfg: dict[str, Any], res: Results) -> str:
+    """What this run was computed on: the data, the split and its sizes, the run folder."""
+    what = ("the **synthetic spatial/temporal benchmark** that ships with this repository, "
+            "not UCF-101: some of its classes can be told from any single frame, others "
+            "only by how things move" if data.synthetic
+            else f"**UCF-101** (videos from `{data.source}`)")
+    groups = frame_cfg["config"]["val_groups"]
+    val = (f"{frame_cfg['num_val']} videos of the held-out training groups {_held(groups)}"
+           if groups else "no held-out group")
+    return (f"This report was computed on {what}, official-format split "
+            f"{frame_cfg['split']}: {frame_cfg['num_train']} training videos, {val}, and "
+            f"{res.summaries[FRAME]['num_videos']} test videos in {len(res.class_names)} "
+            f"classes. The run's folder is `{run.root.name}/`.")
+
+
+def method_facts(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any]) -> str:
+    """The sampling and held-out groups of this run, from the models' saved configs."""
+    f, c = frame_cfg["config"], clip_cfg["config"]
+    k = f["frames_per_video"]
+    groups = c["val_groups"]
+    held = (f"The held-out groups are {_held(groups)} ({clip_cfg['num_val']} training videos)."
+            if groups else "No training group was held out from these models.")
+    return (f"**In this run** the frame model trains on {k} frame{'s' if k != 1 else ''} per "
+            f"video per epoch and scores {_scored(f)} of each test video; the clip model "
+            f"trains on one random {c['clip_len']}-frame window per video per epoch and scores "
+            f"{_scored(c)}. {held}")
+
+
+def ci_text(res: Results) -> str:
+    n = res.summaries[FRAME]["num_videos"]
+    return (f"The intervals resample the {res.num_clusters} (class, group) clusters of the "
+            f"{n} test videos.")
+
+
 def fusion_text(res: Results) -> str:
     s = res.summaries
     best = res.best_single
     chosen = res.fit["chosen"]
-    chosen_row = res.fusion_table.set_index("method").loc[chosen]
+    nll = {m: v["nll"] for m, v in res.fit["val_scores"].items()}
     lines = [
-        f"The best single model is **{best}** with top-1 {s[best]['top1']:.1%}. Averaging the "
-        f"two models' probabilities (the combined output) gives **{s[FUSED]['top1']:.1%}**.",
+        f"The best single model is **{best}** with top-1 {s[best]['top1']:.1%}. The mean of "
+        f"the two models' probabilities (the combined output) gives **{s[FUSED]['top1']:.1%}**.",
         f"**Did combining help?** {res.gain['verdict']} Of the test videos, "
         f"{res.gain['b']} are right only when combined and {res.gain['c']} only with {best}.",
-        f"On the validation groups the fusion method chosen was **{chosen}** "
-        f"(validation top-1 {res.fit['val_scores'][chosen]['top1']:.1%}); on test it reaches "
-        f"{chosen_row['top1']:.1%}. Against {best}: {res.gain_chosen['verdict']}",
     ]
+    if chosen == "mean":
+        lines.append(f"On the held-out groups the mean also has the lowest log-loss of the "
+                     f"{len(nll)} fusion methods ({nll['mean']:.3f}), so the fusion chosen on "
+                     "validation is the combined output itself.")
+    else:
+        top1 = res.fusion_table.set_index("method").loc[chosen, "top1"]
+        lines.append(
+            f"On the held-out groups **{chosen}** has the lowest log-loss of the {len(nll)} "
+            f"fusion methods ({nll[chosen]:.3f}, against {nll['mean']:.3f} for the mean); on "
+            f"test it reaches {top1:.1%}. Against {best}: {res.gain_chosen['verdict']}")
     return "\n\n".join(lines)
 
 
@@ -176,22 +317,20 @@ def spatial_temporal_text(res: Results, n: int = 5, solved: float = 0.95) -> str
     worse = pc[pc["gain"] < 0].sort_values(["gain", "class"], kind="mergesort").head(n)
     lines = []
     if len(motion):
-        lines.append("**Classes that need motion** (largest gain of the 3D model over the "
-                     "single-frame model): " + _names(
-                         [f"{r['class']} ({r['accuracy_a']:.0%} → {r['accuracy_b']:.0%})"
-                          for _, r in motion.iterrows()]) + ".")
-    lines.append(f"**Classes solved by one frame** (single-frame accuracy at least {solved:.0%}): "
-                 f"{len(one_frame)} of {len(pc)}"
+        lines.append("**Largest gains of the 3D model:** " + _names(
+            [f"{r['class']} ({r['accuracy_a']:.0%} → {r['accuracy_b']:.0%})"
+             for _, r in motion.iterrows()]) + ".")
+    lines.append(f"**Solved by one frame** (single-frame accuracy at least {solved:.0%}): "
+                 f"{len(one_frame)} of {len(pc)} classes"
                  + (f", e.g. {_names(list(one_frame['class'].head(n)))}." if len(one_frame)
                     else "."))
     if len(worse):
-        lines.append("Classes where the single-frame model is better than 3D: " + _names(
+        lines.append("**Better with one frame than with 3D:** " + _names(
             [f"{r['class']} ({r['accuracy_a']:.0%} vs {r['accuracy_b']:.0%})"
              for _, r in worse.iterrows()]) + ".")
     kt = kind_table(res)
     if kt is not None:
-        sp = kt.iloc[0]
-        tp = kt.iloc[1]
+        sp, tp = kt.iloc[0], kt.iloc[1]
         lines.append(
             f"On the synthetic benchmark the ground truth is known. Over the spatial classes "
             f"the single-frame model reaches {sp[FRAME]:.1%} and the 3D model {sp[CLIP]:.1%}; "
@@ -201,44 +340,15 @@ def spatial_temporal_text(res: Results, n: int = 5, solved: float = 0.95) -> str
     return "\n\n".join(lines)
 
 
-def report_intro(data: DataPaths, run: RunPaths, frame_cfg: dict[str, Any],
-                 clip_cfg: dict[str, Any], res: Results) -> str:
-    n_test = res.summaries[FRAME]["num_videos"]
-    what = ("the **synthetic spatial/temporal benchmark** that ships with this repository "
-            "(not UCF-101): its classes are built so that some are recognisable from any single "
-            "frame and others differ only in how things move" if data.synthetic
-            else f"**UCF-101** (videos from `{data.source}`)")
-    return (f"This report was computed on {what}, official-format split {frame_cfg['split']}: "
-            f"{frame_cfg['num_train']} training videos, {frame_cfg['num_val']} held-out "
-            f"training-group videos for validation, and {n_test} test videos in "
-            f"{len(res.class_names)} classes. Every number in it is computed from the run in "
-            f"`{run.root.name}/`.")
-
-
-def recipe_text(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any]) -> str:
-    def one(name: str, c: dict[str, Any]) -> str:
-        cfg = c["config"]
-        weights = cfg["weights"] or "random initialisation (trained from scratch)"
-        shape = (f"{cfg['crop_size']}×{cfg['crop_size']} frames" if cfg["model"] == "frame"
-                 else f"{cfg['clip_len']}×{cfg['crop_size']}×{cfg['crop_size']} clips")
-        ev = ("every frame" if cfg.get("eval_frames") in (None, -1)
-              else f"{cfg['eval_frames']} evenly spaced frames") if cfg["model"] == "frame" \
-            else "non-overlapping windows covering the whole video"
-        return (f"| {name} | {cfg['arch']} | {weights} | {shape} | {cfg['optimizer']} lr "
-                f"{cfg['lr']:g}, {cfg['schedule']}, {cfg['num_epochs']} epochs, batch "
-                f"{cfg['batch_size']} | {ev} |")
-    head = ("| model | network | initial weights | input | optimisation | test-time "
-            "averaging |\n|:---|:---|:---|:---|:---|:---|")
-    return "**Recipes used in this run**\n\n" + "\n".join(
-        [head, one("single frame", frame_cfg), one("3D clips", clip_cfg)])
-
-
 def conclusion_text(res: Results) -> str:
     s = res.summaries
+    chosen = res.fit["chosen"]
     parts = [f"The single-frame model reaches {s[FRAME]['top1']:.1%} per video "
              f"({s[FRAME].get('frame_accuracy', float('nan')):.1%} per frame), the 3D model "
              f"{s[CLIP]['top1']:.1%} ({s[CLIP].get('clip_accuracy', float('nan')):.1%} per clip) "
-             f"and their combination {s[FUSED]['top1']:.1%}."]
+             f"and their combination {s[FUSED]['top1']:.1%}"
+             + (f" ({res.fusion_table.set_index('method').loc[chosen, 'top1']:.1%} with "
+                f"{chosen}, the fusion chosen on validation)." if chosen != "mean" else ".")]
     parts.append(res.gain["verdict"])
     pc = res.per_class.dropna(subset=["gain"])
     n_gain = int((pc["gain"] > 0).sum())
@@ -256,26 +366,3 @@ def conclusion_text(res: Results) -> str:
             [f"{r['class']} ({r['accuracy_a']:.0%} → {r['accuracy_b']:.0%})"
              for _, r in top.iterrows()]) + ".")
     return " ".join(parts)
-
-
-def method_text(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any]) -> str:
-    """The evaluation protocol, with the clip length and held-out groups of this run."""
-    clip_len = clip_cfg["config"]["clip_len"]
-    groups = clip_cfg["config"]["val_groups"]
-    held = (f"g{min(groups):02d}–g{max(groups):02d}"
-            if groups == list(range(min(groups), max(groups) + 1)) else
-            ", ".join(f"g{g:02d}" for g in groups)) if groups else "none"
-    return "\n\n".join([
-        "**Part 1 — single frames.** A 2D ResNet classifies individual frames. At test time "
-        "every evaluated frame of a video is scored and the softmax outputs are **averaged "
-        "over the video**. We report both the per-frame and the per-video accuracy.",
-        f"**Part 2 — 3D clips.** Hara's 3D ResNet classifies {clip_len}-frame clips. At test "
-        f"time a video is cut into **non-overlapping {clip_len}-frame windows that cover every "
-        "frame** (the last window is padded by looping the video) and the softmax outputs are "
-        "averaged over the windows.",
-        "**Combined.** The two models' per-video probabilities are averaged. Other fusion "
-        f"methods (weighted mean, product, and stacking: a multinomial logistic regression on "
-        f"both models' log-probabilities) are fitted on held-out training groups "
-        f"({held}), never on test. All accuracies below are **per video** unless marked "
-        "per-frame or per-clip.",
-    ])

@@ -220,26 +220,71 @@ def _all_videos(store: Any) -> tuple[list[str], list[int]]:
     return [v.name for v in store.videos], [v.label_id for v in store.videos]
 
 
-def frame_dataset_fps(store_path: Path, seconds: float, batch_size: int = 32) -> float:
-    """Train frames/s in one process: random frame, random resized crop to 224, flip."""
-    from torch.utils.data import DataLoader
+def _loader(ds: Any, batch_size: int, num_workers: int, num_items: int | None = None) -> Any:
+    """A shuffling DataLoader over `ds`, `num_items` items per pass (default: len(ds)). With
+    workers they persist across passes, so only the first pass (the warm-up) starts them;
+    they then keep the epoch they started with, which changes no cost per item."""
+    from torch.utils.data import DataLoader, RandomSampler
 
+    sampler = RandomSampler(ds, num_samples=num_items)
+    extra: dict[str, Any] = {"persistent_workers": True, "prefetch_factor": 4} if num_workers else {}
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      **extra)
+
+
+def _items_per_pass(batch_size: int, num_workers: int) -> int:
+    """Enough batches per pass that every worker has several to do: the short stall while
+    a new pass fills the workers' queues stays small against the pass."""
+    return max(4, 8 * num_workers) * batch_size
+
+
+def frame_dataset_fps(store_path: Path, seconds: float, batch_size: int = 32,
+                      num_workers: int = 0) -> float:
+    """Train frames/s: random frame, random resized crop to 224, flip; in one process
+    (`num_workers=0`, one thread) or with that many DataLoader workers."""
     from helpers.data.datasets import FrameDataset
     from helpers.data.store import VideoStore
+    from helpers.data.transforms import TrainTransform
 
     store = VideoStore(store_path)
     ids, labels = _all_videos(store)
-    per_video = max(1, math.ceil(4 * batch_size / len(ids)))
-    ds = FrameDataset(store, ids, labels, train=True, crop_size=FRAME_CROP,
+    per_video = max(1, math.ceil(_items_per_pass(batch_size, num_workers) / len(ids)))
+    ds = FrameDataset(store, ids, labels, transform=TrainTransform(FRAME_CROP),
                       frames_per_video=per_video)
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=0)
+    loader = _loader(ds, batch_size, num_workers)
     epoch = iter(range(1 << 30))
 
     def one_epoch() -> int:
         ds.set_epoch(next(epoch))
         return sum(len(b["x"]) for b in loader)
 
-    with _single_thread():
+    # Workers run as the trainer's do; only the one-process figure is pinned to one thread.
+    with _single_thread() if num_workers == 0 else contextlib.nullcontext():
+        return _rates([one_epoch], seconds, rounds=1)[0]
+
+
+def clip_dataset_cps(store_path: Path, seconds: float, batch_size: int = 8,
+                     num_workers: int = 0) -> float:
+    """Train clips/s from the store (random 16-frame window, crop to 112, flip) with
+    `num_workers` DataLoader workers; passes of several batches per worker, so a store
+    with few videos visits each one several times per pass."""
+    from helpers.data.datasets import ClipDataset
+    from helpers.data.store import VideoStore
+    from helpers.data.transforms import TrainTransform
+
+    store = VideoStore(store_path)
+    ids, labels = _all_videos(store)
+    ds = ClipDataset(store, ids, labels, transform=TrainTransform(CLIP_CROP), clip_len=CLIP_LEN)
+    loader = _loader(ds, batch_size, num_workers,
+                     max(len(ds), _items_per_pass(batch_size, num_workers)))
+    epoch = iter(range(1 << 30))
+
+    def one_epoch() -> int:
+        ds.set_epoch(next(epoch))
+        return sum(len(b["x"]) for b in loader)
+
+    # Workers run as the trainer's do; only the one-process figure is pinned to one thread.
+    with _single_thread() if num_workers == 0 else contextlib.nullcontext():
         return _rates([one_epoch], seconds, rounds=1)[0]
 
 
@@ -251,11 +296,12 @@ def clip_rates(store_path: Path, avi_paths: dict[str, Path], seconds: float,
 
     from helpers.data.datasets import ClipDataset
     from helpers.data.store import VideoStore
-    from helpers.data.transforms import clip_tensor
+    from helpers.data.transforms import TrainTransform, clip_tensor
 
     store = VideoStore(store_path)
     ids, labels = _all_videos(store)
-    ds = ClipDataset(store, ids, labels, train=True, clip_len=CLIP_LEN, crop_size=CLIP_CROP)
+    ds = ClipDataset(store, ids, labels, transform=TrainTransform(CLIP_CROP),
+                     clip_len=CLIP_LEN)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=0)
     epochs = iter(range(1 << 30))
 
@@ -271,7 +317,7 @@ def clip_rates(store_path: Path, avi_paths: dict[str, Path], seconds: float,
         ds.set_epoch(epoch)
         video, frames, crop, rng = ds.item_frames(index)
         clip = _decode_avi_frames(avi_paths[ids[video]], frames, store.frame_size)
-        clip_tensor(ds.transform(clip, crop, rng))
+        clip_tensor(ds.transform_frames(clip, crop, rng))
         return 1
 
     with _single_thread():
@@ -373,9 +419,14 @@ def _sync(device: Any) -> None:
 
 def bench_train_case(model: str, arch: str, shape: tuple[int, ...], batch_size: int, *,
                      device: Any, steps: int = 10, warmup: int = 3, num_classes: int = 101,
-                     channels_last: bool = True, compile: bool = False) -> dict[str, Any]:
+                     channels_last: bool = True, compile: bool = False,
+                     compile_backend: str = "inductor") -> dict[str, Any]:
     """Items/s and achieved TFLOP/s of the trainer's own step (forward, backward, SGD step)
-    on synthetic uint8 batches already on the device (data loading is `bench data`'s)."""
+    on synthetic uint8 batches already on the device (data loading is `bench data`'s).
+
+    With `compile` the network is `torch.compile`d (with `compile_backend`) after its FLOPs
+    are counted, so the warm-up steps hold the compilation and the timed steps do not;
+    `warmup_s` reports the warm-up's wall time."""
     if steps < 1 or batch_size < 1 or warmup < 0:
         raise UserError(f"bench train needs steps and batch size of at least 1 and a warm-up of "
                         f"0 or more, not steps={steps}, batch_size={batch_size}, warmup={warmup}.")
@@ -383,19 +434,16 @@ def bench_train_case(model: str, arch: str, shape: tuple[int, ...], batch_size: 
     from torch.utils.flop_counter import FlopCounterMode
 
     from helpers.config import TrainConfig
+    from helpers.device import enable_autotune, place_model
     from helpers.models import build_model
     from helpers.train import make_optimizer, training_step
 
     cfg = TrainConfig(model=model, arch=arch, weights=None, batch_size=batch_size, lr=0.01,
                       optimizer="sgd", amp=True, channels_last=channels_last, compile=compile)
-    net = build_model(arch, num_classes, weights=None).to(device)
-    fmt = None
-    if channels_last and device.type == "cuda":
-        fmt = torch.channels_last if model == "frame" else torch.channels_last_3d
-        net = net.to(memory_format=fmt)
+    enable_autotune(device)
+    net = build_model(arch, num_classes, weights=None)
+    fmt = place_model(net, model, device, channels_last)
     opt = make_optimizer(cfg, net)
-    if compile:
-        net = torch.compile(net)
     crit = torch.nn.CrossEntropyLoss()
     x = torch.randint(0, 256, (batch_size, *shape), dtype=torch.uint8, device=device)
     if fmt is not None:
@@ -403,18 +451,24 @@ def bench_train_case(model: str, arch: str, shape: tuple[int, ...], batch_size: 
     y = torch.randint(0, num_classes, (batch_size,), device=device)
     net.train()
 
-    def step() -> None:
-        training_step(net, x, y, crit, cfg, device)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    with FlopCounterMode(display=False) as counter:  # forward + backward FLOPs of one step
+    # FLOPs of one forward + backward, counted on the eager network: compiling changes no
+    # arithmetic, and the counter's module hooks must not be traced into a compiled graph.
+    with FlopCounterMode(display=False) as counter:
         training_step(net, x, y, crit, cfg, device)
     opt.zero_grad(set_to_none=True)
     flops = counter.get_total_flops()
+    run = torch.compile(net, backend=compile_backend) if compile else net
+
+    def step() -> None:
+        training_step(run, x, y, crit, cfg, device)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    t0 = time.perf_counter()
     for _ in range(warmup):
         step()
     _sync(device)
+    warmup_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in bar(range(steps), desc=f"bench {arch}", unit="step"):
         step()
@@ -424,7 +478,8 @@ def bench_train_case(model: str, arch: str, shape: tuple[int, ...], batch_size: 
             "batch_size": batch_size, "precision": "bf16" if device.type == "cuda" else "fp32",
             "channels_last": bool(fmt is not None), "step_ms": dt * 1e3,
             "items_per_s": batch_size / dt, "tflops": flops / dt / 1e12,
-            "gflop_per_item": flops / batch_size / 1e9}
+            "gflop_per_item": flops / batch_size / 1e9,
+            "compile": compile_backend if compile else None, "warmup_s": warmup_s}
 
 
 def bench_train(args: argparse.Namespace) -> int:
@@ -433,8 +488,6 @@ def bench_train(args: argparse.Namespace) -> int:
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
-    if cuda:
-        torch.backends.cudnn.benchmark = True
     cases = TRAIN_CASES_GPU if cuda else TRAIN_CASES_CPU
     rows = []
     for model, arch, shape, bs in cases:
@@ -458,7 +511,8 @@ def bench_train(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- CLI
 def configure(parser: argparse.ArgumentParser) -> None:
-    from helpers.cli import frame_size, positive_float, positive_int
+    from helpers.argtypes import positive_float, positive_int
+    from helpers.data.synthetic import frame_size
 
     sub = parser.add_subparsers(dest="what", metavar="<what>", parser_class=type(parser))
     sub.required = True

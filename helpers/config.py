@@ -1,7 +1,7 @@
 """Training configs and named profiles.
 
 `demo` trains small nets from scratch on the synthetic benchmark on a CPU; `ucf101` is the
-real assignment on a GPU node, with recipes close to the anchors in DESIGN.md.
+real assignment on a GPU node, with recipes close to the published ones (docs/DESIGN.md).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def barrier() -> None:
         dist.barrier()
 
 
-def _reduces_on_cpu() -> bool:
+def reduces_on_cpu() -> bool:
     """Whether the default group has a backend for CPU tensors (gloo; not NCCL alone)."""
     try:
         name = str(dist.get_backend())
@@ -67,7 +67,7 @@ def _reduces_on_cpu() -> bool:
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     """Sum `t` over all processes, in place; works for CPU tensors whatever the backend."""
     if is_distributed():
-        if t.device.type == "cpu" and torch.cuda.is_available() and not _reduces_on_cpu():
+        if t.device.type == "cpu" and torch.cuda.is_available() and not reduces_on_cpu():
             # a group joined with NCCL alone (e.g. by a notebook): reduce a GPU copy
             on_gpu = t.to(torch.device("cuda", torch.cuda.current_device()))
             dist.all_reduce(on_gpu, op=dist.ReduceOp.SUM)

@@ -11,7 +11,6 @@ videos only, and their attributes `num_missing_videos` and `missing_videos` say 
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -19,34 +18,34 @@ import torch
 from torch.utils.data import DataLoader
 
 from helpers import distributed as D
-from helpers.cli import nonnegative_int, positive_int
+from helpers.argtypes import nonnegative_int, positive_int
 from helpers.config import TrainConfig
+from helpers.data.datasets import make_dataset
+from helpers.data.sampling import PROBES
+from helpers.data.splits import load_split_data
 from helpers.data.store import VideoStore
+from helpers.device import autocast, enable_autotune, place_model, to_device
 from helpers.errors import UserError
+from helpers.io import sha256_file
 from helpers.predictions import Predictions
 from helpers.progress import bar
-from helpers.train import MODEL, load_split_data, load_trained, make_dataset, run_summary
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from helpers.runs import MODEL, load_trained, run_summary
 
 
 def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "test",
              store: str | Path | None = None, splits: str | Path | None = None,
              eval_frames: int | None | str = "config", three_crop: bool | None = None,
-             batch_size: int | None = None, num_workers: int | None = None) -> Predictions:
+             batch_size: int | None = None, num_workers: int | None = None,
+             probe: str | None = None) -> Predictions:
     """Score every video of `subset` with the run's model; returns per-video probabilities.
 
     `store`, `splits` and `split` default to those the run was trained with.
     `eval_frames` (2D): None = every frame, N = N evenly spaced frames, "config" = the run's.
+    `probe` (3D): score windows `reversed`, `shuffled` or `static` (see `sampling`).
     """
     run_dir = Path(run_dir)
     device = D.setup()
+    enable_autotune(device)
     model, saved = load_trained(run_dir, device)
     summary = run_summary(run_dir) if None in (store, splits, split) else {}
     cfg = TrainConfig.from_dict(saved["config"])
@@ -62,18 +61,18 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
     cfg = cfg.replace(**changes)
     split = summary["split"] if split is None else split
     video_store = VideoStore(store or summary["store"])
-    data = load_split_data(splits or summary["splits"], split, cfg.val_groups, video_store)
+    if probe is not None and cfg.model != "clip":
+        raise UserError(f"Temporal probes apply to the clip model; {run_dir} holds a "
+                        f"{cfg.model} model.")
+    data = load_split_data(splits or summary["splits"], split, cfg.val_groups,
+                           video_store.class_names, video_store.path)
     listed_ids, listed_labels = data.subset(subset)
     if not listed_ids:
         raise UserError(f"Split {split} has no {subset} videos.")
     ds = make_dataset(cfg, video_store, listed_ids, listed_labels, train=False,
-                      what=f"{subset} videos")
+                      what=f"{subset} videos", probe=probe)
     ids, labels = list(ds.video_ids), ds.labels  # without the videos the store lacks
-
-    channels_last = None
-    if cfg.channels_last and device.type == "cuda":
-        channels_last = torch.channels_last if cfg.model == "frame" else torch.channels_last_3d
-        model.to(memory_format=channels_last)
+    fmt = place_model(model, cfg.model, device, cfg.channels_last)
     loader = DataLoader(ds, batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers,
                         sampler=D.ShardSampler(len(ds)), pin_memory=device.type == "cuda")
     num_classes = len(data.class_names)
@@ -84,11 +83,8 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
     with torch.no_grad():
         for batch in bar(loader, desc=f"evaluate {cfg.model} {subset}", unit="batch",
                          disable=not D.is_main()):
-            x = batch["x"].to(device, non_blocking=True)
-            if channels_last is not None:
-                x = x.contiguous(memory_format=channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16,
-                                enabled=cfg.amp and device.type == "cuda"):
+            x, _ = to_device(batch, device, fmt)
+            with autocast(device, cfg.amp):
                 logits = model(x)
             probs = logits.float().softmax(1).cpu().double()
             video_sums.index_add_(0, batch["video"], probs)
@@ -108,13 +104,13 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
         class_names=list(data.class_names),
         attrs={"model": f"{saved['spec']['arch']} ({cfg.model})", "kind": cfg.model,
                "checkpoint": str(run_dir / MODEL),
-               "checkpoint_sha256": _sha256(run_dir / MODEL), "config": cfg.to_dict(),
+               "checkpoint_sha256": sha256_file(run_dir / MODEL), "config": cfg.to_dict(),
                "split": split, "subset": subset, "level": level,
                f"{level}_accuracy": float(counts[0] / counts[1]), "num_items": int(counts[1]),
                "unit": unit, "eval_frames": -1 if cfg.eval_frames is None else cfg.eval_frames,
                "three_crop": bool(cfg.three_crop),
                "num_listed_videos": len(listed_ids), "num_missing_videos": len(ds.missing_ids),
-               "missing_videos": list(ds.missing_ids)})
+               "missing_videos": list(ds.missing_ids), **({"probe": probe} if probe else {})})
 
 
 def evaluate_to_file(run_dir: str | Path, out: str | Path, *, overwrite: bool = False,
@@ -167,6 +163,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--three-crop", action="store_true", help="3 spatial crops per item")
     parser.add_argument("--batch-size", type=positive_int, default=None)
     parser.add_argument("--num-workers", type=nonnegative_int, default=None)
+    parser.add_argument("--probe", choices=PROBES, default=None,
+                        help="clip model: score every window reversed, shuffled or as one "
+                             "repeated frame (what frame order is worth)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
 
@@ -177,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
     evaluate_to_file(args.run, args.out, overwrite=args.overwrite, split=args.split,
                      subset=args.subset, store=args.store, splits=args.splits,
                      eval_frames=eval_frames, three_crop=args.three_crop or None,
-                     batch_size=args.batch_size, num_workers=args.num_workers)
+                     batch_size=args.batch_size, num_workers=args.num_workers,
+                     probe=args.probe)
     if D.is_distributed():
         torch.distributed.destroy_process_group()
     return 0

@@ -7,13 +7,15 @@ Methods, simplest first (a tie on validation goes to the earlier one):
 - `product`:  the renormalised geometric mean, i.e. the mean of log-probabilities.
 - `stacking`: multinomial logistic regression on both models' log-probabilities (floored at
               1e-6) with one weight per model shared by all classes and a per-class bias;
-              the bias penalty is chosen by cross-validation within the validation set
-              (see `_fit_stacking` for why the weights are tied).
+              the bias penalty is the one with the lowest out-of-fold NLL within the
+              validation set (see `fit_stacking` for why the weights are tied).
 
 Everything is fitted on the validation predictions (the held-out training groups) only:
 `fit_fusion` takes nothing else, and `evaluate_fusion` only applies the fitted parameters to
-the test predictions. Methods are compared on validation by top-1; for the two methods with
-fitted parameters that score is out-of-fold (K folds over whole video groups), so stacking
+the test predictions. The method chosen is the one with the lowest validation NLL
+(log-loss): a proper score that rewards calibrated probabilities, whereas top-1 on a few
+hundred videos moves in coarse steps and often ties. For the two methods with fitted
+parameters that NLL is out-of-fold (K folds over whole (class, group) clusters), so stacking
 is not favoured for fitting and scoring on the same videos.
 """
 
@@ -36,6 +38,11 @@ from helpers.predictions import Predictions, align, load, video_groups
 METHODS = ("mean", "weighted", "product", "stacking")
 LOG_FLOOR = 1e-6
 DEFAULT_L2S = (1e-3, 1e-2, 1e-1, 1.0)
+# NLLs this close are equal up to float rounding (a weighted mean at w = 0.5 is the mean).
+NLL_TIE = 1e-9
+SELECTION = ("lowest validation NLL (out-of-fold for weighted and stacking, in-sample for mean "
+             f"and product); within {NLL_TIE:g} the simpler method wins (mean, weighted, "
+             "product, stacking)")
 
 
 def _log(p: np.ndarray) -> np.ndarray:
@@ -97,7 +104,7 @@ def _stack_logits(pa: np.ndarray, pb: np.ndarray, w_a: float, w_b: float,
     return w_a * _log(pa) + w_b * _log(pb) + bias
 
 
-def _fit_stacking(pa: np.ndarray, pb: np.ndarray, labels: np.ndarray, l2: float) -> dict[str, Any]:
+def fit_stacking(pa: np.ndarray, pb: np.ndarray, labels: np.ndarray, l2: float) -> dict[str, Any]:
     """Multinomial logistic regression on the two models' log-probabilities with one weight
     per model shared by all classes, plus a per-class bias (L2 penalty `l2` on the biases).
 
@@ -132,14 +139,16 @@ def _fit_stacking(pa: np.ndarray, pb: np.ndarray, labels: np.ndarray, l2: float)
 
 
 def make_folds(video_ids: list[str], n_folds: int = 3, seed: int = 0) -> np.ndarray:
-    """Fold id per video: whole UCF-101 groups per fold (so one actor's clips never sit on
-    both sides), or a seeded shuffle of videos when names carry fewer than two groups."""
+    """Fold id per video: whole (class, group) clusters per fold (so one actor's clips of a
+    class never sit on both sides), or a seeded shuffle of videos when names carry fewer than
+    two clusters. Cluster ids are sorted by class, so each class's clusters spread over the
+    folds and every fold's training part sees every class with two or more clusters."""
     try:
         groups = video_groups(video_ids)
     except UserError:
         groups = None
     if groups is not None and len(np.unique(groups)) >= 2:
-        uniq = np.unique(groups)  # with fewer groups than folds, one fold per group
+        uniq = np.unique(groups)  # with fewer clusters than folds, one fold per cluster
         return np.searchsorted(uniq, groups) % min(n_folds, len(uniq))
     perm = np.random.default_rng(seed).permutation(len(video_ids))
     folds = np.empty(len(video_ids), dtype=np.int64)
@@ -157,15 +166,21 @@ def _out_of_fold(fit_predict, n: int, folds: np.ndarray, num_classes: int) -> np
 
 def fit_fusion(val_a: Predictions, val_b: Predictions, *, weight_step: float = 0.05,
                l2s: tuple[float, ...] = DEFAULT_L2S, n_folds: int = 3, seed: int = 0) -> dict[str, Any]:
-    """Fit every method on validation predictions and choose one by validation top-1.
+    """Fit every method on validation predictions and choose the one with the lowest
+    validation NLL (see `SELECTION`).
 
     Returns a JSON-serialisable dict: `params` per method, `val_scores` per method (top1,
-    nll, and how it was scored), `chosen`, `val_single` (each model's top-1), `class_names`.
+    nll, and how it was scored), `chosen`, `selection`, `val_single` and `val_single_nll`
+    (each model's top-1 and NLL), `class_names`.
     """
     for p in (val_a, val_b):
         if str(p.attrs.get("subset", "")).lower() == "test":
             raise UserError("Fusion must be fitted on validation predictions (held-out training "
                             "groups), but a file given as validation has subset='test'.")
+    splits = [val_a.attrs.get("split"), val_b.attrs.get("split")]
+    if None not in splits and str(splits[0]) != str(splits[1]):
+        raise UserError(f"The two validation files come from different splits ({splits[0]} and "
+                        f"{splits[1]}); evaluate both models on the same split.")
     a, b = align(val_a, val_b)
     labels, pa, pb = a.labels, a.probs.astype(np.float64), b.probs.astype(np.float64)
     n, num_classes = pa.shape
@@ -192,29 +207,35 @@ def fit_fusion(val_a: Predictions, val_b: Predictions, *, weight_step: float = 0
     by_l2 = []
     for l2 in l2s:
         def stack_oof(train: np.ndarray, held: np.ndarray, l2: float = l2) -> np.ndarray:
-            prm = _fit_stacking(pa[train], pb[train], labels[train], l2)
+            prm = fit_stacking(pa[train], pb[train], labels[train], l2)
             return fuse("stacking", pa[held], pb[held], prm)
 
         p = _out_of_fold(stack_oof, n, folds, num_classes)
-        by_l2.append((-_top1(p, labels), _nll(p, labels), -float(l2)))
-    neg_top1, nll, neg_l2 = min(by_l2)  # ties: lower NLL, then the stronger penalty
-    params["stacking"] = _fit_stacking(pa, pb, labels, -neg_l2)
-    scores["stacking"] = {"top1": -neg_top1, "nll": nll,
-                          "scored": f"out-of-fold, {n_folds} folds (l2 chosen from {list(l2s)})",
-                          "top1_by_l2": {str(-l2): -t for t, _, l2 in by_l2}}
-    # Highest validation top-1; a tie goes to the simpler method (METHODS order).
-    chosen = max(METHODS, key=lambda m: (scores[m]["top1"], -METHODS.index(m)))
+        by_l2.append((_nll(p, labels), -float(l2), _top1(p, labels)))
+    nll, neg_l2, top1 = min(by_l2)  # lowest out-of-fold NLL; ties: the stronger penalty
+    params["stacking"] = fit_stacking(pa, pb, labels, -neg_l2)
+    scores["stacking"] = {"top1": top1, "nll": nll,
+                          "scored": f"out-of-fold, {n_folds} folds (l2 with the lowest NLL "
+                                    f"of {list(l2s)})",
+                          "top1_by_l2": {str(-l2): t for _, l2, t in by_l2},
+                          "nll_by_l2": {str(-l2): v for v, l2, _ in by_l2}}
     return {
-        "chosen": chosen,
-        "selection": "highest validation top-1; ties go to the simpler method "
-                     "(mean, weighted, product, stacking)",
+        "chosen": choose_method(scores),
+        "selection": SELECTION,
         "params": {m: params[m] for m in METHODS},
         "val_scores": {m: scores[m] for m in METHODS},
         "val_single": {"a": _top1(pa, labels), "b": _top1(pb, labels)},
+        "val_single_nll": {"a": _nll(pa, labels), "b": _nll(pb, labels)},
         "num_val_videos": n,
         "class_names": list(a.class_names),
         "seed": seed,
     }
+
+
+def choose_method(scores: dict[str, dict[str, Any]]) -> str:
+    """The simplest method (METHODS order) whose validation NLL is within NLL_TIE of the lowest."""
+    best = min(scores[m]["nll"] for m in METHODS)
+    return next(m for m in METHODS if scores[m]["nll"] <= best + NLL_TIE)
 
 
 def _name(p: Predictions, default: str) -> str:
@@ -224,8 +245,9 @@ def _name(p: Predictions, default: str) -> str:
 def evaluate_fusion(fit: dict[str, Any], test_a: Predictions,
                     test_b: Predictions) -> tuple[pd.DataFrame, dict[str, Predictions]]:
     """Apply the fitted methods to the test predictions. Returns a table (one row per single
-    model and per method: val_top1, top1, top5, top10 on test, chosen_on_val) and the fused
-    Predictions per method. Nothing here is fitted: test labels only score the results."""
+    model and per method: val_top1, val_nll, top1, top5, top10 on test, chosen_on_val) and
+    the fused Predictions per method. Nothing here is fitted: test labels only score the
+    results."""
     a, b = align(test_a, test_b)
     if a.class_names != fit["class_names"]:
         raise UserError("The test predictions use a different class list than the fitted "
@@ -237,6 +259,7 @@ def evaluate_fusion(fit: dict[str, Any], test_a: Predictions,
     for name, p, key in ((name_a, a, "a"), (name_b, b, "b")):
         top = topk_accuracy(p.probs, p.labels)
         rows.append({"method": name, "kind": "single", "val_top1": fit["val_single"][key],
+                     "val_nll": fit.get("val_single_nll", {}).get(key, float("nan")),
                      "top1": top[1], "top5": top[5], "top10": top[10], "chosen_on_val": False})
     fused: dict[str, Predictions] = {}
     for m in METHODS:
@@ -253,8 +276,8 @@ def evaluate_fusion(fit: dict[str, Any], test_a: Predictions,
                                list(a.class_names), attrs)
         top = topk_accuracy(probs, a.labels)
         rows.append({"method": m, "kind": "fusion", "val_top1": fit["val_scores"][m]["top1"],
-                     "top1": top[1], "top5": top[5], "top10": top[10],
-                     "chosen_on_val": m == fit["chosen"]})
+                     "val_nll": fit["val_scores"][m]["nll"], "top1": top[1], "top5": top[5],
+                     "top10": top[10], "chosen_on_val": m == fit["chosen"]})
     return pd.DataFrame(rows), fused
 
 

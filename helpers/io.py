@@ -71,3 +71,40 @@ def ensure_writable_dir(folder: str | os.PathLike, *, what: str) -> Path:
         raise UserError(f"{what} cannot be used: the folder {folder} is not writable; choose "
                         "another location.")
     return folder
+
+
+def sha256_file(path: str | os.PathLike, desc: str | None = None) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks; with a progress bar when `desc` is given."""
+    import hashlib
+
+    from helpers.progress import bar
+
+    path = Path(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f, bar(desc=desc or "", total=path.stat().st_size, unit="B",
+                                   unit_scale=True, unit_divisor=1024,
+                                   disable=desc is None) as pbar:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            pbar.update(len(chunk))
+    return digest.hexdigest()
+
+
+def sha256_json(obj: Any) -> str:
+    """Hex sha256 of `obj` as canonical JSON (sorted keys): an identity for plain data."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def open_h5(path: str | os.PathLike, mode: str = "r"):  # -> h5py.File
+    """`h5py.File` with HDF5's file locking off, for every HDF5 file this project opens.
+
+    The lock protects nothing here: every file we write is a private temporary file renamed
+    into place whole, so no reader ever shares a file with a writer. It only does harm: on
+    NFS/Lustre the lock call fails ("unable to lock file"), and any process holding a file
+    open for writing (a notebook, h5py's "a" mode) blocks every reader of it.
+    """
+    import h5py
+
+    return h5py.File(path, mode, locking=False)

@@ -4,7 +4,9 @@ Tie rules (so every table is reproducible):
 - Scores: classes are ranked by descending probability, equal probabilities by ascending
   class index (a stable sort of -probs). `argmax` follows the same rule.
 - Classes: best = highest accuracy, worst = lowest accuracy; in both, equal accuracy goes to
-  the class with more test videos (more evidence), then to the class name A-Z.
+  the class with more test videos (more evidence), then to the class name A-Z. When the
+  classes tied at the n-th place do not all fit in n places, `rank_classes` names the whole
+  tie instead of letting that order pick some of them (34 classes at 100% are 34, not 10).
 - Confused pairs: highest row-normalised rate, then higher count, then true and predicted
   class names A-Z.
 Rows are true classes and columns predicted classes throughout.
@@ -13,6 +15,7 @@ Rows are true classes and columns predicted classes throughout.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -86,14 +89,57 @@ def per_class_accuracy(cm: np.ndarray, class_names: list[str]) -> pd.DataFrame:
                          "support": support, "correct": correct})
 
 
+def _ranking(per_class: pd.DataFrame, best: bool) -> pd.DataFrame:
+    scored = per_class[per_class["accuracy"].notna()]
+    return scored.sort_values(["accuracy", "support", "class"], ascending=[not best, False, True],
+                              kind="mergesort")
+
+
 def best_worst(per_class: pd.DataFrame, n: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The n best and n worst classes (see the tie rule in the module docstring)."""
-    scored = per_class[per_class["accuracy"].notna()]
-    best = scored.sort_values(["accuracy", "support", "class"], ascending=[False, False, True],
-                              kind="mergesort")
-    worst = scored.sort_values(["accuracy", "support", "class"], ascending=[True, False, True],
-                               kind="mergesort")
-    return best.head(n), worst.head(n)
+    return _ranking(per_class, True).head(n), _ranking(per_class, False).head(n)
+
+
+@dataclass(frozen=True)
+class RankedClasses:
+    """One end of the per-class ranking with the tie at its last place made explicit.
+
+    `ranked` holds the classes that earn a place outright, in rank order. `tied` holds every
+    class whose accuracy equals that of place n when they do not all fit in the n places
+    (then `ranked` holds only the classes ahead of the tie, and `ranked` + `tied` can exceed
+    n); otherwise it is empty and `ranked` is the first n.
+    """
+
+    ranked: pd.DataFrame
+    tied: pd.DataFrame
+    n: int
+
+    @property
+    def tie_accuracy(self) -> float:
+        return float(self.tied["accuracy"].iloc[0]) if len(self.tied) else float("nan")
+
+    @property
+    def first_tied_place(self) -> int:
+        """1-based place where the tie starts (one past `ranked`)."""
+        return len(self.ranked) + 1
+
+    @property
+    def classes(self) -> list[str]:
+        """Every class this end names: the ranked ones, then the tie."""
+        return list(self.ranked["class"]) + list(self.tied["class"])
+
+
+def rank_classes(per_class: pd.DataFrame, n: int = 10, *, best: bool = True) -> RankedClasses:
+    """The n best (or worst) classes, naming the whole tie at place n when it spills past n."""
+    order = _ranking(per_class, best)
+    if len(order) <= n:
+        return RankedClasses(order, order.iloc[:0], n)
+    acc = order["accuracy"].to_numpy()
+    tie = acc == acc[n - 1]
+    if not tie[n:].any():  # the tie at place n ends within the n places
+        return RankedClasses(order.head(n), order.iloc[:0], n)
+    first = int(np.argmax(tie))
+    return RankedClasses(order.iloc[:first], order[tie], n)
 
 
 def most_confused_pairs(cm: np.ndarray, class_names: list[str], n: int = 10) -> pd.DataFrame:
@@ -109,6 +155,23 @@ def most_confused_pairs(cm: np.ndarray, class_names: list[str], n: int = 10) -> 
     df = df.sort_values(["rate", "count", "true", "predicted"],
                         ascending=[False, False, True, True], kind="mergesort")
     return df.head(n).reset_index(drop=True)
+
+
+def mutual_confusions(cm: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """Pairs of classes confused in both directions (A -> B and B -> A both counted at least
+    once), one row per pair: a, b, count_ab, count_ba, with a -> b the more frequent direction
+    (equal counts: a is the name A-Z first). Sorted by total count, then by names."""
+    cm = np.asarray(cm)
+    rows = []
+    for i, j in zip(*np.nonzero(np.triu((cm > 0) & (cm.T > 0), k=1)), strict=True):
+        if (cm[j, i], class_names[i]) > (cm[i, j], class_names[j]):
+            i, j = j, i
+        rows.append({"a": class_names[i], "b": class_names[j],
+                     "count_ab": int(cm[i, j]), "count_ba": int(cm[j, i])})
+    df = pd.DataFrame(rows, columns=["a", "b", "count_ab", "count_ba"])
+    df["total"] = df["count_ab"] + df["count_ba"]
+    df = df.sort_values(["total", "a", "b"], ascending=[False, True, True], kind="mergesort")
+    return df.drop(columns="total").reset_index(drop=True)
 
 
 def compare_per_class(per_class_a: pd.DataFrame, per_class_b: pd.DataFrame) -> pd.DataFrame:
@@ -127,7 +190,9 @@ def compare_per_class(per_class_a: pd.DataFrame, per_class_b: pd.DataFrame) -> p
 
 
 def summarize(pred: Predictions, n: int = 10) -> dict[str, Any]:
-    """Every video-level metric of one predictions set, plus its frame/clip accuracy."""
+    """Every video-level metric of one predictions set, plus its frame/clip accuracy.
+    `best`/`worst` are the first n under the tie rule; `best_ranked`/`worst_ranked` name the
+    whole tie at place n (see `rank_classes`), which is what a report should print."""
     topk = topk_accuracy(pred.probs, pred.labels, ks=(1, 5, 10))
     cm = confusion_matrix(pred.labels, pred.preds, pred.num_classes)
     per_class = per_class_accuracy(cm, pred.class_names)
@@ -144,7 +209,10 @@ def summarize(pred: Predictions, n: int = 10) -> dict[str, Any]:
         "per_class": per_class,
         "best": best,
         "worst": worst,
+        "best_ranked": rank_classes(per_class, n, best=True),
+        "worst_ranked": rank_classes(per_class, n, best=False),
         "confused_pairs": most_confused_pairs(cm, pred.class_names, n),
+        "mutual_confusions": mutual_confusions(cm, pred.class_names),
     }
     for key in ("frame_accuracy", "clip_accuracy"):
         if pred.attrs.get(key) is not None:
@@ -165,9 +233,13 @@ def comparison_table(summaries: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame
 
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".1%", formats: Mapping[str, str] | None = None,
-                index: bool = False) -> str:
+                index: bool = False, proportional: bool = False) -> str:
     """A GitHub Markdown table (pandas' own needs `tabulate`). Floats use `floatfmt` unless
-    `formats` names a format for their column; NaN prints as "n/a", booleans as yes/no."""
+    `formats` names a format for their column; NaN prints as "n/a", booleans as yes/no.
+
+    `proportional`: the dashes under each header grow with the column's longest cell. Pandoc
+    sizes the columns of a wide table (one whose rows are longer than 72 characters) by those
+    dashes, so long cells get the room and wrap inside their column in the PDF."""
     formats = dict(formats or {})
     if index:
         df = df.reset_index()
@@ -186,7 +258,12 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".1%", formats: Mapping[str, s
             for row in df.itertuples(index=False, name=None)]
     numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
                for c in df.columns]
+    dashes = [3] * len(cols)
+    if proportional:
+        longest = [max([len(c), *(len(r[i]) for r in body)]) for i, c in enumerate(cols)]
+        dashes = [max(3, round(40 * w / sum(longest))) for w in longest]
     lines = ["| " + " | ".join(cols) + " |",
-             "|" + "|".join("---:" if num else ":---" for num in numeric) + "|"]
+             "|" + "|".join("-" * d + ":" if num else ":" + "-" * d
+                            for num, d in zip(numeric, dashes, strict=True)) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in body]
     return "\n".join(lines)

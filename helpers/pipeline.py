@@ -90,7 +90,7 @@ def prepare_data(profile: str = "demo", data_dir: str | Path | None = None, *,
                  splits_dir: str | Path | None = None, fast: bool = False,
                  num_workers: int | None = None) -> DataPaths:
     """Find (or, for the demo, generate) the videos and build the store(s) the models read."""
-    from helpers.data.prepare import prepare_store
+    from helpers.data.prepare import prepare_stores
     from helpers.data.splits import find_splits_dir
 
     prof = get_profile(profile)
@@ -101,11 +101,13 @@ def prepare_data(profile: str = "demo", data_dir: str | Path | None = None, *,
         summary = generate(paths.source, num_workers=num_workers, **(FAST_SYNTH if fast else {}))
         print(summary.format(), flush=True)
     splits = find_splits_dir(paths.splits)
-    for store, short_side in ((paths.frame_store, prof.frame_short_side),
-                              (paths.clip_store, prof.clip_short_side)):
-        if not store.exists():
-            prepare_store(paths.source, splits, store, num_workers=num_workers,
-                          short_side=short_side)
+    # The missing stores in one decode pass ({short side: path}; one entry when both models
+    # read the same store).
+    missing = {side: store for store, side in ((paths.frame_store, prof.frame_short_side),
+                                               (paths.clip_store, prof.clip_short_side))
+               if not store.exists()}
+    if missing:
+        prepare_stores(paths.source, splits, missing, num_workers=num_workers)
     return DataPaths(paths.source, splits, paths.frame_store, paths.clip_store,
                      paths.synthetic)
 

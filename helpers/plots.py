@@ -21,6 +21,7 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from helpers.data.sampling import spaced
 from helpers.errors import UserError
 from helpers.io import atomic_path
 from helpers.metrics import best_worst, compare_per_class
@@ -226,13 +227,6 @@ def plot_training_curves(metrics_csv_paths: Mapping[str, str | os.PathLike], *,
 
 # ----------------------------------------------------------------------------- frame strips
 
-def frame_indices(num_frames: int, k: int) -> list[int]:
-    """k evenly spaced frame indices from the first to the last (fewer for short videos)."""
-    if num_frames <= 0:
-        return []
-    return sorted({int(i) for i in np.linspace(0, num_frames - 1, k).round()})
-
-
 def plot_frame_strips(store: Any, rows: Sequence[tuple[str, int]], frames_per_row: int = 6, *,
                       title: str = "", out_dir: str | os.PathLike | None = None,
                       name: str = "frame_strips") -> Figure:
@@ -244,7 +238,7 @@ def plot_frame_strips(store: Any, rows: Sequence[tuple[str, int]], frames_per_ro
     subfigs = np.atleast_1d(fig.subfigures(len(rows), 1))
     for sub, (row_title, index) in zip(subfigs, rows, strict=True):
         video = store.videos[int(index)]
-        frames = frame_indices(int(video.num_frames), frames_per_row)
+        frames = spaced(int(video.num_frames), frames_per_row).tolist()
         images = np.asarray(store.read_frames(int(index), frames)) if frames else []
         axes = np.atleast_1d(sub.subplots(1, frames_per_row))
         for j, ax in enumerate(axes):

@@ -30,14 +30,16 @@ import h5py
 import numpy as np
 
 from helpers.errors import UserError
-from helpers.io import atomic_path
+from helpers.io import atomic_path, open_h5
 
 FORMAT = "ucf101-predictions"
 FORMAT_VERSION = 1
 _RESERVED = {"format", "format_version", "_json_attrs"}
 # A softmax in float32 over ~100 classes sums to 1 within ~1e-6; 1e-3 still catches logits.
 _SUM_TOL = 1e-3
-_GROUP_RE = re.compile(r"_g(\d+)_c(\d+)(\.\w+)?$")
+# v_Class_gGG_cCC, optionally after a folder and with an extension; the class is captured
+# because a UCF-101 group number is only meaningful within its class.
+_GROUP_RE = re.compile(r"(?:^|[/\\])v_([^/\\]+?)_g(\d+)_c(\d+)(\.\w+)?$")
 
 
 @dataclass
@@ -117,7 +119,7 @@ class Predictions:
         """Write atomically (temp file, then rename); returns the path."""
         path = Path(path)
         str_dt = h5py.string_dtype("utf-8")
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        with atomic_path(path) as tmp, open_h5(tmp, "w") as f:
             f.create_dataset("video_ids", data=np.array(self.video_ids, dtype=object), dtype=str_dt)
             f.create_dataset("labels", data=self.labels.astype(np.int64))
             f.create_dataset("probs", data=self.probs.astype(np.float32))
@@ -165,7 +167,7 @@ def load(path: str | os.PathLike) -> Predictions:
         raise UserError(f"Predictions file {path} does not exist; run `python -m helpers "
                         "evaluate` (or `fuse`) to create it, or check the path.")
     try:
-        with h5py.File(path, "r") as f:
+        with open_h5(path) as f:
             if f.attrs.get("format") != FORMAT:
                 raise UserError(f"{path} is not a predictions file (no format={FORMAT!r} "
                                 "attribute); pass a file written by `python -m helpers evaluate`.")
@@ -229,12 +231,20 @@ def align(a: Predictions, b: Predictions) -> tuple[Predictions, Predictions]:
 
 
 def video_groups(video_ids: list[str]) -> np.ndarray:
-    """Group number GG of each `v_Class_gGG_cCC` name (file extension allowed), as int64."""
-    out = np.empty(len(video_ids), dtype=np.int64)
-    for i, vid in enumerate(video_ids):
+    """Cluster id (int64) of each `v_Class_gGG_cCC` name (folder and extension allowed): one
+    id per (class, group) pair, dense and numbered in sorted (class, group) order.
+
+    Group gGG of one class is unrelated to gGG of another (other actors, other scenes), so
+    the pair, not the number, is the unit of dependence. Class names compare
+    case-insensitively: the official lists spell one class `HandstandPushups` in classInd.txt
+    and `HandStandPushups` in its file names.
+    """
+    keys = []
+    for vid in video_ids:
         m = _GROUP_RE.search(vid)
         if m is None:
             raise UserError(f"Video id {vid!r} does not follow the UCF-101 pattern "
                             "v_Class_gGG_cCC, so its group is unknown; resample by video instead.")
-        out[i] = int(m.group(1))
-    return out
+        keys.append((m.group(1).casefold(), int(m.group(2))))
+    ids = {key: i for i, key in enumerate(sorted(set(keys)))}
+    return np.fromiter((ids[k] for k in keys), dtype=np.int64, count=len(keys))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import sys
 import time
@@ -59,7 +60,7 @@ def find_notebooks(only: Sequence[str] | None = None) -> list[Path]:
     return found
 
 
-def _kernel_runs_this_python(argv0: str) -> bool:
+def kernel_runs_this_python(argv0: str) -> bool:
     """Whether a kernelspec's interpreter is the one running us (so it sees our packages).
 
     jupyter_client swaps a bare `python`/`python3` for sys.executable. Paths are compared
@@ -86,7 +87,7 @@ def choose_kernel() -> str:
             spec = manager.get_kernel_spec(name)
         except NoSuchKernel:
             continue
-        if spec.argv and _kernel_runs_this_python(spec.argv[0]):
+        if spec.argv and kernel_runs_this_python(spec.argv[0]):
             return name
     print(f"warning: no Jupyter kernel runs {sys.executable}; using 'python3'. "
           "Run `make venv` to register the project's kernel.", file=sys.stderr)
@@ -178,6 +179,69 @@ def check_tex() -> None:
                         f"install them (Debian/Ubuntu: apt-get install {TEX_PACKAGES}).")
 
 
+# The PDF's layout, added to nbconvert's LaTeX preamble: a heading that would sit within a
+# few lines of the bottom of a page starts the next page instead, so it is never left alone
+# there (LaTeX itself already keeps a heading with a following paragraph, not with a table
+# or a figure); level-3 headings (the report's table titles) are not numbered.
+LATEX_PREAMBLE = r"""
+\IfFileExists{needspace.sty}{\usepackage{needspace}}{\providecommand{\needspace}[1]{}}
+\makeatletter
+\let\ucf@section\section
+\renewcommand{\section}{\needspace{10\baselineskip}\ucf@section}
+\let\ucf@subsection\subsection
+\renewcommand{\subsection}{\needspace{8\baselineskip}\ucf@subsection}
+\let\ucf@subsubsection\subsubsection
+\renewcommand{\subsubsection}{\needspace{6\baselineskip}\ucf@subsubsection}
+\makeatother
+\setcounter{secnumdepth}{2}
+"""
+_TEMPLATE_FILE = "ucf101_report.tex.j2"
+
+
+def _template_loader() -> Any:
+    """nbconvert's LaTeX template with LATEX_PREAMBLE appended to its packages."""
+    import jinja2
+
+    source = ("((*- extends 'index.tex.j2' -*))\n((* block packages *))\n((( super() )))\n"
+              + LATEX_PREAMBLE + "((* endblock packages *))\n")
+    return jinja2.DictLoader({_TEMPLATE_FILE: source})
+
+
+# Table cells in the PDF wrap at spaces only; a long word (a weights path, a file name) would
+# run over its column. The PDF's copy of such a word gets a zero-width space after each
+# / _ . (pandoc writes it as \hspace{0pt}, a break point), outside links.
+ZWSP = "\u200b"
+_LONG_WORD = re.compile(r"[^\s|`]{16,}")
+_BREAK_AFTER = re.compile(r"([/_.])(?=[^\s|`])")
+
+
+def _breakable_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    if "](" in word or "://" in word or ZWSP in word:
+        return word
+    return _BREAK_AFTER.sub(lambda m: m.group(1) + ZWSP, word)
+
+
+def breakable_tables(markdown: str) -> str:
+    """`markdown` with break points in the long words of its table rows (see ZWSP)."""
+    lines = markdown.split("\n")
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("|"):
+            lines[i] = _LONG_WORD.sub(_breakable_word, line)
+    return "\n".join(lines)
+
+
+def _breakable_cells(nb: Any) -> None:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = breakable_tables(cell.source)
+        elif cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                if "text/markdown" in data:
+                    data["text/markdown"] = breakable_tables(data["text/markdown"])
+
+
 def _drop_stderr(nb: Any) -> None:
     """Progress bars and warnings go to stderr: useful in the executed notebook, noise in a PDF."""
     for cell in nb.cells:
@@ -204,6 +268,7 @@ def render_pdf(executed_notebook: str | os.PathLike, pdf_path: str | os.PathLike
         raise UserError(f"{executed_notebook} does not exist; execute the notebook first.")
     nb = nbformat.read(executed_notebook, as_version=4)
     _drop_stderr(nb)
+    _breakable_cells(nb)
     if title or not nb.metadata.get("title"):
         nb.metadata["title"] = title or DEFAULT_TITLE
 
@@ -216,7 +281,8 @@ def render_pdf(executed_notebook: str | os.PathLike, pdf_path: str | os.PathLike
     c.TagRemovePreprocessor.remove_input_tags = REMOVE_INPUT_TAGS
     c.TagRemovePreprocessor.remove_all_outputs_tags = REMOVE_OUTPUT_TAGS
     c.CoalesceStreamsPreprocessor.enabled = True  # also collapses "\r" rewrites
-    exporter = PDFExporter(config=c)
+    exporter = PDFExporter(config=c, template_file=_TEMPLATE_FILE,
+                           extra_loaders=[_template_loader()])
     resources = {"metadata": {"name": executed_notebook.stem,
                               "path": str(Path(source_dir or executed_notebook.parent))}}
     log_path = executed_notebook.with_suffix(".latex.log")

@@ -1,8 +1,11 @@
 """Is a difference in accuracy real? Bootstrap intervals and McNemar's exact test.
 
-Videos of one UCF-101 group share an actor and a scene, so they are not independent; pass
-`groups` (see `helpers.predictions.video_groups`) to resample whole groups (a cluster
-bootstrap), which gives wider, more honest intervals when a split has few groups.
+Videos of one UCF-101 group of one class share an actor and a scene, so they are not
+independent; pass `groups` (one id per (class, group) cluster, see
+`helpers.predictions.video_groups`) to resample whole clusters (a cluster bootstrap), which
+gives wider, more honest intervals. The cluster is the pair, not the group number: gGG of one
+class is unrelated to gGG of another, and the 7 group numbers of a test split would be far too
+few units (split 1 has 707 clusters).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ def _as_bool(x: np.ndarray, name: str) -> np.ndarray:
 
 
 def _units(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
-    """Unit index per video (each video alone, or its group) and the number of units."""
+    """Unit index per video (each video alone, or its cluster) and the number of units."""
     if groups is None:
         return np.arange(n), n
     groups = np.asarray(groups)
@@ -49,7 +52,7 @@ def _boot_stats(values: np.ndarray, groups: np.ndarray | None, n_boot: int,
     for start in range(0, n_boot, _CHUNK):
         m = min(_CHUNK, n_boot - start)
         idx = rng.integers(0, n_units, size=(m, n_units))
-        # How often each unit was drawn; ratio of totals handles groups of unequal size.
+        # How often each unit was drawn; ratio of totals handles clusters of unequal size.
         flat = (np.arange(m)[:, None] * n_units + idx).ravel()
         counts = np.bincount(flat, minlength=m * n_units).reshape(m, n_units).astype(np.float64)
         out[start:start + m] = (counts @ sums) / (counts @ sizes)[:, None]
@@ -64,7 +67,7 @@ def _interval(reps: np.ndarray, alpha: float) -> tuple[float, float]:
 def bootstrap_ci(correct: np.ndarray, *, n_boot: int = 2000, alpha: float = 0.05, seed: int = 0,
                  groups: np.ndarray | None = None) -> tuple[float, float, float]:
     """Accuracy and its percentile-bootstrap (1 - alpha) interval: (point, lo, hi).
-    Resamples videos, or whole groups when `groups` is given."""
+    Resamples videos, or whole clusters when `groups` (a cluster id per video) is given."""
     c = _as_bool(correct, "correct").astype(np.float64)
     reps = _boot_stats(c[:, None], groups, n_boot, seed)[:, 0]
     return (float(c.mean()), *_interval(reps, alpha))
@@ -74,7 +77,7 @@ def paired_bootstrap_diff(correct_a: np.ndarray, correct_b: np.ndarray, *, n_boo
                           alpha: float = 0.05, seed: int = 0,
                           groups: np.ndarray | None = None) -> tuple[float, float, float]:
     """Accuracy of a minus accuracy of b on the same videos, with a paired bootstrap
-    interval (the same resampled videos or groups for both): (diff, lo, hi)."""
+    interval (the same resampled videos or clusters for both): (diff, lo, hi)."""
     a = _as_bool(correct_a, "correct_a")
     b = _as_bool(correct_b, "correct_b")
     if a.shape != b.shape:

@@ -133,16 +133,16 @@ def test_complete_part_left_by_a_crash_before_verification_is_not_fetched_again(
         server, tmp_path, monkeypatch):
     data = _payload(60_000, seed=6)
     server.files["/f.bin"] = data
-    real_verify = dl._verify
+    real_verify = dl.verify_file
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dl, "_verify", crash)
+    monkeypatch.setattr(dl, "verify_file", crash)
     with pytest.raises(KeyboardInterrupt):
         dl.download_file(server.url("/f.bin"), tmp_path / "f.bin")
     assert (tmp_path / "f.bin.part").stat().st_size == len(data)
-    monkeypatch.setattr(dl, "_verify", real_verify)
+    monkeypatch.setattr(dl, "verify_file", real_verify)
     dl.download_file(server.url("/f.bin"), tmp_path / "f.bin", sha256=_sha(data))
     assert (tmp_path / "f.bin").read_bytes() == data
     assert len(server.requests) == 1
@@ -291,14 +291,14 @@ def test_member_listings_flag_links_and_special_files():
         {"XADFileName": "UCF-101/l", "XADIsSymbolicLink": 1, "XADLinkDestination": "/etc"},
         {"XADFileName": "UCF-101/h", "XADIsHardLink": 1},
     ]})
-    assert [m.kind for m in dl._members_from_lsar(lsar)] == ["dir", "file", "symlink", "hardlink"]
+    assert [m.kind for m in dl.members_from_lsar(lsar)] == ["dir", "file", "symlink", "hardlink"]
     names = "UCF-101/\nUCF-101/a.avi\nUCF-101/l\n"
     verbose = ("drwxr-xr-x  0 0 0  0 Jan  1  2012 UCF-101/\n"
                "-rw-r--r--  0 0 0 10 Jan  1  2012 UCF-101/a.avi\n"
                "lrwxrwxrwx  0 0 0  0 Jan  1  2012 UCF-101/l -> /etc\n")
-    assert [m.kind for m in dl._members_from_bsdtar(names, verbose)] == ["dir", "file", "symlink"]
+    assert [m.kind for m in dl.members_from_bsdtar(names, verbose)] == ["dir", "file", "symlink"]
     with pytest.raises(UserError, match="symlink"):
-        dl._check_members(dl._members_from_lsar(lsar), Path("/nonexistent/out"), Path("x.rar"))
+        dl.check_members(dl.members_from_lsar(lsar), Path("/nonexistent/out"), Path("x.rar"))
 
 
 @pytest.mark.skipif(not (shutil.which("bsdtar") or (shutil.which("unar") and shutil.which("lsar"))),
@@ -432,12 +432,12 @@ def test_kill_between_unpacking_and_the_marker_is_finished_by_a_rerun(server, tm
     server.files["/splits.zip"] = data
     manifest = _manifest(tmp_path, server, data)
     out = tmp_path / "data"
-    real_check = dl._check_extracted
+    real_check = dl.check_extracted
 
     def killed(*args, **kwargs):  # the folder is renamed into place; the marker is not written
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dl, "_check_extracted", killed)
+    monkeypatch.setattr(dl, "check_extracted", killed)
     with pytest.raises(KeyboardInterrupt):
         dl.download_ucf101(out, manifest=manifest)
     assert (out / "ucfTrainTestlist" / "classInd.txt").is_file()
@@ -445,7 +445,7 @@ def test_kill_between_unpacking_and_the_marker_is_finished_by_a_rerun(server, tm
     assert "splits" not in marker and marker[dl.UNPACKING]["splits"]["entries"] == ["ucfTrainTestlist"]
     (out / "ucfTrainTestlist" / "sentinel").write_text("kept")  # shows the folder is kept
 
-    monkeypatch.setattr(dl, "_check_extracted", real_check)
+    monkeypatch.setattr(dl, "check_extracted", real_check)
     marker = dl.download_ucf101(out, manifest=manifest)  # before the fix: "already exists"
     assert marker["splits"]["extracted"] == ["ucfTrainTestlist"] and dl.UNPACKING not in marker
     assert json.loads((out / dl.MARKER_NAME).read_text()) == marker

@@ -8,7 +8,8 @@ from helpers.cli import main
 from helpers.errors import UserError
 from helpers.fusion import (
     METHODS,
-    _fit_stacking,
+    choose_method,
+    fit_stacking,
     evaluate_fusion,
     fit_fusion,
     fuse,
@@ -66,10 +67,10 @@ def test_stacking_recovers_a_known_temperature():
     # true labels follow softmax(3 log pa): the fitted weight of model a must be ~3
     truth = _softmax(3 * np.log(pa))
     labels = (truth.cumsum(1) > rng.random((n, 1))).argmax(1)
-    fit = _fit_stacking(pa, pb, labels, l2=1e-3)
+    fit = fit_stacking(pa, pb, labels, l2=1e-3)
     assert fit["converged"]
     assert fit["w_a"] == pytest.approx(3.0, abs=0.3)
-    assert _fit_stacking(pa, pb, labels, l2=1e-3) == fit  # deterministic
+    assert fit_stacking(pa, pb, labels, l2=1e-3) == fit  # deterministic
 
 
 def test_fit_fusion_improves_on_validation_and_is_json():
@@ -81,7 +82,10 @@ def test_fit_fusion_improves_on_validation_and_is_json():
     for m in METHODS:
         assert fit["val_scores"][m]["top1"] > best_single + 0.05
     chosen = fit["chosen"]
-    assert fit["val_scores"][chosen]["top1"] == max(s["top1"] for s in fit["val_scores"].values())
+    assert fit["val_scores"][chosen]["nll"] == min(s["nll"] for s in fit["val_scores"].values())
+    by_l2 = fit["val_scores"]["stacking"]["nll_by_l2"]
+    assert by_l2[str(fit["params"]["stacking"]["l2"])] == min(by_l2.values())
+    assert fit["val_scores"]["stacking"]["nll"] == min(by_l2.values())
     assert 0.0 <= fit["params"]["weighted"]["w"] <= 1.0
     assert fit_fusion(val_a, val_b) == fit
     # a fit reloaded from fusion.json applies exactly like the one in memory
@@ -94,15 +98,51 @@ def test_fit_fusion_improves_on_validation_and_is_json():
         fuse("stacking", test_a.probs, test_b.probs, {"C": 1.0, "coef": []})
 
 
-def test_tie_on_validation_goes_to_the_simplest_method():
-    labels = np.arange(60) % 3
-    probs = np.full((60, 3), 0.1)
-    probs[np.arange(60), labels] = 0.8  # both models always right: every method ties at 100%
-    ids = [f"v_X_g{8 + i % 3:02d}_c{i:02d}" for i in range(60)]
-    a = Predictions(ids, labels, probs, NAMES[:3])
+def _always_right(n=60, right=0.8):
+    labels = np.arange(n) % 3
+    probs = np.full((n, 3), (1 - right) / 2)
+    probs[np.arange(n), labels] = right
+    ids = [f"v_{NAMES[y]}_g{8 + i % 3:02d}_c{i:02d}" for i, y in enumerate(labels)]
+    return Predictions(ids, labels, probs, NAMES[:3])
+
+
+def test_a_tie_on_top1_is_decided_by_validation_nll():
+    # Both models are always right: every method scores 100% top-1, so top-1 cannot choose
+    # (the old rule took "mean"). Stacking learns to sharpen the under-confident 0.8 and has
+    # by far the lowest out-of-fold NLL, so it is chosen.
+    a = _always_right()
     fit = fit_fusion(a, a)
-    assert all(s["top1"] == 1.0 for s in fit["val_scores"].values())
+    scores = fit["val_scores"]
+    assert all(s["top1"] == 1.0 for s in scores.values())
+    assert scores["stacking"]["nll"] < 0.5 * scores["mean"]["nll"]
+    assert fit["chosen"] == "stacking"
+    assert "lowest validation NLL" in fit["selection"]
+
+
+def test_equal_nll_goes_to_the_simplest_method():
+    # Identical models: the weighted mean is the mean up to float rounding, which must not
+    # decide; a real difference in NLL does.
+    def scores(**nll):
+        return {m: {"nll": nll.get(m, 1.0)} for m in METHODS}
+
+    assert choose_method(scores(mean=0.3, weighted=0.3 - 1e-13, product=0.3)) == "mean"
+    assert choose_method(scores(mean=0.3, weighted=0.3 - 1e-6)) == "weighted"
+    assert choose_method(scores(stacking=0.2)) == "stacking"
+    a = _always_right(right=1.0)
+    fit = fit_fusion(a, a)
+    assert fit["val_scores"]["weighted"]["nll"] == pytest.approx(0.0, abs=1e-12)
     assert fit["chosen"] == "mean"
+
+
+def test_validation_files_of_different_splits_are_refused():
+    val_a, val_b = _pair(60, groups=[8, 9, 10], seed=0)
+    val_b.attrs["split"] = 2
+    with pytest.raises(UserError, match=r"different splits \(1 and 2\)"):
+        fit_fusion(val_a, val_b)
+    del val_b.attrs["split"]  # a file without the attribute is not refused
+    fit_fusion(val_a, val_b)
+    val_b.attrs["split"] = "1"  # the same split written as text
+    fit_fusion(val_a, val_b)
 
 
 def test_folds_hold_whole_groups_or_fall_back_to_shuffled_videos():
@@ -111,6 +151,17 @@ def test_folds_hold_whole_groups_or_fall_back_to_shuffled_videos():
     for g in (8, 9, 10, 11):
         members = {f for f, v in zip(folds, ids, strict=True) if f"_g{g:02d}_" in v}
         assert len(members) == 1
+    # The unit is the (class, group) pair: each pair stays in one fold, and a class's four
+    # groups spread over all three folds (so every fold trains on every class).
+    ids = [f"v_{c}_g{g:02d}_c{k}" for c in ("Archery", "YoYo") for g in range(22, 26)
+           for k in (1, 2)]
+    folds = make_folds(ids, n_folds=3)
+    pairs = {}
+    for f, v in zip(folds, ids, strict=True):
+        pairs.setdefault(v.rsplit("_c", 1)[0], set()).add(int(f))
+    assert all(len(fs) == 1 for fs in pairs.values()) and len(pairs) == 8
+    for c in ("Archery", "YoYo"):
+        assert set().union(*(fs for k, fs in pairs.items() if c in k)) == {0, 1, 2}
     two = make_folds(ids[:4], n_folds=3)  # two groups: one fold each
     assert two.tolist() == [0, 0, 1, 1]
     plain = make_folds([f"clip{i}" for i in range(10)], n_folds=3, seed=0)

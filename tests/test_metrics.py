@@ -11,7 +11,9 @@ from helpers.metrics import (
     comparison_table,
     confusion_matrix,
     most_confused_pairs,
+    mutual_confusions,
     per_class_accuracy,
+    rank_classes,
     row_normalize,
     summarize,
     to_markdown,
@@ -89,6 +91,74 @@ def test_per_class_and_best_worst_tie_breaks():
     assert best["class"].tolist() == ["Beta", "Alpha", "Gamma"]
     assert worst["class"].tolist() == ["Delta", "Epsilon", "Gamma"]
     assert len(best_worst(pc, n=10)[0]) == 5
+
+
+def _per_class(accuracies: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    """A per-class table from {class: (correct, support)}."""
+    names = list(accuracies)
+    correct = np.array([c for c, _ in accuracies.values()])
+    support = np.array([t for _, t in accuracies.values()])
+    return pd.DataFrame({"class": names, "accuracy": correct / support,
+                         "support": support, "correct": correct})
+
+
+def test_best_list_names_a_tie_larger_than_its_places():
+    # 15 classes at 100% (with different supports), then 12 below, all different.
+    perfect = {f"Perfect{i:02d}": (10 + i % 3, 10 + i % 3) for i in range(15)}
+    rest = {f"Rest{i:02d}": (i, 20) for i in range(12)}
+    pc = _per_class({**perfect, **rest})
+    best = rank_classes(pc, 10, best=True)
+    assert sorted(best.tied["class"]) == sorted(perfect) and len(best.tied) == 15
+    assert best.ranked.empty and best.tie_accuracy == 1.0 and best.first_tied_place == 1
+    assert sorted(best.classes) == sorted(perfect)
+    # the worst end has no tie at its boundary: the usual ranked list of 10
+    worst = rank_classes(pc, 10, best=False)
+    assert worst.tied.empty and len(worst.ranked) == 10
+    assert worst.ranked["class"].tolist() == [f"Rest{i:02d}" for i in range(10)]
+    # with fewer classes below, the worst list reaches the 100% tie and names it too
+    few = rank_classes(_per_class({**perfect, "Low": (1, 10)}), 10, best=False)
+    assert few.ranked["class"].tolist() == ["Low"] and len(few.tied) == 15
+    # summarize carries the honest lists
+    labels = np.repeat(np.arange(3), 4)
+    probs = np.full((12, 3), 0.1)
+    probs[np.arange(12), labels] = 0.8  # every video right: all 3 classes tie at 100%
+    s = summarize(Predictions([f"v_X_g01_c{i:02d}" for i in range(12)], labels, probs,
+                              ["a", "b", "c"], {}), n=2)
+    assert sorted(s["best_ranked"].classes) == ["a", "b", "c"] and len(s["best"]) == 2
+
+
+def test_tie_across_the_last_place_is_named_after_the_classes_ahead_of_it():
+    # 3 classes above, then 4 tie at 50% for places 4-7 of a 5-place list
+    pc = _per_class({"A": (9, 10), "B": (8, 10), "C": (7, 10), "D": (1, 2), "E": (2, 4),
+                     "F": (3, 6), "G": (5, 10), "H": (1, 10)})
+    r = rank_classes(pc, 5, best=True)
+    assert r.ranked["class"].tolist() == ["A", "B", "C"]
+    assert r.tied["class"].tolist() == ["G", "F", "E", "D"]  # more videos first, then A-Z
+    assert r.first_tied_place == 4 and r.tie_accuracy == 0.5
+    # a tie that ends at the last place is an ordinary list
+    r4 = rank_classes(pc, 7, best=True)
+    assert r4.tied.empty and r4.ranked["class"].tolist() == list("ABCGFED")
+    # fewer classes than places: all of them, no tie
+    assert rank_classes(pc, 20).classes == list("ABCGFEDH")
+
+
+def test_pairs_confused_in_both_directions():
+    names = ["Alpha", "Beta", "Gamma", "Delta"]
+    cm = np.array([
+        [5, 2, 0, 2],  # Alpha -> Beta 2, Alpha -> Delta 2
+        [3, 4, 1, 0],  # Beta -> Alpha 3, Beta -> Gamma 1
+        [0, 0, 6, 0],  # Gamma is never confused
+        [2, 0, 0, 3],  # Delta -> Alpha 2
+    ])
+    mutual = mutual_confusions(cm, names)
+    # Alpha<->Beta (3 + 2) and Alpha<->Delta (2 + 2); Beta->Gamma only one way
+    assert mutual.to_dict("records") == [
+        {"a": "Beta", "b": "Alpha", "count_ab": 3, "count_ba": 2},
+        {"a": "Alpha", "b": "Delta", "count_ab": 2, "count_ba": 2},
+    ]
+    assert mutual_confusions(np.diag([3, 4]), ["x", "y"]).empty
+    pairs = most_confused_pairs(cm, names)  # the top list itself stays directed
+    assert ("Beta", "Alpha") in set(zip(pairs["true"], pairs["predicted"], strict=True))
 
 
 def test_most_confused_pairs_rates_counts_and_ties():

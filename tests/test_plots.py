@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from helpers.data.sampling import spaced
 from helpers.errors import UserError
 from helpers.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy, row_normalize
 from helpers.plots import (
     confusion_order,
-    frame_indices,
     gain_rows,
     pair_rows,
     plot_2d_vs_3d,
@@ -108,10 +108,10 @@ class _Store:
         return out
 
 
-def test_frame_indices():
-    assert frame_indices(40, 6) == [0, 8, 16, 23, 31, 39]
-    assert frame_indices(3, 6) == [0, 1, 2]
-    assert frame_indices(0, 6) == []
+def test_strip_frames_are_the_sampling_modules_spaced_frames():
+    assert spaced(40, 6).tolist() == [3, 10, 16, 23, 30, 36]
+    assert spaced(3, 6).tolist() == [0, 1, 2]
+    assert spaced(0, 6).tolist() == []
 
 
 def test_frame_strips_rows_for_pairs_and_gains(tmp_path):

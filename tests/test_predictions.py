@@ -124,9 +124,36 @@ def test_align_names_the_stores_when_they_lacked_different_videos():
 
 def test_video_groups_and_derived_properties():
     p = _pred()
-    np.testing.assert_array_equal(p.groups, [1, 2, 7, 25])
-    assert video_groups(["Basketball/v_Basketball_g13_c04.avi"]).tolist() == [13]
+    np.testing.assert_array_equal(p.groups, [0, 1, 2, 3])  # four (class, group) clusters
+    assert video_groups(["Basketball/v_Basketball_g13_c04.avi"]).tolist() == [0]
     with pytest.raises(UserError, match="v_Class_gGG_cCC"):
         video_groups(["clip_0001"])
+    with pytest.raises(UserError, match="v_Class_gGG_cCC"):
+        video_groups(["v_YoYo_g01_c01", "Archery_g01_c01"])
     np.testing.assert_array_equal(p.preds, [0, 1, 2, 0])
     np.testing.assert_array_equal(p.correct, [True, True, True, False])
+
+
+def test_video_groups_are_per_class_and_ignore_the_case_of_class_names():
+    ids = ["v_YoYo_g01_c01", "v_Archery_g01_c01", "Archery/v_Archery_g01_c02.avi",
+           "v_YoYo_g01_c02", "v_HandStandPushups_g02_c01", "HandstandPushups/"
+           "v_HandstandPushups_g02_c02.avi", "v_Archery_g10_c01", "v_Archery_g02_c01"]
+    groups = video_groups(ids)
+    assert groups.dtype == np.int64
+    # g01 of YoYo is not g01 of Archery; the two spellings of HandstandPushups are one class;
+    # ids are dense and follow sorted (class, group), so numbering does not depend on order.
+    assert groups.tolist() == [4, 0, 0, 4, 3, 3, 2, 1]
+    np.testing.assert_array_equal(video_groups(ids[::-1]), groups[::-1])
+    assert video_groups([]).tolist() == []
+
+
+def test_split1_test_list_has_707_class_group_clusters(ucf_splits_dir):
+    # The official list (CRLF lines "Class/v_Class_gGG_cCC.avi"): 101 classes x 7 test groups.
+    lines = (ucf_splits_dir / "testlist01.txt").read_text().splitlines()
+    ids = [line.strip() for line in lines if line.strip()]
+    assert len(ids) == 3783
+    groups = video_groups(ids)
+    assert len(np.unique(groups)) == 707
+    assert groups.max() == 706  # dense
+    numbers = {int(v.rsplit("_g", 1)[1][:2]) for v in ids}
+    assert len(numbers) == 7  # the old group-number unit: far fewer clusters

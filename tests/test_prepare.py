@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import h5py
@@ -16,7 +18,8 @@ import numpy as np
 import pytest
 
 from helpers.cli import main
-from helpers.data.prepare import prepare_store, run_pool, target_size
+from helpers.data import prepare
+from helpers.data.prepare import prepare_store, prepare_stores, run_pool, target_size
 from helpers.data.sources import (
     SourceError,
     SourceVideo,
@@ -295,6 +298,11 @@ def test_synthetic_layout_short_side_and_cli(tmp_path, capsys):
     ({"--out": "x.h5"}, "exists but is not a finished store", 1),
     ({"--out": "x.h5/s.h5"}, "x.h5 is a file, not a folder", 1),
     ({"--out": "x.h5/deeper/s.h5"}, "x.h5 is a file, not a folder", 1),
+    ({"--also-out": "b.h5"}, "--also-out and --also-short-side go together", 1),
+    ({"--also-short-side": "64"}, "--also-out and --also-short-side go together", 1),
+    ({"--short-side": "64", "--also-short-side": "64", "--also-out": "b.h5"},
+     "--also-short-side 64 is the same as --short-side", 1),
+    ({"--also-short-side": "64", "--also-out": "s.h5"}, "must be different files", 1),
 ])
 def test_bad_input_is_one_clear_error(tmp_path, capsys, options, message, code):
     make_avi(tmp_path / "src" / "YoYo" / "v_YoYo_g01_c01.avi", make_frames(2, 16, 16, 0))
@@ -304,7 +312,7 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys, options, message, code):
     argv = ["prepare"]
     for key, value in options.items():
         if value is not None:
-            paths = ("--source", "--splits", "--out")
+            paths = ("--source", "--splits", "--out", "--also-out")
             argv += [key, str(tmp_path / value) if key in paths else value]
     if code == 2:  # a wrong argument value: argparse stops before anything runs
         with pytest.raises(SystemExit) as exc:
@@ -315,7 +323,7 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys, options, message, code):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
     assert (tmp_path / "x.h5").read_text() == "someone else's file"
-    assert not (tmp_path / "s.h5").exists()
+    assert not (tmp_path / "s.h5").exists() and not (tmp_path / "b.h5").exists()
 
 
 def test_unwritable_out_is_one_sentence_without_a_traceback(tmp_path):
@@ -396,13 +404,15 @@ def test_sigkill_mid_run_resumes_to_the_same_store(tmp_path):
     splits = write_class_index(tmp_path / "splits")
     total = len(names) + 2
 
-    clean_out = tmp_path / "clean.h5"
-    clean = prepare_store(tmp_path / "src", splits, clean_out, num_workers=1)
+    clean_outs = {None: tmp_path / "clean.h5", 64: tmp_path / "clean_s64.h5"}
+    clean = prepare_stores(tmp_path / "src", splits, clean_outs, num_workers=1)[None]
     assert clean["videos_ok"] == total - 1 and len(clean["failures"]) == 1
 
-    out = tmp_path / "killed.h5"
+    # one decode pass fills two stores, each with its own parts folder
+    out, small = tmp_path / "killed.h5", tmp_path / "killed_s64.h5"
     argv = [sys.executable, "-m", "helpers", "prepare", "--source", str(tmp_path / "src"),
-            "--splits", str(splits), "--out", str(out), "--workers", "1"]
+            "--splits", str(splits), "--out", str(out), "--workers", "1",
+            "--also-out", str(small), "--also-short-side", "64"]
     proc = subprocess.Popen(argv, cwd=REPO_ROOT, start_new_session=True,
                             env={**os.environ, "UCF_NO_PROGRESS": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -417,20 +427,24 @@ def test_sigkill_mid_run_resumes_to_the_same_store(tmp_path):
     proc.stderr.close()
     time.sleep(0.2)  # let the killed processes' files settle
 
-    assert not out.exists(), "a store appeared although the run was killed"
+    assert not out.exists() and not small.exists(), "a store appeared although killed"
     done = {p.name.split(".")[0] for p in parts.iterdir()
             if p.name.endswith((".npz", ".fail.json"))}
-    assert 3 <= len(done) < total
+    assert 3 <= len(done) < total and len(list(parts_dir_for(small).glob("*.npz"))) >= 2
 
-    report = prepare_store(tmp_path / "src", splits, out, num_workers=1)
+    reports = prepare_stores(tmp_path / "src", splits, {None: out, 64: small}, num_workers=1)
+    report = reports[None]
     assert report["resumed"] == len(done) and report["processed"] == total - len(done)
-    assert report["videos_ok"] == total - 1
-    assert [f["name"] for f in report["failures"]] == ["v_YoYo_g07_c02"]
-    killed, expected = store_arrays(out), store_arrays(clean_out)
-    assert killed.keys() == expected.keys()
-    for key in expected:
-        np.testing.assert_array_equal(killed[key], expected[key], err_msg=key)
-    assert not parts.exists()
+    assert reports[64]["resumed"] + reports[64]["processed"] == total
+    for r in reports.values():
+        assert r["videos_ok"] == total - 1
+        assert [f["name"] for f in r["failures"]] == ["v_YoYo_g07_c02"]
+    for got, want in [(out, clean_outs[None]), (small, clean_outs[64])]:
+        killed, expected = store_arrays(got), store_arrays(want)
+        assert killed.keys() == expected.keys()
+        for key in expected:
+            np.testing.assert_array_equal(killed[key], expected[key], err_msg=f"{got}: {key}")
+        assert not parts_dir_for(got).exists()
 
 
 def _crash_on_bad(item: str) -> str:
@@ -465,3 +479,174 @@ def test_all_failed_and_concurrent_runs_are_refused(tmp_path):
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running prepare holds it
         with pytest.raises(UserError, match="another prepare is writing"):
             prepare_store(tmp_path / "src", splits, out, num_workers=1)
+
+
+# --- one decode pass for several stores; the disk space check ----------------------------------
+
+def _tiny_tree(root: Path, num_videos: int = 4) -> Path:
+    """`num_videos` small AVIs and one empty (broken) AVI, with split files."""
+    for i in range(num_videos):
+        cls = CLASSES[i % 2]
+        make_avi(root / "UCF-101" / cls / f"v_{cls}_g0{i + 1}_c01.avi",
+                 make_frames(10, 48, 64, seed=i))
+    (root / "UCF-101" / "YoYo").mkdir(parents=True)
+    (root / "UCF-101" / "YoYo" / "v_YoYo_g01_c01.avi").write_bytes(b"")
+    write_class_index(root / "ucfTrainTestlist")
+    return root
+
+
+@pytest.fixture
+def decodes(monkeypatch) -> Counter:
+    """Count each video's decodes: the pool runs in this process, so the count sees them.
+    The space estimate's sample (a few frames, tested on its own) is a constant here."""
+    counts: Counter = Counter()
+    real = prepare.iter_frames
+
+    def counting(video, **kwargs):
+        counts[video.name] += 1
+        return real(video, **kwargs)
+
+    def inline_pool(items, num_workers, work, on_result, on_crash):
+        for item in items:
+            on_result(work(item))
+
+    monkeypatch.setattr(prepare, "iter_frames", counting)
+    monkeypatch.setattr(prepare, "run_pool", inline_pool)
+    monkeypatch.setattr(prepare, "sample_bytes_per_frame",
+                        lambda videos, sizes, quality: [1000.0] * len(sizes))
+    return counts
+
+
+def _assert_same_store(a: Path, b: Path) -> None:
+    got, want = store_arrays(a), store_arrays(b)
+    assert got.keys() == want.keys()
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+def test_one_pass_builds_both_stores_as_two_passes_would(tmp_path, decodes):
+    src = _tiny_tree(tmp_path / "src")
+    names = {f"v_{CLASSES[i % 2]}_g0{i + 1}_c01" for i in range(4)}  # the empty AVI: no decode
+    prepare_store(src, None, tmp_path / "two" / "native.h5", num_workers=1, space_check=False)
+    prepare_store(src, None, tmp_path / "two" / "s32.h5", short_side=32, num_workers=1,
+                  space_check=False)
+    assert decodes == {name: 2 for name in names}  # the counter sees every decode
+
+    decodes.clear()
+    outs = {None: tmp_path / "one" / "native.h5", 32: tmp_path / "one" / "s32.h5"}
+    reports = prepare_stores(src, None, outs, num_workers=1, space_check=False)
+    assert decodes == {name: 1 for name in names}
+    assert VideoStore(outs[32]).frame_size == (32, 42)
+    for side, name in [(None, "native.h5"), (32, "s32.h5")]:
+        _assert_same_store(outs[side], tmp_path / "two" / name)  # same encoder: same bytes
+        report = reports[side]
+        assert report["videos_ok"] == 4 and report["processed"] == 5 and report["resumed"] == 0
+        assert [f["name"] for f in report["failures"]] == ["v_YoYo_g01_c01"]
+        assert json.loads(report_path_for(outs[side]).read_text()) == report
+        assert not parts_dir_for(outs[side]).exists()
+
+    # a rerun on finished stores decodes nothing
+    decodes.clear()
+    assert prepare_stores(src, None, outs, num_workers=1)[32]["frames"] == 40
+    assert not decodes
+
+
+def test_one_pass_decodes_only_what_some_store_lacks(tmp_path, decodes, monkeypatch):
+    src = _tiny_tree(tmp_path / "src")
+    reference = {None: tmp_path / "ref.h5", 32: tmp_path / "ref_s32.h5"}
+    prepare_stores(src, None, reference, num_workers=1, space_check=False)
+
+    # the native store's parts exist (killed before its assembly), less one video's part
+    outs = {None: tmp_path / "native.h5", 32: tmp_path / "s32.h5"}
+    with monkeypatch.context() as m:
+        m.setattr(prepare, "write_store", lambda *a, **k: sys.exit(9))
+        with pytest.raises(SystemExit):
+            prepare_store(src, None, outs[None], num_workers=1, space_check=False)
+    (parts_dir_for(outs[None]) / "v_HandstandPushups_g02_c01.npz").unlink()
+
+    decodes.clear()
+    reports = prepare_stores(src, None, outs, num_workers=1, space_check=False)
+    assert len(decodes) == 4 and set(decodes.values()) == {1}  # all: s32 lacks every video
+    assert (reports[None]["resumed"], reports[None]["processed"]) == (4, 1)
+    assert (reports[32]["resumed"], reports[32]["processed"]) == (0, 5)
+    for side in outs:
+        _assert_same_store(outs[side], reference[side])
+
+
+def test_disk_space_estimate_counts_written_parts(tmp_path, monkeypatch):
+    src = _tiny_tree(tmp_path / "src")
+    out = tmp_path / "s.h5"
+    seen: list = []
+
+    def record(needs):
+        seen.append(needs)
+        raise UserError("recorded")
+
+    with monkeypatch.context() as m:
+        m.setattr(prepare, "check_space", record)
+        with pytest.raises(UserError, match="recorded"):
+            prepare_store(src, None, out, num_workers=1)
+        assert not parts_dir_for(out).exists()  # estimated before anything is written
+        with pytest.raises(UserError, match="recorded"):
+            prepare_stores(src, None, {None: out, 32: tmp_path / "small.h5"}, num_workers=1)
+    [fresh], [both] = seen
+    assert fresh.folder == tmp_path and fresh.stores == [out]
+    assert fresh.need == 2 * fresh.store_bytes  # nothing written yet: parts + store
+    assert both.stores == [out, tmp_path / "small.h5"]
+    assert both.store_bytes == fresh.store_bytes + (both.need - 2 * fresh.store_bytes)
+    assert both.store_bytes < both.need < 2 * both.store_bytes  # the small store's parts go
+
+    report = prepare_store(src, None, out, num_workers=1)
+    assert report["bytes"] < fresh.store_bytes < 1.5 * report["bytes"]  # measured, with margin
+
+    # half done: the parts written so far count as written, not as still to write
+    out.unlink()
+    with monkeypatch.context() as m:
+        m.setattr(prepare, "write_store", lambda *a, **k: sys.exit(9))
+        with pytest.raises(SystemExit):
+            prepare_store(src, None, out, num_workers=1)
+    parts = sorted(parts_dir_for(out).glob("*.npz"))
+    parts[0].unlink()
+    written = sum(p.stat().st_size for p in parts[1:])
+    seen.clear()
+    with monkeypatch.context() as m:
+        m.setattr(prepare, "check_space", record)
+        with pytest.raises(UserError, match="recorded"):
+            prepare_store(src, None, out, num_workers=1)
+    [[resumed]] = seen
+    remaining = resumed.need - resumed.store_bytes
+    assert resumed.store_bytes == written + remaining
+    assert 0 < remaining < fresh.store_bytes / 2 < resumed.need < fresh.need
+
+
+def test_too_little_disk_space_is_refused_before_writing(tmp_path, monkeypatch, capsys):
+    src = _tiny_tree(tmp_path / "src")
+    out = tmp_path / "stores" / "s.h5"
+    monkeypatch.setattr(prepare.shutil, "disk_usage",
+                        lambda path: SimpleNamespace(total=10**12, used=10**12, free=2_500))
+    assert main(["prepare", "--source", str(src), "--out", str(out), "--also-out",
+                 str(tmp_path / "stores" / "s32.h5"), "--also-short-side", "32"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: not enough disk space")
+    assert "s.h5 and s32.h5" in err and "2.5 KB free" in err and "needs about" in err
+    assert "UCF_DATA_DIR=" in err and "--stores DIR" in err, err
+    assert sorted(p.name for p in out.parent.iterdir()) == []  # nothing written
+
+    monkeypatch.setattr(prepare.shutil, "disk_usage",
+                        lambda path: SimpleNamespace(total=10**12, used=0, free=10**12))
+    assert prepare_store(src, None, out, num_workers=1)["videos_ok"] == 4
+
+
+def test_pipeline_builds_the_missing_stores_in_one_pass(tmp_path, decodes, monkeypatch):
+    from helpers import pipeline
+
+    src = _tiny_tree(tmp_path / "ucf")
+    monkeypatch.setattr(pipeline, "DATA_DIR", tmp_path / "data")
+    data = pipeline.prepare_data("ucf101", src, num_workers=1)
+    assert set(decodes.values()) == {1} and len(decodes) == 4
+    assert VideoStore(data.frame_store).frame_size == (48, 64)
+    assert VideoStore(data.clip_store).frame_size == (128, 170)  # profile: short side 128
+    decodes.clear()
+    data.clip_store.unlink()  # only the missing one is rebuilt
+    pipeline.prepare_data("ucf101", src, num_workers=1)
+    assert len(decodes) == 4 and data.clip_store.exists()

@@ -113,9 +113,9 @@ def test_run_dir_names_and_kernel_choice(tmp_path):
     assert report.resolve_run_dir(None, "demo", fast=True) == report.RUNS_DIR.absolute() / "demo-fast"
     # another split never reuses split 1's models
     assert report.resolve_run_dir(None, "demo", split=2) == report.RUNS_DIR.absolute() / "demo-split2"
-    assert report._kernel_runs_this_python(sys.executable)
-    assert report._kernel_runs_this_python("python")
-    assert not report._kernel_runs_this_python(str(tmp_path / "other-venv" / "bin" / "python"))
+    assert report.kernel_runs_this_python(sys.executable)
+    assert report.kernel_runs_this_python("python")
+    assert not report.kernel_runs_this_python(str(tmp_path / "other-venv" / "bin" / "python"))
     assert report.choose_kernel() in {"ucf101", "python3"}
 
 

@@ -3,6 +3,7 @@ import pytest
 from scipy.stats import binomtest
 
 from helpers.errors import UserError
+from helpers.predictions import video_groups
 from helpers.stats import (
     accuracy_cis,
     bootstrap_ci,
@@ -42,6 +43,40 @@ def test_group_bootstrap_is_wider_when_outcomes_cluster_by_group():
     point, lo_g, hi_g = bootstrap_ci(correct, groups=groups)
     assert point == pytest.approx(0.7)
     assert (hi_g - lo_g) > 2.5 * (hi_v - lo_v)
+
+
+def _coverage_by_unit(repeats: int = 200, n_boot: int = 400) -> dict[str, float]:
+    """Share of repeats whose 95% interval covers the true accuracy, per resampling unit.
+
+    A UCF-like test set: 40 classes x 7 group numbers, 4-7 clips per (class, group). Each
+    repeat draws a per-cluster accuracy p ~ Beta(2, 0.5) (true accuracy 0.8, intra-cluster
+    correlation ~0.3); gGG of one class is independent of gGG of another, as in UCF-101."""
+    rng = np.random.default_rng(0)
+    n_classes, n_numbers = 40, 7
+    sizes = rng.integers(4, 8, size=(n_classes, n_numbers))
+    ids = [f"Class{c}/v_Class{c}_g{g + 1:02d}_c{k + 1:02d}.avi"
+           for c in range(n_classes) for g in range(n_numbers) for k in range(sizes[c, g])]
+    cluster = np.repeat(np.arange(sizes.size), sizes.ravel())  # row-major, as the ids
+    units = {"video_groups": video_groups(ids), "group_number": cluster % n_numbers,
+             "video": None}
+    truth = 2 / 2.5
+    hits = dict.fromkeys(units, 0)
+    for r in range(repeats):
+        p = rng.beta(2, 0.5, size=sizes.size)
+        correct = rng.random(cluster.size) < p[cluster]
+        for name, groups in units.items():
+            _, lo, hi = bootstrap_ci(correct, groups=groups, n_boot=n_boot, seed=r)
+            hits[name] += lo <= truth <= hi
+    return {name: h / repeats for name, h in hits.items()}
+
+
+def test_cluster_bootstrap_on_class_group_pairs_covers_the_true_accuracy():
+    cov = _coverage_by_unit()
+    assert cov["video_groups"] >= 0.90
+    # The same data resampled by the wrong unit under-covers: 7 group numbers are too few
+    # units, and single videos ignore the correlation within a cluster.
+    assert cov["group_number"] <= cov["video_groups"] - 0.03
+    assert cov["video"] < 0.85
 
 
 @pytest.mark.parametrize("b, c, expected", [

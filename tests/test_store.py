@@ -224,3 +224,27 @@ def test_copied_store_is_self_contained(real_store, tmp_path):
     shutil.copy(real_store, moved)
     np.testing.assert_array_equal(VideoStore(moved).read_frames(0, [5]),
                                   VideoStore(real_store).read_frames(0, [5]))
+
+
+def test_disk_estimate_covers_the_real_clip(real_store, monkeypatch):
+    """`prepare`'s space estimate (a few frames sampled, plus a margin) is not below what the
+    real clip's native and short-side-128 stores take, nor far above."""
+    from helpers.data import prepare
+
+    root = real_store.parent
+    small = prepare_store(root / "src", root / "splits", root / "s128.h5", num_workers=1,
+                          short_side=128)
+    assert VideoStore(root / "s128.h5").frame_size == (128, 170)
+    actual = store_info(real_store)["totals"]["jpeg_bytes"] + small["bytes"]
+    seen: list = []
+
+    def record(needs) -> None:
+        seen.extend(needs)
+        raise UserError("recorded")
+
+    monkeypatch.setattr(prepare, "check_space", record)
+    with pytest.raises(UserError, match="recorded"):
+        prepare.prepare_stores(root / "src", root / "splits",
+                               {None: root / "a.h5", 128: root / "b.h5"}, num_workers=1)
+    [need] = seen
+    assert actual < need.store_bytes < 1.5 * actual

@@ -162,7 +162,7 @@ def test_other_settings_in_the_same_out_are_refused(bench, tmp_path):
     # An interrupted run (no classes.json yet) is protected by its pending marker.
     pending = tmp_path / "pending"
     pending.mkdir()
-    (pending / synthetic.PENDING_FILE).write_text(json.dumps(synthetic._config(0, (80, 60), 48, 2)))
+    (pending / synthetic.PENDING_FILE).write_text(json.dumps(synthetic.generation_config(0, (80, 60), 48, 2)))
     with pytest.raises(UserError, match="size"):
         generate(pending, seed=0, size=SIZE, num_frames=48, videos_per_group=2)
     # A second run into a directory that another run is writing.

@@ -16,12 +16,14 @@ import pytest
 import torch
 
 from helpers.config import get_profile
-from helpers.data.splits import read_split
+from helpers.data.datasets import make_dataset
+from helpers.data.splits import load_split_data, read_split
 from helpers.data.store import VideoStore, report_path_for
 from helpers.errors import UserError
 from helpers.evaluate import evaluate
 from helpers.predictions import load
-from helpers.train import CHECKPOINT, MODEL, load_split_data, lr_factor, make_dataset, train
+from helpers.runs import CHECKPOINT, MODEL
+from helpers.train import lr_factor, train
 
 TINY = ["--profile", "demo", "--crop-size", "32", "--batch-size", "16", "--num-workers", "0",
         "--frames-per-video", "1", "--lr", "0.003"]
@@ -191,7 +193,7 @@ def test_a_store_missing_many_videos_is_an_error(tiny_bench, tmp_path):
     prepare_store(source, source / "ucfTrainTestlist", tmp_path / "s.h5", num_workers=1)
     cfg = get_profile("demo").config("frame")
     store = VideoStore(tmp_path / "s.h5")
-    data = load_split_data(tiny_bench["splits"], 1, cfg.val_groups, store)
+    data = load_split_data(tiny_bench["splits"], 1, cfg.val_groups, store.class_names)
     with pytest.raises(UserError, match=r"5 of 70 test videos are not in the store .*more than"):
         make_dataset(cfg, store, data.test_ids, data.test_labels, train=False, what="test videos")
 

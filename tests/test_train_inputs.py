@@ -11,10 +11,12 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+import helpers.runs as R
 import helpers.train as T
 from helpers import distributed as D
 from helpers.cli import main
 from helpers.config import TrainConfig, get_profile
+from helpers.data.splits import load_split_data
 from helpers.errors import UserError
 
 
@@ -160,17 +162,17 @@ def test_accumulation_resume_is_exact_when_batches_do_not_divide(tiny_bench, tmp
     cfg = _cfg()
     straight = T.train(cfg, out=tmp_path / "straight", **data)
 
-    written = T._write_metrics
+    written = R.write_metrics
 
     def stop_after_first_epoch(out, history):
         written(out, history)
         raise _Stop
 
-    monkeypatch.setattr(T, "_write_metrics", stop_after_first_epoch)
+    monkeypatch.setattr(R, "write_metrics", stop_after_first_epoch)
     with pytest.raises(_Stop):
         T.train(cfg, out=tmp_path / "killed", **data)
-    monkeypatch.setattr(T, "_write_metrics", written)
-    ckpt = torch.load(tmp_path / "killed" / T.CHECKPOINT, map_location="cpu", weights_only=True)
+    monkeypatch.setattr(R, "write_metrics", written)
+    ckpt = torch.load(tmp_path / "killed" / R.CHECKPOINT, map_location="cpu", weights_only=True)
     assert ckpt["epoch"] == 1
     assert ckpt["scheduler"]["last_epoch"] == 6  # 5 full groups and the partial one stepped
 
@@ -181,7 +183,7 @@ def test_accumulation_resume_is_exact_when_batches_do_not_divide(tiny_bench, tmp
 
     T.train(cfg, out=tmp_path / "killed", resume=True, **data)
     a = torch.load(straight, map_location="cpu", weights_only=True)
-    b = torch.load(tmp_path / "killed" / T.MODEL, map_location="cpu", weights_only=True)
+    b = torch.load(tmp_path / "killed" / R.MODEL, map_location="cpu", weights_only=True)
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for k, v in a["state_dict"].items():
         w = b["state_dict"][k]
@@ -202,21 +204,21 @@ def test_data_identity_follows_content_not_path(tiny_bench, tmp_path):
     ids = []
     for store, split in ((tiny_bench["store"], 1), (moved, 1), (moved, 2)):
         vs = VideoStore(store)
-        data = T.load_split_data(tiny_bench["splits"], split, cfg.val_groups, vs)
-        ids.append(T.data_identity(vs, data, split))
+        data = load_split_data(tiny_bench["splits"], split, cfg.val_groups, vs.class_names)
+        ids.append(R.data_identity(vs, data, split))
     assert ids[0]["store_sha256"] == ids[1]["store_sha256"]
     assert ids[0]["split_sha256"] == ids[1]["split_sha256"] != ids[2]["split_sha256"]
-    T._check_same_data(ids[1], ids[0], tmp_path / "model.pt")  # a moved store is the same
+    R.check_same_data(ids[1], ids[0], tmp_path / "model.pt")  # a moved store is the same
     with pytest.raises(UserError, match=r"split 1 -> 2; split files with other"):
-        T._check_same_data(ids[2], ids[0], tmp_path / "model.pt")
+        R.check_same_data(ids[2], ids[0], tmp_path / "model.pt")
     other = dict(ids[0], store_sha256="0" * 64)
     with pytest.raises(UserError, match=r"other videos, classes or frame size.*another --out"):
-        T._check_same_data(ids[0], other, tmp_path / "model.pt")
+        R.check_same_data(ids[0], other, tmp_path / "model.pt")
     # a run saved before the identity was recorded: its config.json's split and store
     (tmp_path / "config.json").write_text(json.dumps({"split": 2, "store": ids[0]["store"]}))
-    legacy = T._saved_identity({}, tmp_path)
+    legacy = R.saved_identity({}, tmp_path)
     with pytest.raises(UserError, match="split 2 -> 1"):
-        T._check_same_data(ids[0], legacy, tmp_path / "model.pt")
+        R.check_same_data(ids[0], legacy, tmp_path / "model.pt")
 
 
 # ----------------------------------------------------------------------------- DDP backend
@@ -251,4 +253,4 @@ def test_ddp_on_cpu_uses_gloo(monkeypatch):
                                           ("cpu:gloo,cuda:nccl", True), ("cuda:nccl", False)])
 def test_cpu_reductions_know_the_backend(name, on_cpu, monkeypatch):
     monkeypatch.setattr(dist, "get_backend", lambda group=None: name)
-    assert D._reduces_on_cpu() is on_cpu
+    assert D.reduces_on_cpu() is on_cpu

@@ -6,8 +6,10 @@ normalisation belongs to the checkpoint). Items are dicts that collate into batc
     FrameDataset: {"x": [3, S, S], "label", "video", "frame", "crop"}
     ClipDataset:  {"x": [3, T, S, S], "label", "video", "start", "crop"}
 
-`video` indexes `video_ids`, so eval results can be averaged per video (and
-deduplicated after DistributedSampler padding).
+`video` indexes `video_ids`, so eval results can be averaged per video. Which frames an
+item reads is decided in `helpers.data.sampling`; how they are cropped by the transform the
+dataset is given (`helpers.data.presets` builds both from a config). A `TrainTransform`
+makes a training dataset, an `EvalTransform` an evaluation one.
 
 Videos that `prepare` could not read are absent from the store (`STORE.report.json` lists
 them and why). A dataset leaves such videos out with a warning on stderr, so `video_ids`
@@ -32,80 +34,12 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from helpers.data.transforms import (
-    CLIP_EVAL_RATIO,
-    FRAME_EVAL_RATIO,
-    EvalTransform,
-    TrainTransform,
-    clip_tensor,
-    eval_short_side,
-    frame_tensor,
-)
+from helpers.data import sampling
+from helpers.data.transforms import EvalTransform, TrainTransform, clip_tensor, frame_tensor
 from helpers.errors import UserError
 
 # Above this share of absent videos (or when all are absent) the store is the wrong one.
 MAX_MISSING_SHARE = 0.05
-
-
-def eval_windows(num_frames: int, clip_len: int, stride: int = 1) -> list[list[int]]:
-    """Non-overlapping windows of `clip_len` frame indices that together hold every frame
-    of the video exactly once; a window short of frames is padded by looping its own frames.
-
-    With `stride` s > 1, each block of `clip_len * s` frames gives s interleaved windows
-    (offsets 0..s-1), so every frame is still used once.
-    """
-    return [_eval_window(num_frames, clip_len, stride, w)
-            for w in range(num_eval_windows(num_frames, clip_len, stride))]
-
-
-def num_eval_windows(num_frames: int, clip_len: int, stride: int = 1) -> int:
-    _check_clip(num_frames, clip_len, stride)
-    block = clip_len * stride
-    full, rest = divmod(num_frames, block)
-    return full * stride + min(stride, rest)
-
-
-def _eval_window(num_frames: int, clip_len: int, stride: int, window: int) -> list[int]:
-    block, offset = divmod(window, stride)
-    first = block * clip_len * stride + offset
-    frames = list(range(first, min(num_frames, first + clip_len * stride), stride))
-    return _loop_pad(frames, clip_len)
-
-
-def _loop_pad(frames: list[int], clip_len: int) -> list[int]:
-    reps = -(-clip_len // len(frames))
-    return (frames * reps)[:clip_len]
-
-
-def train_window(rng: np.random.Generator, num_frames: int, clip_len: int,
-                 stride: int = 1) -> list[int]:
-    """A random window of `clip_len` frames `stride` apart; loops a video that is too short."""
-    _check_clip(num_frames, clip_len, stride)
-    span = (clip_len - 1) * stride + 1
-    start = int(rng.integers(0, max(num_frames - span, 0) + 1))
-    return _loop_pad(list(range(start, min(num_frames, start + span), stride)), clip_len)
-
-
-def _check_clip(num_frames: int, clip_len: int, stride: int) -> None:
-    if num_frames < 1 or clip_len < 1 or stride < 1:
-        raise ValueError(f"need num_frames, clip_len, stride >= 1, got "
-                         f"{num_frames}, {clip_len}, {stride}")
-
-
-def segment_frame(rng: np.random.Generator, num_frames: int, segments: int, segment: int) -> int:
-    """A random frame from segment `segment` of `segments` equal parts (TSN-style), so k
-    frames per video spread over the whole video rather than clump."""
-    lo = segment * num_frames // segments
-    hi = max(lo + 1, (segment + 1) * num_frames // segments)
-    return int(rng.integers(min(lo, num_frames - 1), min(hi, num_frames)))
-
-
-def spaced_frames(num_frames: int, count: int | None) -> np.ndarray:
-    """`count` evenly spaced frame indices (segment centres); every frame when None or
-    when the video has no more than `count` frames."""
-    if count is None or count >= num_frames:
-        return np.arange(num_frames)
-    return ((np.arange(count) + 0.5) * num_frames / count).astype(np.int64)
 
 
 def _open_store(store: Any) -> Any:
@@ -160,12 +94,14 @@ def split_missing(store: Any, index: dict[str, int], video_ids: Sequence[str], *
     return kept, missing
 
 
+Transform = TrainTransform | EvalTransform
+
+
 class _StoreDataset(Dataset):
-    """Shared part: resolve `video_ids` in the store, hold labels, epoch and seed."""
+    """Shared part: resolve `video_ids` in the store, hold labels, transform, epoch and seed."""
 
     def __init__(self, store: Any, video_ids: Sequence[str], labels: Sequence[int], *,
-                 train: bool, crop_size: int, seed: int, three_crop: bool,
-                 what: str = "videos") -> None:
+                 transform: Transform, seed: int, what: str = "videos") -> None:
         self.store = _open_store(store)
         video_ids = list(video_ids)
         if len(labels) != len(video_ids):
@@ -173,14 +109,16 @@ class _StoreDataset(Dataset):
                             "pass one label per video id.")
         if not video_ids:
             raise UserError("No videos were given; check the split and subset you asked for.")
-        if three_crop and train:
-            raise ValueError("three_crop applies to evaluation only (train=False)")
+        if not isinstance(transform, (TrainTransform, EvalTransform)):
+            raise TypeError(f"transform must be a TrainTransform or EvalTransform, got "
+                            f"{type(transform).__name__}")
         index = {v.name: i for i, v in enumerate(self.store.videos)}
         kept, self.missing_ids = split_missing(self.store, index, video_ids, what=what)
         self.video_ids = [video_ids[i] for i in kept]
         self.labels = np.asarray(labels, dtype=np.int64)[np.asarray(kept, dtype=np.int64)]
-        self.train, self.crop_size, self.seed = train, crop_size, seed
-        self.num_crops = 3 if three_crop else 1
+        self.transform, self.seed = transform, seed
+        self.train = isinstance(transform, TrainTransform)
+        self.num_crops = 1 if self.train else transform.num_crops
         self.epoch = 0
         self.store_index = np.array([index[n] for n in self.video_ids], dtype=np.int64)
         self.num_frames = np.array([self.store.videos[i].num_frames for i in self.store_index],
@@ -203,31 +141,30 @@ class _StoreDataset(Dataset):
         data = self.store.read_frames(int(self.store_index[video]), unique.tolist())
         return data if len(unique) == len(wanted) else data[inverse]
 
+    def _apply(self, frames: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarray:
+        """Augment (train) or crop number `crop` (eval) of decoded frames `[T, H, W, 3]`."""
+        if self.train:
+            return self.transform(frames, rng)  # type: ignore[call-arg]
+        return self.transform(frames, crop)  # type: ignore[call-arg]
+
 
 class FrameDataset(_StoreDataset):
     """Single frames for the 2D model.
 
-    Train: `frames_per_video` items per video each epoch, item j drawn from segment j of
-    the video. Eval: every frame (or `eval_frames` evenly spaced) of every video, times
-    the number of crops.
+    Train: `frames_per_video` items per video each epoch (`sampling.train_frame`). Eval:
+    the frames `sampling.eval_frames` picks (all, or `eval_frames` evenly spaced) of every
+    video, times the number of crops.
     """
 
     def __init__(self, store: Any, video_ids: Sequence[str], labels: Sequence[int], *,
-                 train: bool, crop_size: int = 224, frames_per_video: int = 1,
-                 eval_frames: int | None = None, seed: int = 0, three_crop: bool = False,
-                 scale: tuple[float, float] = (0.25, 1.0), flip_p: float = 0.5,
-                 eval_ratio: float = FRAME_EVAL_RATIO, what: str = "videos") -> None:
-        super().__init__(store, video_ids, labels, train=train, crop_size=crop_size,
-                         seed=seed, three_crop=three_crop, what=what)
+                 transform: Transform, frames_per_video: int = 1,
+                 eval_frames: int | None = None, seed: int = 0, what: str = "videos") -> None:
+        super().__init__(store, video_ids, labels, transform=transform, seed=seed, what=what)
         if frames_per_video < 1 or (eval_frames is not None and eval_frames < 1):
             raise UserError("frames_per_video and eval_frames must be at least 1.")
         self.frames_per_video = frames_per_video
-        if train:
-            self.train_tf = TrainTransform(crop_size, scale=scale, flip_p=flip_p)
-        else:
-            self.eval_tf = EvalTransform(crop_size, eval_short_side(crop_size, eval_ratio),
-                                         self.num_crops)
-            per_video = [spaced_frames(int(n), eval_frames) for n in self.num_frames]
+        if not self.train:
+            per_video = [sampling.eval_frames(int(n), eval_frames) for n in self.num_frames]
             counts = np.array([len(f) for f in per_video], dtype=np.int64)
             # Flat (video, frame) pairs as int arrays: cheap to pickle into workers.
             self.item_video = np.repeat(np.arange(len(per_video)), counts)
@@ -241,16 +178,16 @@ class FrameDataset(_StoreDataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(index)
+        rng = self._rng(index)
         if self.train:
             video, segment = divmod(index, self.frames_per_video)
-            rng = self._rng(index)
-            frame = segment_frame(rng, int(self.num_frames[video]), self.frames_per_video,
-                                  segment)
-            x, crop = self.train_tf(self._read(video, [frame]), rng), 0
+            frame = sampling.train_frame(rng, int(self.num_frames[video]),
+                                         self.frames_per_video, segment)
+            crop = 0
         else:
             pair, crop = divmod(index, self.num_crops)
             video, frame = int(self.item_video[pair]), int(self.item_frame[pair])
-            x = self.eval_tf(self._read(video, [frame]), crop)
+        x = self._apply(self._read(video, [frame]), crop, rng)
         return {"x": frame_tensor(x), "label": int(self.labels[video]), "video": video,
                 "frame": frame, "crop": crop}
 
@@ -258,26 +195,23 @@ class FrameDataset(_StoreDataset):
 class ClipDataset(_StoreDataset):
     """Clips of `clip_len` frames `stride` apart for the 3D model.
 
-    Train: one random window per video each epoch. Eval: non-overlapping windows that
-    together hold every frame (see `eval_windows`), times the number of crops.
+    Train: one random window per video each epoch (`sampling.train_window`). Eval: the
+    windows of `sampling.eval_windows`, which together hold every frame, times the number
+    of crops; `probe` rearranges each window (`sampling.probe_window`).
     """
 
     def __init__(self, store: Any, video_ids: Sequence[str], labels: Sequence[int], *,
-                 train: bool, clip_len: int = 16, stride: int = 1, crop_size: int = 112,
-                 seed: int = 0, three_crop: bool = False,
-                 scale: tuple[float, float] = (0.25, 1.0), flip_p: float = 0.5,
-                 eval_ratio: float = CLIP_EVAL_RATIO, what: str = "videos") -> None:
-        super().__init__(store, video_ids, labels, train=train, crop_size=crop_size,
-                         seed=seed, three_crop=three_crop, what=what)
+                 transform: Transform, clip_len: int = 16, stride: int = 1, seed: int = 0,
+                 probe: str | None = None, what: str = "videos") -> None:
+        super().__init__(store, video_ids, labels, transform=transform, seed=seed, what=what)
         if clip_len < 1 or stride < 1:
             raise UserError("clip_len and stride must be at least 1.")
-        self.clip_len, self.stride = clip_len, stride
-        if train:
-            self.train_tf = TrainTransform(crop_size, scale=scale, flip_p=flip_p)
-        else:
-            self.eval_tf = EvalTransform(crop_size, eval_short_side(crop_size, eval_ratio),
-                                         self.num_crops)
-            counts = np.array([num_eval_windows(int(n), clip_len, stride)
+        if probe is not None and (self.train or probe not in sampling.PROBES):
+            raise UserError(f"A temporal probe applies to evaluation only and is one of "
+                            f"{', '.join(sampling.PROBES)}; got {probe!r}.")
+        self.clip_len, self.stride, self.probe = clip_len, stride, probe
+        if not self.train:
+            counts = np.array([sampling.num_eval_windows(int(n), clip_len, stride)
                                for n in self.num_frames], dtype=np.int64)
             self.item_video = np.repeat(np.arange(len(counts)), counts)
             starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -296,21 +230,41 @@ class ClipDataset(_StoreDataset):
             raise IndexError(index)
         rng = self._rng(index)
         if self.train:
-            frames = train_window(rng, int(self.num_frames[index]), self.clip_len, self.stride)
+            frames = sampling.train_window(rng, int(self.num_frames[index]), self.clip_len,
+                                           self.stride)
             return index, frames, 0, rng
         pair, crop = divmod(index, self.num_crops)
         video = int(self.item_video[pair])
-        frames = _eval_window(int(self.num_frames[video]), self.clip_len, self.stride,
-                              int(self.item_window[pair]))
-        return video, frames, crop, rng
+        # Windows are cheap to list; a video has a few dozen at most.
+        frames = sampling.eval_windows(int(self.num_frames[video]), self.clip_len,
+                                       self.stride)[int(self.item_window[pair])]
+        return video, sampling.probe_window(frames, self.probe, rng), crop, rng
 
-    def transform(self, frames: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarray:
+    def transform_frames(self, frames: np.ndarray, crop: int,
+                         rng: np.random.Generator) -> np.ndarray:
         """Augment (train) or crop (eval) decoded frames `[T, H, W, 3]`."""
-        return self.train_tf(frames, rng) if self.train else self.eval_tf(frames, crop)
+        return self._apply(frames, crop, rng)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         video, frames, crop, rng = self.item_frames(index)
-        x = self.transform(self._read(video, frames), crop, rng)
+        x = self._apply(self._read(video, frames), crop, rng)
         return {"x": clip_tensor(x), "label": int(self.labels[video]), "video": video,
                 "start": frames[0], "crop": crop}
 
+
+def make_dataset(cfg: Any, store: Any, ids: Sequence[str], labels: Sequence[int], *,
+                 train: bool, what: str = "videos",
+                 probe: str | None = None) -> FrameDataset | ClipDataset:
+    """The frame or clip dataset of a `TrainConfig`, with the transform its preset builds.
+
+    Videos absent from the store (skipped by `prepare`) are left out with a warning, so use
+    the dataset's `video_ids` and `labels`, not `ids`."""
+    from helpers.data.presets import transform
+
+    tf = transform(cfg, train=train)
+    if cfg.model == "frame":
+        return FrameDataset(store, ids, labels, transform=tf,
+                            frames_per_video=cfg.frames_per_video, eval_frames=cfg.eval_frames,
+                            seed=cfg.seed, what=what)
+    return ClipDataset(store, ids, labels, transform=tf, clip_len=cfg.clip_len,
+                       stride=cfg.stride, seed=cfg.seed, probe=probe, what=what)

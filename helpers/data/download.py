@@ -12,7 +12,6 @@ so a rerun skips finished work.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import http.client
 import json
 import os
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from helpers.errors import UserError
-from helpers.io import ensure_writable_dir, write_json_atomic
+from helpers.io import ensure_writable_dir, sha256_file, write_json_atomic
 from helpers.paths import MANIFEST_DIR
 from helpers.progress import bar
 
@@ -108,23 +107,12 @@ class _Unavailable(UserError):
     """The URL answered with an HTTP error before any byte: a mirror may still work."""
 
 
-def sha256_of(path: str | os.PathLike, desc: str = "sha256") -> str:
-    path = Path(path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as f, bar(desc=desc, total=path.stat().st_size, unit="B",
-                                   unit_scale=True, unit_divisor=1024) as pbar:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-            pbar.update(len(chunk))
-    return digest.hexdigest()
-
-
-def _verify(path: Path, expected_size: int | None, sha256: str | None, what: str) -> str:
+def verify_file(path: Path, expected_size: int | None, sha256: str | None, what: str) -> str:
     """Check size then sha256 of `path`; return its sha256. Raises UserError naming `what`."""
     size = path.stat().st_size
     if expected_size is not None and size != expected_size:
         raise UserError(f"{what} is {size} bytes but {expected_size} were expected")
-    digest = sha256_of(path, desc=f"verify {path.name}")
+    digest = sha256_file(path, desc=f"verify {path.name}")
     if sha256 is not None and digest != sha256:
         raise UserError(f"{what} has sha256 {digest} but {sha256} was expected")
     return digest
@@ -247,7 +235,7 @@ def _download(urls: Sequence[str], dest: Path, expected_size: int | None, sha256
     sha256 = _check_sha256(sha256, "the expected sha256")
     if dest.exists():  # only a verified download is renamed to dest; check it all the same
         try:
-            return _verify(dest, expected_size, sha256, str(dest))
+            return verify_file(dest, expected_size, sha256, str(dest))
         except UserError as exc:
             raise UserError(f"{exc}; delete it and rerun to download it again") from None
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -265,7 +253,7 @@ def _download(urls: Sequence[str], dest: Path, expected_size: int | None, sha256
                 raise
             print(f"{dest.name}: {exc}; trying the mirror {urls[index + 1]}", file=sys.stderr)
     try:
-        digest = _verify(part, expected_size, sha256, f"the download of {dest.name}")
+        digest = verify_file(part, expected_size, sha256, f"the download of {dest.name}")
     except UserError as exc:
         part.unlink()  # never keep bytes that failed verification; a rerun starts clean
         part.with_name(part.name + ".json").unlink(missing_ok=True)
@@ -300,7 +288,7 @@ class _Member:
     kind: str  # "file", "dir" or what makes it unsafe ("symlink", "hardlink", "device", ...)
 
 
-def _check_members(members: Iterable[_Member], out_dir: Path, archive: Path) -> list[str]:
+def check_members(members: Iterable[_Member], out_dir: Path, archive: Path) -> list[str]:
     """Refuse the whole archive if any member could land outside `out_dir`; top-level names."""
     root = out_dir.resolve()
     tops: list[str] = []
@@ -394,7 +382,7 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     try:
         with zipfile.ZipFile(zip_path) as zf:
             infos = zf.infolist()
-            tops = _check_members((_Member(i.filename, _zip_kind(i)) for i in infos),
+            tops = check_members((_Member(i.filename, _zip_kind(i)) for i in infos),
                                   out_dir, zip_path)
             _check_free_space(out_dir, sum(i.file_size for i in infos), zip_path.name)
 
@@ -415,7 +403,7 @@ def safe_extract_zip(zip_path: str | os.PathLike, out_dir: str | os.PathLike, *,
                         f"it again") from None
 
 
-def _members_from_lsar(listing: str) -> list[_Member]:
+def members_from_lsar(listing: str) -> list[_Member]:
     """Members from `lsar -j` (JSON with lsarContents[] of XAD* properties)."""
     members = []
     for entry in json.loads(listing)["lsarContents"]:
@@ -433,7 +421,7 @@ def _members_from_lsar(listing: str) -> list[_Member]:
     return members
 
 
-def _members_from_bsdtar(names: str, verbose: str) -> list[_Member]:
+def members_from_bsdtar(names: str, verbose: str) -> list[_Member]:
     """Members from `bsdtar -tf` (names) paired with `bsdtar -tvf` (ls-style, for types)."""
     name_lines = names.splitlines()
     verbose_lines = verbose.splitlines()
@@ -502,18 +490,18 @@ def extract_rar(rar_path: str | os.PathLike, out_dir: str | os.PathLike, *,
     try:
         if len(tools) == 2:
             unar, lsar = tools
-            members = _members_from_lsar(_run_listing([lsar, "-j", str(rar_path)], rar_path))
+            members = members_from_lsar(_run_listing([lsar, "-j", str(rar_path)], rar_path))
             cmd = [unar, "-o", "{staging}", "-D", "-f", "-no-recursion", str(rar_path)]
         else:
             bsdtar = tools[0]
-            members = _members_from_bsdtar(
+            members = members_from_bsdtar(
                 _run_listing([bsdtar, "-tf", str(rar_path)], rar_path),
                 _run_listing([bsdtar, "-tvf", str(rar_path)], rar_path))
             cmd = [bsdtar, "-xvf", str(rar_path), "-C", "{staging}", "--no-same-owner"]
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"could not read the member list of {rar_path} ({exc}); refusing to "
                         f"extract it") from None
-    tops = _check_members(members, out_dir, rar_path)
+    tops = check_members(members, out_dir, rar_path)
     # AVIs are already compressed: the unpacked tree is about the archive's size.
     _check_free_space(out_dir, rar_path.stat().st_size, rar_path.name)
 
@@ -541,7 +529,7 @@ def _count_videos(folder: Path) -> int:
     return sum(1 for _ in folder.rglob("*.avi"))
 
 
-def _check_extracted(archive: Archive, out: Path, manifest: dict) -> None:
+def check_extracted(archive: Archive, out: Path, manifest: dict) -> None:
     """Cross-check what was unpacked against the manifest's facts."""
     if not (out / archive.extracts_to).is_dir():
         raise UserError(f"{archive.filename} did not unpack to {out / archive.extracts_to}; "
@@ -597,7 +585,7 @@ def _resume_unpacking(archive: Archive, out: Path, facts: dict, pending: dict,
     if (pending.get("sha256") == digest and entries
             and all((out / top).exists() for top in entries)):
         try:
-            _check_extracted(archive, out, facts)
+            check_extracted(archive, out, facts)
             print(f"{archive.key}: finishing the unpacking of {archive.filename} that an "
                   f"interrupted run put in place", file=sys.stderr)
             return entries
@@ -674,7 +662,7 @@ def download_ucf101(out: str | os.PathLike, *, manifest: str | os.PathLike = MAN
 
             extract = safe_extract_zip if archive.format == "zip" else extract_rar
             extracted = extract(dest, out, before_commit=record)
-        _check_extracted(archive, out, facts)
+        check_extracted(archive, out, facts)
         marker[key] = {"filename": archive.filename, "size": dest.stat().st_size,
                        "sha256": digest, "extracted": extracted,
                        "sha256_checked": want_sha is not None}

@@ -22,8 +22,9 @@ from typing import Literal
 
 import numpy as np
 
-from helpers.data.splits import _ClassResolver, parse_video_name
+from helpers.data.splits import ClassResolver, parse_video_name
 from helpers.errors import UserError
+from helpers.io import open_h5
 
 VideoKind = Literal["avi", "hdf5"]
 AVI_SUFFIXES = {".avi"}
@@ -77,7 +78,7 @@ def discover(source_dir: str | os.PathLike, class_names: Sequence[str]) -> list[
         raise UserError(f"source {source_dir} is not a folder; point --source at the folder "
                         f"holding UCF-101/, UCF-101-hdf5/ or the class folders")
     root = _layout_root(source_dir)
-    resolve = _ClassResolver(class_names)
+    resolve = ClassResolver(class_names)
     videos: list[SourceVideo] = []
     stray: list[Path] = []
     for entry in sorted(root.iterdir()):
@@ -108,7 +109,7 @@ def discover(source_dir: str | os.PathLike, class_names: Sequence[str]) -> list[
     return sorted(videos, key=lambda v: v.name)
 
 
-def _check_name_matches_class(path: Path, class_name: str, resolve: _ClassResolver,
+def _check_name_matches_class(path: Path, class_name: str, resolve: ClassResolver,
                               class_names: Sequence[str]) -> None:
     """A UCF-style name whose class disagrees with its folder is misfiled: refuse it."""
     try:
@@ -265,12 +266,10 @@ def _iter_av(path: Path, bgr: bool) -> Iterator[np.ndarray]:
 
 
 def _open_hdf5(path: Path):  # -> h5py.File
-    import h5py
-
     try:
         if path.stat().st_size == 0:
             raise SourceError("empty file (0 bytes)")
-        return h5py.File(path, "r")
+        return open_h5(path)
     except SourceError:
         raise
     except Exception as exc:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from helpers.errors import UserError
+from helpers.io import sha256_json
 
 NUM_SPLITS = 3
 GROUPS_PER_TEST_SPLIT = 7
@@ -103,7 +104,7 @@ def parse_video_name(name_or_path: str | os.PathLike) -> tuple[str, int, int]:
     return match["cls"], int(match["group"]), int(match["clip"])
 
 
-class _ClassResolver:
+class ClassResolver:
     """Exact match, else the unique case-insensitive match (the HandStandPushups quirk)."""
 
     def __init__(self, class_names: Sequence[str]):
@@ -124,7 +125,7 @@ class _ClassResolver:
 
 
 def _parse_entry(path: Path, number: int, rel_path: str, class_names: Sequence[str],
-                 resolve: _ClassResolver) -> VideoEntry:
+                 resolve: ClassResolver) -> VideoEntry:
     where = f"{path} line {number}"
     parts = PurePosixPath(rel_path.replace("\\", "/")).parts
     if not parts or len(parts) > 2 or ".." in parts or rel_path.startswith(("/", "\\")):
@@ -144,7 +145,7 @@ def _parse_entry(path: Path, number: int, rel_path: str, class_names: Sequence[s
 def _read_list(path: Path, class_names: Sequence[str], *,
                labelled: bool) -> list[tuple[int, VideoEntry]]:
     """(line number, entry) for each video in a train (labelled) or test list."""
-    resolve = _ClassResolver(class_names)
+    resolve = ClassResolver(class_names)
     entries: list[tuple[int, VideoEntry]] = []
     first_line: dict[str, int] = {}
     for number, line in _lines(path):
@@ -226,3 +227,48 @@ def holdout(entries: Iterable[VideoEntry],
     for entry in entries:
         (held_out if entry.group in held else kept).append(entry)
     return kept, held_out
+
+
+@dataclass
+class SplitData:
+    """One split as the trainer sees it: train minus the held-out groups, those groups as
+    validation, and test; `split_sha256` identifies the classes and both official lists."""
+
+    class_names: list[str]
+    train_ids: list[str]
+    train_labels: list[int]
+    val_ids: list[str]
+    val_labels: list[int]
+    test_ids: list[str]
+    test_labels: list[int]
+    split_sha256: str = ""
+
+    def subset(self, name: str) -> tuple[list[str], list[int]]:
+        if name not in ("train", "val", "test"):
+            raise UserError(f"Unknown subset {name!r}; choose train, val or test.")
+        return getattr(self, f"{name}_ids"), getattr(self, f"{name}_labels")
+
+
+def load_split_data(splits: str | os.PathLike, split: int, val_groups: Sequence[int],
+                    class_names: Sequence[str] | None = None,
+                    store_path: str | os.PathLike | None = None) -> SplitData:
+    """The split's train list minus the held-out `val_groups` (train), those groups (val), and
+    test. With `class_names` (a store's), refuse split files of other classes. An empty
+    `val_groups` trains on every training video and has no validation set."""
+    sp = read_split(splits, split)
+    if class_names is not None and list(class_names) != list(sp.class_names):
+        raise UserError(f"The store {store_path or ''} was prepared with other classes than "
+                        f"{splits}; prepare it again with these split files.")
+    kept, held = holdout(sp.train, val_groups)
+    if val_groups and not held:
+        raise UserError(f"No training video is in the held-out groups {list(val_groups)}; "
+                        "choose other --val-groups.")
+    listed = {"classes": list(sp.class_names),
+              "train": [[e.name, e.label] for e in sp.train],
+              "test": [[e.name, e.label] for e in sp.test]}
+    return SplitData(
+        class_names=list(sp.class_names),
+        train_ids=[e.name for e in kept], train_labels=[e.label for e in kept],
+        val_ids=[e.name for e in held], val_labels=[e.label for e in held],
+        test_ids=[e.name for e in sp.test], test_labels=[e.label for e in sp.test],
+        split_sha256=sha256_json(listed))

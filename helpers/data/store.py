@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from helpers.errors import UserError
-from helpers.io import atomic_path
+from helpers.io import atomic_path, open_h5
 
 FORMAT_VERSION = 1
 INDEX_DATASETS = ("video_names", "video_labels", "video_label_ids", "video_num_frames",
@@ -117,7 +117,7 @@ def write_store(path: str | os.PathLike, parts: Sequence[PartRef], class_names: 
     height, width = sizes.pop() if sizes else (0, 0)
 
     strings = h5py.string_dtype()
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, open_h5(tmp, "w") as f:
         jpeg = f.create_dataset("jpeg", shape=(total_bytes,), dtype=np.uint8)
         offsets = np.empty(total_frames + 1, np.int64)
         offsets[-1] = total_bytes
@@ -185,13 +185,11 @@ class VideoStore:
     """Read frames from a store; safe to pickle into DataLoader workers."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        import h5py
-
         self.path = Path(path)
         if not self.path.is_file():
             raise _missing_store_error(self.path)
         try:
-            f = h5py.File(self.path, "r", locking=False)
+            f = open_h5(self.path)
         except OSError as exc:
             raise UserError(f"{self.path} is not a readable HDF5 store ({exc}); recreate it "
                             f"with `python -m helpers prepare`") from None
@@ -224,9 +222,7 @@ class VideoStore:
 
     def _open(self) -> tuple[Any, np.ndarray]:
         if self._file is None or self._pid != os.getpid():
-            import h5py
-
-            self._file = h5py.File(self.path, "r", locking=False)
+            self._file = open_h5(self.path)
             self._jpeg = self._file["jpeg"]
             self._offsets = self._file["frame_offsets"][...]  # 8 B/frame: ~20 MB for UCF-101
             self._pid = os.getpid()
@@ -374,3 +370,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"store     {args.store}")
         print(format_info(info, VideoStore(args.store).attrs))
     return 0
+
+
+def store_sha256(store: VideoStore) -> str:
+    """What identifies a store's content: its classes, videos and frame counts, frame size and
+    encoding (not its path or creation time, so a moved or identically rebuilt store matches)."""
+    from helpers.io import sha256_json
+
+    return sha256_json({
+        "classes": list(store.class_names),
+        "videos": [[v.name, v.label_id, v.num_frames] for v in store.videos],
+        "frame_size": list(store.frame_size),
+        "short_side": store.attrs.get("short_side"), "quality": store.attrs.get("quality")})

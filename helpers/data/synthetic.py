@@ -482,7 +482,7 @@ def _check_size(size: tuple[int, int]) -> None:
                         "colour cannot store; use even numbers, e.g. 80x60.")
 
 
-def _config(seed: int, size: tuple[int, int], num_frames: int, videos_per_group: int) -> dict:
+def generation_config(seed: int, size: tuple[int, int], num_frames: int, videos_per_group: int) -> dict:
     return {"format_version": FORMAT_VERSION, "seed": seed, "size": list(size),
             "num_frames": num_frames, "videos_per_group": videos_per_group, "fps": FPS}
 
@@ -567,7 +567,7 @@ def generate(out: Path, *, seed: int = 0, size: tuple[int, int] = (80, 60), num_
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a directory (it is created if missing).")
 
-    config = _config(seed, size, num_frames, videos_per_group)
+    config = generation_config(seed, size, num_frames, videos_per_group)
     _check_existing(out, config)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -636,8 +636,15 @@ def load_class_meta(root: str | os.PathLike) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- CLI
 
+def frame_size(text: str) -> tuple[int, int]:
+    """An argparse type: WIDTHxHEIGHT of a synthetic video, e.g. 80x60 (`parse_size`)."""
+    from helpers.argtypes import from_user_check
+
+    return from_user_check(parse_size)(text)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    from helpers.cli import frame_size, int_at_least, int_between, nonnegative_int, positive_int
+    from helpers.argtypes import int_at_least, int_between, nonnegative_int, positive_int
 
     parser.add_argument("--out", type=Path, required=True,
                         help="directory to write UCF-101/, ucfTrainTestlist/ and classes.json into")

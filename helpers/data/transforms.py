@@ -25,11 +25,6 @@ import torch
 # (y, x, h, w) in source pixels.
 Box = tuple[int, int, int, int]
 
-# Eval resize of the short side relative to the crop: the ImageNet convention
-# (256 -> 224) for the 2D model; Hara's 3D models resize the short side to the crop itself.
-FRAME_EVAL_RATIO = 0.875
-CLIP_EVAL_RATIO = 1.0
-
 
 def random_resized_crop_box(rng: np.random.Generator, height: int, width: int,
                             scale: tuple[float, float] = (0.25, 1.0),
@@ -138,7 +133,3 @@ class EvalTransform:
                            short_side=self.short_side, num_crops=self.num_crops)
         return crop_resize(frames, boxes[crop], self.crop_size)
 
-
-def eval_short_side(crop_size: int, ratio: float) -> int:
-    """Short side to resize to before the eval crop: `crop_size / ratio`, rounded."""
-    return max(crop_size, round(crop_size / ratio))

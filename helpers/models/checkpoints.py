@@ -1,6 +1,6 @@
 """Reading pretrained weight files safely and loading them into a backbone with a new head.
 
-Hara's checkpoints come in two formats (see DESIGN.md):
+Hara's checkpoints come in two formats (see docs/DESIGN.md):
 - old (Kinetics-400, `resnet-50-kinetics.pth`): `{'epoch', 'arch', 'state_dict', 'optimizer'}`,
   keys prefixed `module.` (saved from DataParallel), often no `num_batches_tracked`;
 - new (`r3d50_K_200ep.pth`: Kinetics-700; `*_KM_*`: 1039 classes, ...): keys without prefix.

@@ -1,0 +1,121 @@
+"""The package's shape: no module imports another's private names, and no import cycles
+(module-level or inside functions), so each module can be read on its own."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "helpers"
+TESTS = Path(__file__).resolve().parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of every `from helpers... import names` and `import helpers...`."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] == "helpers":
+                out.append((node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            out += [(a.name, []) for a in node.names if a.name.split(".")[0] == "helpers"]
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        for target, names in _imports(path):
+            for cand in [f"{target}.{n}" for n in names] + [target]:
+                if cand in modules and cand != name:
+                    graph[name].add(cand)
+                    break
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycles_in_the_package():
+    assert _cycle(_graph()) is None
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _private_uses(path: Path) -> list[str]:
+    """Private names a file takes from a helpers module: imported, read as `module._name`,
+    or patched as `setattr(module, "_name", ...)`."""
+    tree = ast.parse(path.read_text())
+    aliases = set()  # local names bound to helpers modules
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
+                and node.module.split(".")[0] == "helpers":
+            found += [f"from {node.module} import {a.name}" for a in node.names if _private(a.name)]
+            aliases |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            aliases |= {a.asname or a.name.split(".")[0] for a in node.names
+                        if a.name.split(".")[0] == "helpers"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr) \
+                and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            found.append(f"{node.value.id}.{node.attr}")
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "setattr" \
+                and len(node.args) >= 2 and isinstance(node.args[0], ast.Name) \
+                and node.args[0].id in aliases and isinstance(node.args[1], ast.Constant) \
+                and _private(str(node.args[1].value)):
+            found.append(f"setattr({node.args[0].id}, {node.args[1].value!r})")
+    return [f"{path.name}: {f}" for f in found]
+
+
+def test_the_private_name_finder_finds_them(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import helpers.train as T\nfrom helpers.data import download as dl\n"
+                      "from helpers.x import _y\nT._z()\nmp.setattr(dl, '_w', 1)\n"
+                      "self._ok = T.public\n")
+    assert sorted(u.split(": ")[1] for u in _private_uses(sample)) == [
+        "T._z", "from helpers.x import _y", "setattr(dl, '_w')"]
+
+
+@pytest.mark.parametrize("folder", [PACKAGE, TESTS], ids=["helpers", "tests"])
+def test_no_module_uses_a_private_name_of_another(folder):
+    offenders = [u for path in folder.rglob("*.py") for u in _private_uses(path)]
+    assert offenders == []
+
+
+def test_evaluation_does_not_import_the_trainer():
+    assert "helpers.train" not in _graph()["helpers.evaluate"]
