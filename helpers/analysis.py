@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,9 @@ class Results:
     gain_chosen: dict[str, Any]  # the val-chosen fusion vs best single model
     per_class: pd.DataFrame  # 2D vs 3D per class, sorted by the gain of 3D
     kinds: dict[str, str] | None  # synthetic benchmark: class -> "spatial" / "temporal"
+    # what fusion was fitted on: the held-out groups and their number of videos, read from
+    # the validation predictions (which the held-out models made)
+    held_out: dict[str, Any] = field(default_factory=dict)
 
     @property
     def best_single(self) -> str:
@@ -91,8 +94,10 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
                                     groups=groups)
     per_class = metrics.compare_per_class(summaries[FRAME]["per_class"],
                                           summaries[CLIP]["per_class"])
+    val_cfg = a_val.attrs.get("config") or {}
+    held_out = {"groups": list(val_cfg.get("val_groups") or []), "videos": a_val.num_videos}
     return Results(list(a_test.class_names), test, summaries, fit, table, fused, cis, gain,
-                   gain_chosen, per_class, _class_kinds(data))
+                   gain_chosen, per_class, _class_kinds(data), held_out)
 
 
 def _class_kinds(data: DataPaths | None) -> dict[str, str] | None:
@@ -155,7 +160,9 @@ def kind_table(res: Results) -> pd.DataFrame | None:
 
 
 def md(df: pd.DataFrame, **kwargs: Any) -> str:
-    return metrics.to_markdown(df, **kwargs)
+    """A markdown table whose columns, when it is too wide to set as is, get room in
+    proportion to their longest cell (see `metrics.to_markdown`)."""
+    return metrics.to_markdown(df, **{"proportional": True, **kwargs})
 
 
 def classes_table(df: pd.DataFrame) -> str:
@@ -190,9 +197,8 @@ def mutual_text(df: pd.DataFrame) -> str:
     """One line naming the pairs confused in both directions (`metrics.mutual_confusions`)."""
     if df.empty:
         return "No two classes are confused in both directions."
-    return "**Confused in both directions:** " + "; ".join(
-        f"{r.a} → {r.b} ({r.count_ab} video{'s' if r.count_ab != 1 else ''}) and back "
-        f"({r.count_ba})" for r in df.itertuples()) + "."
+    return "**Confused in both directions** (videos each way): " + "; ".join(
+        f"{r.a} → {r.b} ({r.count_ab}, back {r.count_ba})" for r in df.itertuples()) + "."
 
 
 def classes_md(name: str, s: dict[str, Any]) -> str:
@@ -221,7 +227,7 @@ def recipe_table(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any]) -> str:
                                 f"{cfg['num_epochs']} epochs, batch {cfg['batch_size']}",
                 "test-time averaging": _scored(cfg)}
     df = pd.DataFrame([row("single frame", frame_cfg), row("3D clips", clip_cfg)])
-    return md(df, proportional=True)
+    return md(df)
 
 
 # ----------------------------------------------------------------------------- sentences
@@ -250,6 +256,12 @@ def _scored(cfg: dict[str, Any]) -> str:
     return f"{cfg['clip_len']}-frame windows{stride} covering the whole video{crops}"
 
 
+def _held_out_text(res: Results) -> str:
+    groups = res.held_out.get("groups") or []
+    return (f"the held-out training groups {_held(groups)}" if groups
+            else "the held-out training groups")
+
+
 def report_intro(data: DataPaths, run: RunPaths, frame_cfg: dict[str, Any],
                  clip_cfg: dict[str, Any], res: Results) -> str:
     """What this run was computed on: the data, the split and its sizes, the run folder."""
@@ -257,26 +269,34 @@ def report_intro(data: DataPaths, run: RunPaths, frame_cfg: dict[str, Any],
             "not UCF-101: some of its classes can be told from any single frame, others "
             "only by how things move" if data.synthetic
             else f"**UCF-101** (videos from `{data.source}`)")
-    groups = frame_cfg["config"]["val_groups"]
-    val = (f"{frame_cfg['num_val']} videos of the held-out training groups {_held(groups)}"
-           if groups else "no held-out group")
     return (f"This report was computed on {what}, official-format split "
-            f"{frame_cfg['split']}: {frame_cfg['num_train']} training videos, {val}, and "
+            f"{frame_cfg['split']}: {frame_cfg['num_train']} training videos for the reported "
+            f"models, {res.held_out.get('videos', frame_cfg['num_val'])} videos of "
+            f"{_held_out_text(res)} for validation, and "
             f"{res.summaries[FRAME]['num_videos']} test videos in {len(res.class_names)} "
             f"classes. The run's folder is `{run.root.name}/`.")
 
 
-def method_facts(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any]) -> str:
-    """The sampling and held-out groups of this run, from the models' saved configs."""
+def method_facts(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
+                 res: Results | None = None) -> str:
+    """The sampling and held-out groups of this run, from the reported models' saved configs
+    and (for what fusion was fitted on) the validation predictions."""
     f, c = frame_cfg["config"], clip_cfg["config"]
     k = f["frames_per_video"]
-    groups = c["val_groups"]
-    held = (f"The held-out groups are {_held(groups)} ({clip_cfg['num_val']} training videos)."
-            if groups else "No training group was held out from these models.")
-    return (f"**In this run** the frame model trains on {k} frame{'s' if k != 1 else ''} per "
+    text = (f"**In this run** the frame model trains on {k} frame{'s' if k != 1 else ''} per "
             f"video per epoch and scores {_scored(f)} of each test video; the clip model "
             f"trains on one random {c['clip_len']}-frame window per video per epoch and scores "
-            f"{_scored(c)}. {held}")
+            f"{_scored(c)}.")
+    if c["val_groups"]:
+        held = _held(c["val_groups"])
+        return text + (f" The reported models were trained without the held-out groups {held} "
+                       f"({clip_cfg['num_val']} training videos), whose predictions fitted "
+                       "the fusion.")
+    fitted = (f" on {_held_out_text(res)} ({res.held_out.get('videos')} videos)"
+              if res is not None else "")
+    return text + (f" The reported models were trained on all {clip_cfg['num_train']} "
+                   "training videos, after the fusion had been fitted on the validation "
+                   f"predictions of models trained without the held-out groups{fitted}.")
 
 
 def ci_text(res: Results) -> str:

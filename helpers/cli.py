@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fuse": ("helpers.fusion", "fuse the two models' predictions"),
     "report": ("helpers.report", "run notebooks 01-04 and render report/report.pdf"),
     "bench": ("helpers.bench", "data and training throughput benchmarks"),
+    "gpu-check": ("helpers.gpucheck", "GPU node check behind scripts/gpu-check.sh, step by step"),
     "submission": ("helpers.submission", "write the turn-in zip (report + code)"),
 }
 

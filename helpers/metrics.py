@@ -237,9 +237,11 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".1%", formats: Mapping[str, s
     """A GitHub Markdown table (pandas' own needs `tabulate`). Floats use `floatfmt` unless
     `formats` names a format for their column; NaN prints as "n/a", booleans as yes/no.
 
-    `proportional`: the dashes under each header grow with the column's longest cell. Pandoc
-    sizes the columns of a wide table (one whose rows are longer than 72 characters) by those
-    dashes, so long cells get the room and wrap inside their column in the PDF."""
+    `proportional`: the dashes under each header grow with what the column needs: room for
+    its longest word (up to 15 characters; longer ones get break points in the PDF) and for
+    half of its longest cell. Pandoc sizes the columns of a wide table (a line longer than 72
+    characters) by those dashes, so long cells wrap inside their column; the dashes line
+    itself stays within 72 characters, so it never makes a narrow table wide."""
     formats = dict(formats or {})
     if index:
         df = df.reset_index()
@@ -260,8 +262,13 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".1%", formats: Mapping[str, s
                for c in df.columns]
     dashes = [3] * len(cols)
     if proportional:
-        longest = [max([len(c), *(len(r[i]) for r in body)]) for i, c in enumerate(cols)]
-        dashes = [max(3, round(40 * w / sum(longest))) for w in longest]
+        need = []
+        for i, c in enumerate(cols):
+            texts = [c, *(r[i] for r in body)]
+            word = max(min(len(w), 15) for t in texts for w in t.split() or [""])
+            need.append(max(word + 1, max(len(t) for t in texts) / 2, 1))
+        budget = 72 - 2 * len(cols) - 1  # the dashes line's colons and pipes
+        dashes = [max(3, int(budget * w / sum(need))) for w in need]
     lines = ["| " + " | ".join(cols) + " |",
              "|" + "|".join("-" * d + ":" if num else ":" + "-" * d
                             for num, d in zip(numeric, dashes, strict=True)) + "|"]

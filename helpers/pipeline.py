@@ -1,22 +1,78 @@
 """The assignment's steps as resumable calls, shared by the notebooks and `helpers report`.
 
-Every step skips work that is already done (the benchmark, the stores, finished trainings,
-existing predictions files), so a killed `make report` restarts where it stopped.
+A `Setup` holds what a user chooses (the notebooks' parameters cell, the CLI's flags); the
+steps take it and skip work that is already done (the benchmark, the stores, finished
+trainings, existing predictions files), so a killed `make report` restarts where it stopped.
+
+Protocol (the profile's `protocol`): models trained without the held-out training groups
+give the validation predictions on which fusion and every other choice is fitted. Under
+`refit` the reported models are then trained again on every training video; under
+`holdout` (the CPU demo, to fit its time budget) the held-out models are the reported ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from helpers.config import Profile, TrainConfig, get_profile
+from helpers.config import NORMS, TrainConfig, get_profile
+from helpers.data.sampling import PROBES
 from helpers.errors import UserError
+from helpers.io import atomic_path, write_json_atomic
 from helpers.paths import DATA_DIR, RUNS_DIR
 
 # Tiny settings for tests (`fast=True`): the whole pipeline in a minute or two.
 FAST_SYNTH = dict(size=(64, 48), num_frames=16, videos_per_group=1)
 FAST_TRAIN = dict(num_epochs=2, frames_per_video=2, eval_frames=4, val_max_items=64,
                   num_workers=0)
+# A smoke run (`smoke=True`): the real data, weights and sizes, a few steps of each model
+# on a few videos of a few classes, to check the whole path before the long run.
+SMOKE_CLASSES = 3
+SMOKE_VIDEOS = {"train": 4, "val": 2, "test": 2}  # per class
+SMOKE_TRAIN = dict(num_epochs=1, warmup_epochs=0.0, frames_per_video=2, eval_frames=4,
+                   val_max_items=16, eval_batch_size=8)
+SMOKE_BATCH = {"frame": 8, "clip": 4}
+STAGES = ("holdout", "reported")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a run uses; the fields are the notebooks' parameters, with the same defaults."""
+
+    profile: str = "demo"  # "demo" (synthetic benchmark, CPU) or "ucf101" (GPU node)
+    data_dir: str = ""  # empty: the synthetic benchmark; else the folder holding UCF-101/
+    splits_dir: str = ""  # empty: the split files found in data_dir
+    run_dir: str = ""  # empty: runs/<profile>[-fast|-smoke][-split<k>]
+    split: int = 1
+    download_weights: bool = False  # let torchvision download missing ImageNet weights
+    fast: bool = False  # tiny synthetic configuration for the tests
+    smoke: bool = False  # a few steps on a few videos of the real data, real sizes
+    weights: str = ""  # the clip model's Kinetics file (empty: the profile's)
+    imagenet_weights: str = ""  # a torchvision-format file instead of the hub cache
+    norm: str = ""  # the clip model's input normalisation, when the file breaks the rule
+    stores_dir: str = ""  # where the frame stores go (empty: <data>/stores)
+
+    def __post_init__(self) -> None:
+        get_profile(self.profile)  # a clear error for an unknown profile
+        if self.split not in (1, 2, 3):
+            raise UserError(f"Split must be 1, 2 or 3, not {self.split}.")
+        if self.norm and self.norm not in NORMS:
+            raise UserError(f"Unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}.")
+        if self.fast and self.smoke:
+            raise UserError("fast (tiny synthetic data) and smoke (a few steps on the real "
+                            "data) exclude each other; choose one.")
+
+    @property
+    def protocol(self) -> str:
+        return get_profile(self.profile).protocol
+
+    def replace(self, **changes: Any) -> Setup:
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -26,80 +82,128 @@ class DataPaths:
     frame_store: Path
     clip_store: Path
     synthetic: bool
+    full_splits: Path | None = None  # a smoke run: the split files of the whole dataset
 
 
 @dataclass(frozen=True)
 class RunPaths:
     root: Path
+    protocol: str = "holdout"
 
-    def model_dir(self, kind: str) -> Path:
+    def model_dir(self, kind: str, stage: str = "reported") -> Path:
+        """The reported model in <run>/<kind>; under `refit` the held-out one beside it."""
+        if stage not in STAGES:
+            raise UserError(f"Unknown stage {stage!r}; choose one of {', '.join(STAGES)}.")
+        if stage == "holdout" and self.protocol == "refit":
+            return self.root / f"{kind}-holdout"
         return self.root / kind
 
-    def predictions(self, kind: str, subset: str) -> Path:
-        return self.root / "predictions" / f"{kind}_{subset}.h5"
+    def predictions(self, kind: str, subset: str, probe: str | None = None) -> Path:
+        suffix = f"_{probe}" if probe else ""
+        return self.root / "predictions" / f"{kind}_{subset}{suffix}.h5"
 
     @property
     def fusion_dir(self) -> Path:
         return self.root / "fusion"
 
-
-def run_paths(profile: str, run_dir: str | Path | None = None, *, fast: bool = False,
-              split: int = 1) -> RunPaths:
-    """The run folder: `run_dir` if given, else runs/<profile>[-fast][-split<k>] (split 1 has
-    no suffix), so runs of different splits never reuse each other's models."""
-    if run_dir:
-        return RunPaths(Path(run_dir).resolve())
-    name = profile + ("-fast" if fast else "") + (f"-split{split}" if split != 1 else "")
-    return RunPaths(RUNS_DIR / name)
+    @property
+    def choices(self) -> Path:
+        """What validation decided (epochs, three crops), per model."""
+        return self.root / "choices.json"
 
 
-def train_config(profile: str | Profile, kind: str, *, fast: bool = False) -> TrainConfig:
-    prof = get_profile(profile) if isinstance(profile, str) else profile
+def run_paths(setup: Setup) -> RunPaths:
+    """The run folder: `run_dir` if given, else runs/<profile>[-fast|-smoke][-split<k>]
+    (split 1 has no suffix), so runs of different splits never reuse each other's models."""
+    if setup.run_dir:
+        return RunPaths(Path(setup.run_dir).resolve(), setup.protocol)
+    name = (setup.profile + ("-fast" if setup.fast else "") + ("-smoke" if setup.smoke else "")
+            + (f"-split{setup.split}" if setup.split != 1 else ""))
+    return RunPaths(RUNS_DIR / name, setup.protocol)
+
+
+# ----------------------------------------------------------------------------- configs
+def train_config(setup: Setup, kind: str, stage: str = "holdout") -> TrainConfig:
+    """The recipe of `kind` for a stage: the profile's config with the setup's weights and
+    sizes; the reported model of a `refit` run trains on every training video."""
+    prof = get_profile(setup.profile)
     cfg = prof.config(kind)  # type: ignore[arg-type]
-    if fast:
-        cfg = cfg.replace(**{k: v for k, v in FAST_TRAIN.items()
-                             if not (k in ("frames_per_video", "eval_frames") and kind == "clip")})
-    return cfg
+    changes: dict[str, Any] = {}
+    if setup.fast:
+        changes.update({k: v for k, v in FAST_TRAIN.items()
+                        if not (k in ("frames_per_video", "eval_frames") and kind == "clip")})
+    if setup.smoke:
+        changes.update({k: v for k, v in SMOKE_TRAIN.items()
+                        if not (k in ("frames_per_video", "eval_frames") and kind == "clip")})
+        changes.update(batch_size=SMOKE_BATCH[kind], num_workers=min(cfg.num_workers, 2))
+    if setup.download_weights:
+        changes["download_weights"] = True
+    if kind == "clip" and setup.weights:
+        changes["weights"] = str(Path(setup.weights).expanduser().resolve())
+    if kind == "clip" and setup.norm:
+        changes["norm"] = setup.norm
+    if kind == "frame" and setup.imagenet_weights:
+        changes["weights"] = str(Path(setup.imagenet_weights).expanduser().resolve())
+    if stage == "reported" and setup.protocol == "refit":
+        changes["val_groups"] = ()
+    return cfg.replace(**changes)
 
 
-def data_paths(profile: str = "demo", data_dir: str | Path | None = None, *,
-               splits_dir: str | Path | None = None, fast: bool = False) -> DataPaths:
-    """Where the videos, split files and stores of this profile live (creates nothing)."""
-    prof = get_profile(profile)
-    if data_dir:
-        source = Path(data_dir).expanduser().resolve()
+# ----------------------------------------------------------------------------- data
+def data_paths(setup: Setup) -> DataPaths:
+    """Where the videos, split files and stores of this setup live (creates nothing)."""
+    prof = get_profile(setup.profile)
+    if setup.data_dir:
+        source = Path(setup.data_dir).expanduser().resolve()
         if not source.exists():
             raise UserError(f"The data folder {source} does not exist; pass the folder that "
                             "holds UCF-101/ (or UCF-101-hdf5/), or leave it empty for the demo.")
         synthetic = (source / "classes.json").exists()
     else:
-        source = DATA_DIR / ("synthetic-fast" if fast else "synthetic")
+        if setup.smoke:
+            raise UserError("A smoke run checks your real data: pass the UCF-101 folder "
+                            "(--data, DATA=).")
+        source = DATA_DIR / ("synthetic-fast" if setup.fast else "synthetic")
         synthetic = True
-    if splits_dir:
-        splits = Path(splits_dir)
+    if setup.splits_dir:
+        splits = Path(setup.splits_dir).expanduser().resolve()
     elif (source / "ucfTrainTestlist").is_dir() or not source.exists():
         splits = source / "ucfTrainTestlist"
     else:
         splits = source
-    stores = DATA_DIR / "stores" / source.name
-    return DataPaths(source, splits, _store_path(stores, prof.frame_short_side),
-                     _store_path(stores, prof.clip_short_side), synthetic)
+    root = Path(setup.stores_dir).expanduser().resolve() if setup.stores_dir else DATA_DIR / "stores"
+    name = source.name + ("-smoke" if setup.smoke else "")
+    frame_store = _store_path(root / name, prof.frame_short_side)
+    clip_store = _store_path(root / name, prof.clip_short_side)
+    if setup.smoke:
+        return DataPaths(source, root / name / "ucfTrainTestlist", frame_store, clip_store,
+                         synthetic, full_splits=splits)
+    return DataPaths(source, splits, frame_store, clip_store, synthetic)
 
 
-def prepare_data(profile: str = "demo", data_dir: str | Path | None = None, *,
-                 splits_dir: str | Path | None = None, fast: bool = False,
-                 num_workers: int | None = None) -> DataPaths:
-    """Find (or, for the demo, generate) the videos and build the store(s) the models read."""
+def _store_path(stores: Path, short_side: int | None) -> Path:
+    return stores / (f"frames_s{short_side}.h5" if short_side else "frames_native.h5")
+
+
+def prepare_data(setup: Setup, *, num_workers: int | None = None) -> DataPaths:
+    """Find (or, for the demo, generate) the videos and build the store(s) the models read;
+    a smoke run first writes split files of a few videos and stores only those."""
     from helpers.data.prepare import prepare_stores
     from helpers.data.splits import find_splits_dir
 
-    prof = get_profile(profile)
-    paths = data_paths(profile, data_dir, splits_dir=splits_dir, fast=fast)
-    if not data_dir:
+    prof = get_profile(setup.profile)
+    paths = data_paths(setup)
+    if not setup.data_dir:
         from helpers.data.synthetic import generate
 
-        summary = generate(paths.source, num_workers=num_workers, **(FAST_SYNTH if fast else {}))
+        summary = generate(paths.source, num_workers=num_workers,
+                           **(FAST_SYNTH if setup.fast else {}))
         print(summary.format(), flush=True)
+    only = None
+    if setup.smoke:
+        assert paths.full_splits is not None
+        only = write_smoke_splits(paths.source, find_splits_dir(paths.full_splits),
+                                  paths.splits, setup.split, prof.config("frame").val_groups)
     splits = find_splits_dir(paths.splits)
     # The missing stores in one decode pass ({short side: path}; one entry when both models
     # read the same store).
@@ -107,37 +211,152 @@ def prepare_data(profile: str = "demo", data_dir: str | Path | None = None, *,
                                                (paths.clip_store, prof.clip_short_side))
                if not store.exists()}
     if missing:
-        prepare_stores(paths.source, splits, missing, num_workers=num_workers)
-    return DataPaths(paths.source, splits, paths.frame_store, paths.clip_store,
-                     paths.synthetic)
+        prepare_stores(paths.source, splits, missing, num_workers=num_workers, only=only)
+    return dataclasses.replace(paths, splits=splits)
 
 
-def _store_path(stores: Path, short_side: int | None) -> Path:
-    return stores / (f"frames_s{short_side}.h5" if short_side else "frames_native.h5")
+def write_smoke_splits(source: Path, splits: Path, out: Path, split: int,
+                       val_groups: tuple[int, ...]) -> list[str]:
+    """Split files for a smoke run in `out`: the full classInd.txt, and for `split` a few
+    training, held-out and test videos of the first SMOKE_CLASSES classes that have them on
+    disk. Returns the chosen video names (kept as they are on a rerun)."""
+    from helpers.data.sources import discover
+    from helpers.data.splits import read_class_index, read_split
+
+    sp = read_split(splits, split)
+    on_disk = {v.name for v in discover(source, read_class_index(splits / "classInd.txt"))}
+    picked: dict[str, list] = {"train": [], "val": [], "test": []}
+    classes = 0
+    for label in range(len(sp.class_names)):
+        if classes == SMOKE_CLASSES:
+            break
+        pools = {
+            "train": [e for e in sp.train if e.label == label and e.group not in val_groups],
+            "val": [e for e in sp.train if e.label == label and e.group in val_groups],
+            "test": [e for e in sp.test if e.label == label]}
+        pools = {k: [e for e in v if e.name in on_disk][:SMOKE_VIDEOS[k]]
+                 for k, v in pools.items()}
+        if all(pools.values()):
+            classes += 1
+            for k, v in pools.items():
+                picked[k] += v
+    if classes < 2:
+        raise UserError(f"A smoke run needs at least 2 classes with training, held-out "
+                        f"(groups {list(val_groups)}) and test videos of split {split} under "
+                        f"{source}; found {classes}. Check --data and --splits.")
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "classInd.txt") as tmp:
+        shutil.copyfile(splits / "classInd.txt", tmp)
+    train = [f"{e.rel_path} {e.label + 1}" for e in picked["train"] + picked["val"]]
+    with atomic_path(out / f"trainlist0{split}.txt") as tmp:
+        tmp.write_text("".join(f"{line}\r\n" for line in train))
+    with atomic_path(out / f"testlist0{split}.txt") as tmp:
+        tmp.write_text("".join(f"{e.rel_path}\r\n" for e in picked["test"]))
+    return [e.name for k in picked for e in picked[k]]
 
 
-def train_model(kind: str, data: DataPaths, run: RunPaths, *, profile: str = "demo",
-                split: int = 1, fast: bool = False, download_weights: bool = False,
-                **overrides) -> Path:
-    """Train (or resume, or skip if finished) the `frame` or `clip` model of a run.
-
-    `download_weights` lets torchvision fetch missing ImageNet weights (needs internet)."""
+# ----------------------------------------------------------------------------- training
+def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
+                **overrides: Any) -> Path:
+    """Train (or resume, or skip if finished) the `frame` or `clip` model of a run: the
+    held-out model, then under `refit` the reported one. Returns the reported model."""
     from helpers.train import train
 
-    cfg = train_config(profile, kind, fast=fast)
-    if download_weights:
-        overrides = {"download_weights": True, **overrides}
-    if overrides:
-        cfg = cfg.replace(**overrides)
     store = data.frame_store if kind == "frame" else data.clip_store
-    return train(cfg, store=store, splits=data.splits, split=split, out=run.model_dir(kind),
-                 resume=True)
+    stages = STAGES if setup.protocol == "refit" else ("holdout",)
+    path = Path()
+    for stage in stages:
+        cfg = train_config(setup, kind, stage).replace(**overrides)
+        if stage == "reported":
+            cfg = cfg.replace(num_epochs=reported_epochs(setup, kind, run, cfg.num_epochs))
+        path = train(cfg, store=store, splits=data.splits, split=setup.split,
+                     out=run.model_dir(kind, stage), resume=True)
+    return path
 
 
-def evaluate_model(kind: str, run: RunPaths, *, subsets: tuple[str, ...] = ("val", "test"),
-                   **kwargs) -> dict[str, Path]:
-    """Predictions files of a trained model for each subset (kept when they already exist)."""
+def reported_epochs(setup: Setup, kind: str, run: RunPaths, planned: int) -> int:
+    """Epochs of the reported model: with `epochs_from_validation`, the epoch at which the
+    held-out model's validation loss was lowest (recorded in choices.json), else `planned`."""
+    if not get_profile(setup.profile).epochs_from_validation:
+        return planned
+    history = _history(run.model_dir(kind, "holdout"))
+    losses = [(row["val_loss"], row["epoch"]) for row in history
+              if isinstance(row.get("val_loss"), float) and math.isfinite(row["val_loss"])]
+    if not losses:
+        return planned
+    best = min(losses)[1]
+    record_choice(run, kind, "num_epochs", {
+        "value": best, "rule": "epoch of the lowest validation loss of the held-out model",
+        "val_loss": {str(e): v for v, e in sorted(losses, key=lambda t: t[1])}})
+    return best
+
+
+def _history(run_dir: Path) -> list[dict[str, Any]]:
+    from helpers.runs import MODEL, load
+
+    path = run_dir / MODEL
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; train the held-out model first.")
+    return list(load(path).get("history", []))
+
+
+def record_choice(run: RunPaths, kind: str, name: str, value: dict[str, Any]) -> None:
+    choices = read_choices(run)
+    choices.setdefault(kind, {})[name] = value
+    write_json_atomic(run.choices, choices)
+
+
+def read_choices(run: RunPaths) -> dict[str, Any]:
+    try:
+        return json.loads(run.choices.read_text()) if run.choices.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise UserError(f"Cannot read {run.choices} ({type(exc).__name__}); delete it to "
+                        "make the choices again.") from None
+
+
+# ----------------------------------------------------------------------------- evaluation
+def evaluate_model(setup: Setup, kind: str, run: RunPaths, *,
+                   subsets: tuple[str, ...] = ("val", "test"),
+                   probes: tuple[str, ...] | None = None, **kwargs: Any) -> dict[str, Path]:
+    """Predictions files of a trained model (kept when they already exist): `val` from the
+    held-out model, `test` from the reported one, and for the clip model `test` again with
+    each temporal probe (keys `test_<probe>`)."""
     from helpers.evaluate import evaluate_to_file
 
-    return {s: evaluate_to_file(run.model_dir(kind), run.predictions(kind, s), subset=s, **kwargs)
-            for s in subsets}
+    if probes is None:
+        probes = PROBES if kind == "clip" else ()
+    if kind == "frame" and get_profile(setup.profile).choose_three_crop:
+        kwargs = {"three_crop": choose_three_crop(run, **kwargs), **kwargs}
+    out = {}
+    for s in subsets:
+        stage = "holdout" if s == "val" else "reported"
+        out[s] = evaluate_to_file(run.model_dir(kind, stage), run.predictions(kind, s),
+                                  subset=s, **kwargs)
+    if "test" in subsets:
+        for probe in probes:
+            out[f"test_{probe}"] = evaluate_to_file(
+                run.model_dir(kind), run.predictions(kind, "test", probe), subset="test",
+                probe=probe, **kwargs)
+    return out
+
+
+def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
+    """Whether the frame model scores three crops: only where they beat the centre crop on
+    validation top-1 (they cost 3x). Decided once, recorded in choices.json."""
+    from helpers.evaluate import evaluate_to_file
+    from helpers.predictions import load
+
+    saved = read_choices(run).get("frame", {}).get("three_crop")
+    if saved is not None:
+        return bool(saved["value"])
+    top1 = {}
+    for crops in (1, 3):
+        path = run.root / "predictions" / "choices" / f"frame_val_{crops}crop.h5"
+        evaluate_to_file(run.model_dir("frame", "holdout"), path, subset="val",
+                         three_crop=crops == 3, **kwargs)
+        top1[crops] = float(load(path).correct.mean())
+    use = top1[3] > top1[1]
+    record_choice(run, "frame", "three_crop", {
+        "value": use, "rule": "three crops when their validation top-1 is higher",
+        "val_top1": {"1 crop": top1[1], "3 crops": top1[3]}})
+    return use

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -21,11 +22,15 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from helpers.config import NORMS
 from helpers.errors import UserError
 from helpers.io import atomic_path, write_bytes_atomic, write_text_atomic
 from helpers.paths import FIGURES_DIR, NOTEBOOKS_DIR, REPO_ROOT, REPORT_DIR, RUNS_DIR
+
+if TYPE_CHECKING:
+    from helpers.pipeline import Setup
 
 PROFILES = ("demo", "ucf101")
 # The four stages, in order; each is the single notebook `notebooks/<prefix>_*.ipynb`.
@@ -181,17 +186,19 @@ def check_tex() -> None:
 
 # The PDF's layout, added to nbconvert's LaTeX preamble: a heading that would sit within a
 # few lines of the bottom of a page starts the next page instead, so it is never left alone
-# there (LaTeX itself already keeps a heading with a following paragraph, not with a table
-# or a figure); level-3 headings (the report's table titles) are not numbered.
+# there (LaTeX itself keeps a heading with a following paragraph, but not with a table or a
+# figure). `\Needspace` decides at once; the lazy `\needspace` can let the page break land
+# after a longtable has taken over the output routine, which then prints a stray table
+# header above the heading. Level-3 headings (the report's table titles) are not numbered.
 LATEX_PREAMBLE = r"""
-\IfFileExists{needspace.sty}{\usepackage{needspace}}{\providecommand{\needspace}[1]{}}
+\IfFileExists{needspace.sty}{\usepackage{needspace}}{\providecommand{\Needspace}[1]{}}
 \makeatletter
 \let\ucf@section\section
-\renewcommand{\section}{\needspace{10\baselineskip}\ucf@section}
+\renewcommand{\section}{\Needspace{10\baselineskip}\ucf@section}
 \let\ucf@subsection\subsection
-\renewcommand{\subsection}{\needspace{8\baselineskip}\ucf@subsection}
+\renewcommand{\subsection}{\Needspace{8\baselineskip}\ucf@subsection}
 \let\ucf@subsubsection\subsubsection
-\renewcommand{\subsubsection}{\needspace{6\baselineskip}\ucf@subsubsection}
+\renewcommand{\subsubsection}{\Needspace{6\baselineskip}\ucf@subsubsection}
 \makeatother
 \setcounter{secnumdepth}{2}
 """
@@ -313,40 +320,56 @@ def collect_figures(run_dir: Path, since: float) -> list[Path]:
     return copied
 
 
-def resolve_run_dir(run: str | os.PathLike | None, profile: str, *, fast: bool = False,
-                    split: int = 1) -> Path:
-    """`None` -> the pipeline's default (runs/<profile>[-fast][-split<k>]);
+def resolve_run_dir(setup: Setup) -> Path:
+    """An empty run -> the pipeline's default (runs/<profile>[-fast|-smoke][-split<k>]);
     a bare name -> runs/<name>; anything else is a path."""
     from helpers.pipeline import run_paths
 
-    if run is not None and str(run) != "":
-        run = Path(run)
+    if setup.run_dir:
+        run = Path(setup.run_dir)
         if len(run.parts) == 1 and not run.is_absolute():
             return (RUNS_DIR / run).absolute()
-    return run_paths(profile, run, fast=fast, split=split).root.absolute()
+    return run_paths(setup).root.absolute()
 
 
-def run_report(*, profile: str = "demo", data_dir: str | os.PathLike | None = None,
-               splits_dir: str | os.PathLike | None = None,
-               run_dir: str | os.PathLike | None = None, split: int = 1, fast: bool = False,
-               download_weights: bool = False,
+def _checked_paths(setup: Setup) -> Setup:
+    """Absolute paths, each checked up front with one sentence, before hours of work."""
+    changes: dict[str, str] = {}
+    for field, what, need_dir in (("data_dir", "data folder", True),
+                                  ("splits_dir", "split-file folder", True),
+                                  ("weights", "Kinetics weights file", False),
+                                  ("imagenet_weights", "ImageNet weights file", False)):
+        value = getattr(setup, field)
+        if not value:
+            continue
+        path = Path(value).expanduser().absolute()
+        ok = path.is_dir() if need_dir else path.is_file()
+        if not ok:
+            kind = "folder" if need_dir else "file"
+            raise UserError(f"The {what} {path} does not exist or is not a {kind}; check the "
+                            "path.")
+        changes[field] = str(path)
+    if setup.stores_dir:
+        from helpers.io import ensure_writable_dir
+
+        changes["stores_dir"] = str(ensure_writable_dir(
+            Path(setup.stores_dir).expanduser().absolute(), what="--stores"))
+    return setup.replace(**changes)
+
+
+def run_report(setup: Setup | None = None, *,
                notebooks: Sequence[str | os.PathLike] | None = None,
                kernel_name: str | None = None,
                pdf_path: str | os.PathLike | None = REPORT_DIR / "report.pdf") -> Path:
-    """Execute the notebooks in order, then render the last one to `pdf_path`.
+    """Execute the notebooks in order with `setup` as their parameters, then render the
+    last one to `pdf_path`.
 
     `pdf_path=None` skips rendering. Returns the PDF path, or the run folder when no
     PDF was rendered.
     """
-    if profile not in PROFILES:
-        raise UserError(f"Unknown profile {profile!r}; pick one of {', '.join(PROFILES)}.")
-    if split not in (1, 2, 3):
-        raise UserError(f"Split must be 1, 2 or 3, not {split}.")
-    if data_dir is not None and str(data_dir) != "":
-        data_dir = Path(data_dir).absolute()
-        if not data_dir.exists():
-            raise UserError(f"The data folder {data_dir} does not exist; pass the UCF-101 "
-                            "folder (or the HDF5 tree) with --data.")
+    from helpers.pipeline import Setup
+
+    setup = _checked_paths(setup or Setup())
     nb_paths = [Path(p).absolute() for p in notebooks] if notebooks is not None else find_notebooks()
     for path in nb_paths:
         if not path.is_file():
@@ -357,28 +380,14 @@ def run_report(*, profile: str = "demo", data_dir: str | os.PathLike | None = No
         except UserError as exc:  # run the notebooks anyway: their work is kept for a rerun
             print(f"warning: {exc} The notebooks run first; rerun once TeX is installed.",
                   file=sys.stderr, flush=True)
-    run_path = resolve_run_dir(run_dir, profile, fast=fast, split=split)
+    run_path = resolve_run_dir(setup)
+    setup = setup.replace(run_dir=str(run_path))
     kernel_name = kernel_name or choose_kernel()
-
-    if splits_dir is not None and str(splits_dir) != "":
-        splits_dir = Path(splits_dir).absolute()
-        if not splits_dir.is_dir():
-            raise UserError(f"The split-file folder {splits_dir} does not exist; pass the folder "
-                            "that holds classInd.txt and trainlist0k/testlist0k.txt.")
-    parameters: dict[str, Any] = {
-        "profile": profile,
-        "data_dir": str(data_dir) if data_dir else "",
-        "splits_dir": str(splits_dir) if splits_dir else "",
-        "run_dir": str(run_path),
-        "split": split,
-    }
-    if download_weights:
-        parameters["download_weights"] = True
-    if fast:
-        parameters["fast"] = True
+    parameters = dataclasses.asdict(setup)  # the notebooks' parameters cell, field by field
 
     started = time.time()
-    print(f"report: profile={profile} split={split} run={run_path} kernel={kernel_name}", flush=True)
+    print(f"report: profile={setup.profile} split={setup.split} run={run_path} "
+          f"kernel={kernel_name}{' (smoke run)' if setup.smoke else ''}", flush=True)
     executed = []
     with _kernel_env():
         for i, src in enumerate(nb_paths, 1):
@@ -395,36 +404,40 @@ def run_report(*, profile: str = "demo", data_dir: str | os.PathLike | None = No
         src, dst = executed[-1]
         print(f"rendering {dst.name} -> {pdf_path}", flush=True)
         t0 = time.time()
-        result = render_pdf(dst, pdf_path, source_dir=src.parent,
-                            title=report_title(profile, data_dir, fast=fast))
+        result = render_pdf(dst, pdf_path, source_dir=src.parent, title=report_title(setup))
         with atomic_path(run_path / Path(pdf_path).name) as tmp:
             shutil.copyfile(result, tmp)
         print(f"rendered in {time.time() - t0:.1f} s", flush=True)
     figures = collect_figures(run_path, started)
     if figures:
         print(f"copied {len(figures)} figure(s) into {run_path / 'figures'}", flush=True)
-    summary = results_summary(run_path)
+    summary = results_summary(run_path, setup)
     if summary:
         print(summary, flush=True)
+    if setup.smoke:
+        from helpers.forecast import forecast, format_forecast
+
+        print(format_forecast(forecast(setup)), flush=True)
     print(f"report: finished in {time.time() - started:.1f} s", flush=True)
     return result
 
 
-def report_title(profile: str, data_dir: str | os.PathLike | None, *, fast: bool = False) -> str:
+def report_title(setup: Setup) -> str:
     from helpers.pipeline import data_paths
 
-    synthetic = data_paths(profile, data_dir or None, fast=fast).synthetic
-    where = "the synthetic benchmark" if synthetic else "UCF-101"
-    return f"Human action recognition on {where}: single frames, 3D clips and their fusion"
+    where = "the synthetic benchmark" if data_paths(setup).synthetic else "UCF-101"
+    title = f"Human action recognition on {where}: single frames, 3D clips and their fusion"
+    return f"Smoke run (a few steps on a few videos, not results): {title}" if setup.smoke \
+        else title
 
 
-def results_summary(run_dir: Path) -> str:
+def results_summary(run_dir: Path, setup: Setup | None = None) -> str:
     """The three models' test scores and the fusion verdict, for the console at the end
     of a run (empty while the run has no predictions for both models yet)."""
     from helpers import analysis
-    from helpers.pipeline import RunPaths
+    from helpers.pipeline import RunPaths, Setup
 
-    run = RunPaths(run_dir)
+    run = RunPaths(run_dir, (setup or Setup()).protocol)
     needed = [run.predictions(k, s) for k in ("frame", "clip") for s in ("val", "test")]
     if not all(p.is_file() for p in needed):
         return ""
@@ -449,6 +462,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", metavar="RUN", default=None,
                         help="run name under runs/ or a folder path (default: runs/<profile>)")
     parser.add_argument("--split", type=int, choices=(1, 2, 3), default=1, help="UCF-101 split")
+    parser.add_argument("--smoke", action="store_true",
+                        help="check the whole path on a few videos of --data at the real sizes, "
+                             "then forecast the full run's disk and time")
+    parser.add_argument("--weights", metavar="PATH", default=None,
+                        help="the clip model's Kinetics file (default: the profile's, "
+                             "data/weights/r3d50_K_200ep.pth)")
+    parser.add_argument("--imagenet-weights", metavar="PATH", default=None,
+                        help="a torchvision-format ResNet-50 file instead of the hub cache")
+    parser.add_argument("--norm", choices=NORMS, default=None,
+                        help="the clip model's input normalisation, for a file that breaks the "
+                             "detection rule (module. prefix or 400 classes = kinetics-old)")
+    parser.add_argument("--stores", metavar="DIR", default=None,
+                        help="where the frame stores go (default: data/stores; they need tens "
+                             "of GB for UCF-101)")
     parser.add_argument("--download-weights", action="store_true",
                         help="let torchvision download missing ImageNet weights (needs internet)")
     parser.add_argument("--fast", action="store_true", help="tiny test-only configuration")
@@ -460,18 +487,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="where to write the PDF (default: report/report.pdf)")
 
 
+def setup_from_args(args: argparse.Namespace) -> Setup:
+    from helpers.pipeline import Setup
+
+    return Setup(profile=args.profile, data_dir=args.data or "", splits_dir=args.splits or "",
+                 run_dir=args.run or "", split=args.split,
+                 download_weights=args.download_weights, fast=args.fast, smoke=args.smoke,
+                 weights=args.weights or "", imagenet_weights=args.imagenet_weights or "",
+                 norm=args.norm or "", stores_dir=args.stores or "")
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.data is not None and not Path(args.data).exists():
-        raise UserError(f"The data folder {args.data} does not exist; pass the UCF-101 "
-                        "folder (or the HDF5 tree) with --data.")
+    setup = setup_from_args(args)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     notebooks = find_notebooks(only)
     render = notebooks[-1].name.startswith(f"{REPORT_STAGE}_")
     if not render:
         print(f"note: stage {REPORT_STAGE} is not selected, so no PDF is rendered.", flush=True)
-    out = run_report(profile=args.profile, data_dir=args.data, splits_dir=args.splits,
-                     run_dir=args.run, split=args.split, fast=args.fast,
-                     download_weights=args.download_weights, notebooks=notebooks,
-                     kernel_name=args.kernel, pdf_path=Path(args.pdf) if render else None)
+    out = run_report(setup, notebooks=notebooks, kernel_name=args.kernel,
+                     pdf_path=Path(args.pdf) if render else None)
     print(f"wrote {out}")
     return 0

@@ -31,7 +31,8 @@ CHECKPOINT = "checkpoint.pt"  # latest epoch, for --resume
 MODEL = "model.pt"  # final weights + what evaluation needs to rebuild the model
 CONFIG_JSON = "config.json"
 METRICS_CSV = "metrics.csv"
-METRICS_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+METRICS_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
+                   "train_items_per_s"]
 CHECKPOINT_KEYS = ("epoch", "history", "config", "model", "optimizer", "scheduler", "rng")
 MODEL_KEYS = ("config", "spec", "state_dict")
 SPEC_KEYS = ("arch", "model", "num_classes", "widen_factor", "class_names")

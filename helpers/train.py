@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from helpers import distributed as D
 from helpers import runs
-from helpers.config import OPTIMIZERS, PROFILES, SCHEDULES, TrainConfig, get_profile
+from helpers.config import NORMS, OPTIMIZERS, PROFILES, SCHEDULES, TrainConfig, get_profile
 from helpers.data import sampling
 from helpers.data.datasets import ClipDataset, FrameDataset, make_dataset
 from helpers.data.splits import SplitData, load_split_data
@@ -94,12 +94,14 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
         loaders.set_epoch(epoch)
         sums = train_one_epoch(net, loaders, optimizer, scheduler, criterion, cfg, device, fmt,
                                epoch)
+        rate = sums[2] / (time.perf_counter() - t0)  # training items/s, for time forecasts
         val_loss, val_acc = validate(net, loaders.val, cfg, device, fmt)
         history.append({"epoch": epoch + 1, "train_loss": sums[0] / sums[2],
                         "train_acc": sums[1] / sums[2], "val_loss": val_loss, "val_acc": val_acc,
-                        "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0})
+                        "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0,
+                        "train_items_per_s": rate})
         if D.is_main():
-            _log_epoch(cfg, history[-1], sums[2])
+            _log_epoch(cfg, history[-1])
             runs.save_checkpoint(ckpt_path, cfg, model, data.class_names, identity, history,
                                  optimizer, scheduler)
             runs.write_metrics(out, history)
@@ -190,7 +192,8 @@ def build_network(cfg: TrainConfig, num_classes: int,
                   device: torch.device) -> tuple[nn.Module, torch.memory_format | None]:
     model = build_model(cfg.arch, num_classes, weights=cfg.weights,
                         widen_factor=cfg.widen_factor, shortcut_type=cfg.shortcut_type,
-                        allow_download=cfg.download_weights)
+                        allow_download=cfg.download_weights, norm=cfg.norm,
+                        dropout=cfg.dropout)
     freeze_until(model, cfg.freeze_until)
     return model, place_model(model, cfg.model, device, cfg.channels_last)
 
@@ -333,13 +336,13 @@ def validate(net: nn.Module, loader: DataLoader | None, cfg: TrainConfig,
     return sums[0].item() / n, sums[1].item() / n
 
 
-def _log_epoch(cfg: TrainConfig, row: dict[str, Any], items: float) -> None:
+def _log_epoch(cfg: TrainConfig, row: dict[str, Any]) -> None:
     unit = "img" if cfg.model == "frame" else "clip"
     print(f"{cfg.model} epoch {row['epoch']}/{cfg.num_epochs}: "
           f"train loss {row['train_loss']:.3f} acc {row['train_acc']:.1%} | "
           f"val ({'item' if cfg.model == 'frame' else 'clip'}-level) loss "
           f"{row['val_loss']:.3f} acc {row['val_acc']:.1%} | {row['seconds']:.0f} s "
-          f"({items / row['seconds']:.0f} {unit}/s)")
+          f"(training {row['train_items_per_s']:.0f} {unit}/s)")
 
 
 def _say(text: str) -> None:
@@ -390,8 +393,9 @@ _OVERRIDES = {"num_epochs": int, "batch_size": int, "lr": float, "weight_decay":
               "accum_steps": int, "freeze_until": str, "backbone_lr_mult": float, "arch": str,
               "weights": str, "crop_size": int, "clip_len": int, "stride": int,
               "frames_per_video": int, "num_workers": int, "seed": int, "widen_factor": float,
-              "flip_p": float, "shortcut_type": str}
-_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "shortcut_type": ("A", "B")}
+              "flip_p": float, "shortcut_type": str, "norm": str, "dropout": float}
+_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "shortcut_type": ("A", "B"),
+            "norm": NORMS}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -9,9 +9,9 @@ from helpers.errors import UserError
 from helpers.fusion import (
     METHODS,
     choose_method,
-    fit_stacking,
     evaluate_fusion,
     fit_fusion,
+    fit_stacking,
     fuse,
     make_folds,
 )

@@ -208,3 +208,17 @@ def test_to_markdown_formats_cells():
         "| a\\|b | 81.2% | 10 | 0.0123 | yes |",
         "| c | n/a | 3 | 1 | no |",
     ]
+
+
+def test_to_markdown_proportional_widths():
+    df = pd.DataFrame({"model": ["3D clips"], "weights": ["data/weights/r3d50_K_200ep.pth"],
+                       "optimisation": ["sgd lr 0.01, cosine, 20 epochs, batch 64"],
+                       "top1": [0.5]})
+    sep = to_markdown(df, proportional=True).splitlines()[1]
+    dashes = [len(c.strip(":")) for c in sep.strip("|").split("|")]
+    assert len(sep) <= 72  # the dashes line alone never makes a table wide for pandoc
+    # the long sentence gets the most room, the long path more than the short name
+    assert dashes[2] == max(dashes) and dashes[1] > dashes[0]
+    assert sep.split("|")[4].endswith(":")  # numbers stay right-aligned
+    assert to_markdown(df).splitlines()[1] == "|:---|:---|:---|---:|"
+

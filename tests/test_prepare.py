@@ -642,11 +642,11 @@ def test_pipeline_builds_the_missing_stores_in_one_pass(tmp_path, decodes, monke
 
     src = _tiny_tree(tmp_path / "ucf")
     monkeypatch.setattr(pipeline, "DATA_DIR", tmp_path / "data")
-    data = pipeline.prepare_data("ucf101", src, num_workers=1)
+    data = pipeline.prepare_data(pipeline.Setup("ucf101", str(src)), num_workers=1)
     assert set(decodes.values()) == {1} and len(decodes) == 4
     assert VideoStore(data.frame_store).frame_size == (48, 64)
     assert VideoStore(data.clip_store).frame_size == (128, 170)  # profile: short side 128
     decodes.clear()
     data.clip_store.unlink()  # only the missing one is rebuilt
-    pipeline.prepare_data("ucf101", src, num_workers=1)
+    pipeline.prepare_data(pipeline.Setup("ucf101", str(src)), num_workers=1)
     assert len(decodes) == 4 and data.clip_store.exists()

@@ -16,6 +16,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 import helpers.report as report
 from helpers.cli import main
 from helpers.errors import UserError
+from helpers.pipeline import Setup
 
 KERNEL = "python3"  # jupyter_client maps it to this interpreter
 
@@ -45,8 +46,9 @@ def test_parameters_are_injected_and_outputs_kept(tmp_path):
     nb2 = _notebook(tmp_path / "nbs" / "02_b.ipynb",
                     'import os\nprint("CWD=" + os.getcwd())\nprint("P2-" + str(len(profile) * 3))')
     run_dir = tmp_path / "run"
-    out = report.run_report(profile="ucf101", data_dir=tmp_path, run_dir=run_dir, split=2,
-                            fast=True, notebooks=[nb1, nb2], kernel_name=KERNEL, pdf_path=None)
+    setup = Setup(profile="ucf101", data_dir=str(tmp_path), run_dir=str(run_dir), split=2,
+                  fast=True)
+    out = report.run_report(setup, notebooks=[nb1, nb2], kernel_name=KERNEL, pdf_path=None)
     assert out == run_dir
     ex1, ex2 = run_dir / "notebooks" / "01_a.ipynb", run_dir / "notebooks" / "02_b.ipynb"
     assert f"P1-ucf101-14-True-{tmp_path}-{run_dir}" in _text(ex1)
@@ -64,7 +66,8 @@ def test_failure_names_the_cell_and_keeps_the_partial_copy(tmp_path):
                    'raise ValueError("boom-" + str(6 * 7))', 'print("never")')
     run_dir = tmp_path / "run"
     with pytest.raises(UserError) as exc:
-        report.run_report(run_dir=run_dir, notebooks=[nb], kernel_name=KERNEL, pdf_path=None)
+        report.run_report(Setup(run_dir=str(run_dir)), notebooks=[nb], kernel_name=KERNEL,
+                          pdf_path=None)
     msg = str(exc.value)
     failed = run_dir / "notebooks" / "01_bad.failed.ipynb"
     assert "01_bad.ipynb" in msg and "ValueError: boom-42" in msg and "In [" in msg
@@ -107,12 +110,14 @@ def test_stage_selection(tmp_path, monkeypatch):
 
 
 def test_run_dir_names_and_kernel_choice(tmp_path):
-    assert report.resolve_run_dir(None, "demo") == report.RUNS_DIR.absolute() / "demo"
-    assert report.resolve_run_dir("exp1", "demo") == report.RUNS_DIR.absolute() / "exp1"
-    assert report.resolve_run_dir(tmp_path / "r", "demo") == tmp_path / "r"
-    assert report.resolve_run_dir(None, "demo", fast=True) == report.RUNS_DIR.absolute() / "demo-fast"
+    runs = report.RUNS_DIR.absolute()
+    assert report.resolve_run_dir(Setup()) == runs / "demo"
+    assert report.resolve_run_dir(Setup(run_dir="exp1")) == runs / "exp1"
+    assert report.resolve_run_dir(Setup(run_dir=str(tmp_path / "r"))) == tmp_path / "r"
+    assert report.resolve_run_dir(Setup(fast=True)) == runs / "demo-fast"
+    assert report.resolve_run_dir(Setup(profile="ucf101", smoke=True)) == runs / "ucf101-smoke"
     # another split never reuses split 1's models
-    assert report.resolve_run_dir(None, "demo", split=2) == report.RUNS_DIR.absolute() / "demo-split2"
+    assert report.resolve_run_dir(Setup(split=2)) == runs / "demo-split2"
     assert report.kernel_runs_this_python(sys.executable)
     assert report.kernel_runs_this_python("python")
     assert not report.kernel_runs_this_python(str(tmp_path / "other-venv" / "bin" / "python"))
@@ -126,8 +131,8 @@ def test_missing_tex_warns_runs_the_notebooks_then_fails(tmp_path, monkeypatch, 
     monkeypatch.setattr(report.shutil, "which",
                         lambda name: None if name == "xelatex" else real_which(name))
     with pytest.raises(UserError, match="texlive-xetex"):
-        report.run_report(run_dir=tmp_path / "run", notebooks=[nb], kernel_name=KERNEL,
-                          pdf_path=tmp_path / "r.pdf")
+        report.run_report(Setup(run_dir=str(tmp_path / "run")), notebooks=[nb],
+                          kernel_name=KERNEL, pdf_path=tmp_path / "r.pdf")
     assert "warning: xelatex not found" in capsys.readouterr().err
     assert "ran-anyway" in _text(tmp_path / "run" / "notebooks" / "04_report.ipynb")
     assert not (tmp_path / "r.pdf").exists()
@@ -155,8 +160,8 @@ def test_pdf_hides_code_and_keeps_computed_output(tmp_path, monkeypatch):
         markdown="# Heading\n\nSome prose.",
     )
     pdf = tmp_path / "out" / "report.pdf"
-    out = report.run_report(run_dir=tmp_path / "run", notebooks=[nb], kernel_name=KERNEL,
-                            pdf_path=pdf)
+    out = report.run_report(Setup(run_dir=str(tmp_path / "run")), notebooks=[nb],
+                            kernel_name=KERNEL, pdf_path=pdf)
     assert out == pdf and pdf.read_bytes().startswith(b"%PDF")
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
@@ -181,3 +186,56 @@ def test_latex_failure_keeps_the_log(tmp_path):
         report.render_pdf(path, tmp_path / "bad.pdf")
     assert (tmp_path / "bad.latex.log").read_text()
     assert not (tmp_path / "bad.pdf").exists()
+
+
+def test_long_words_in_table_rows_get_break_points():
+    z = report.ZWSP
+    text = ("A sentence with data/weights/r3d50_K_200ep.pth stays as it is.\n\n"
+            "| model | weights |\n|:---|:---|\n"
+            "| 3D | data/weights/r3d50_K_200ep.pth |\n| 2D | imagenet |\n"
+            "| link | [data/weights/r3d50_K_200ep.pth](https://example.org/a_b.pth) |\n")
+    out = report.breakable_tables(text)
+    assert out.splitlines()[0] == text.splitlines()[0]  # prose is left to LaTeX
+    assert f"| 3D | data/{z}weights/{z}r3d50_{z}K_{z}200ep.{z}pth |" in out
+    assert "| 2D | imagenet |" in out and "|:---|:---|" in out
+    assert "(https://example.org/a_b.pth)" in out  # links keep their targets
+    assert report.breakable_tables(out) == out  # idempotent
+    assert out.replace(z, "") == text
+
+
+def _layout_notebook(path: Path) -> Path:
+    """Sections at every height of a page: filler of growing length, then a heading followed
+    directly by a table (LaTeX keeps a heading with a paragraph, not with a table), and a
+    table with a long path in a narrow column."""
+    cells = [new_markdown_cell(
+        "| model | network | weights | input | optimisation | averaging |\n"
+        "|:---|:---|:---|:---|:---|:---|\n"
+        "| 3D clips | r3d50 | data/weights/r3d50_K_200ep.pth | 16×112×112 clips | "
+        "sgd lr 0.01, cosine, 20 epochs, batch 64 | windows covering the whole video |")]
+    rows = "\n".join(f"| row{r} | {r} |" for r in range(12))
+    for k in range(30):
+        cells.append(new_markdown_cell(" ".join(["Filler text for the layout test."] * (3 + 4 * k))))
+        cells.append(new_markdown_cell(f"## Heading{k:02d}\n\n| name | value |\n|:---|---:|\n{rows}"))
+    nb = new_notebook(cells=cells)
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.skipif(shutil.which("xelatex") is None or shutil.which("pdftotext") is None,
+                    reason="needs xelatex and pdftotext")
+def test_pdf_keeps_headings_off_page_bottoms_and_wraps_long_cells(tmp_path):
+    pdf = report.render_pdf(_layout_notebook(tmp_path / "layout.ipynb"), tmp_path / "l.pdf")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    pages = [p for p in text.split("\f") if p.strip()]
+    assert len(pages) > 5
+    for n, page in enumerate(pages, 1):
+        lines = [ln.strip() for ln in page.splitlines() if ln.strip()]
+        body = lines[:-1] if lines[-1].isdigit() else lines  # drop the page number
+        assert "Heading" not in body[-1], f"page {n} ends with the heading {body[-1]!r}"
+        # a table header at the top of a page belongs to a table continued there
+        if body[0].split() == ["name", "value"]:
+            assert body[1].startswith("row"), f"page {n} starts with a stray table header"
+    # the weights path wraps inside its column instead of running over the next one
+    first = [ln for ln in pages[0].splitlines() if "data/" in ln]
+    assert first and "200ep.pth" not in first[0], first

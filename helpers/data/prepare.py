@@ -26,7 +26,7 @@ import shutil
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -50,7 +50,7 @@ from helpers.data.store import (
     Part,
     PartRef,
     VideoStore,
-    _human_bytes,
+    human_bytes,
     library_versions,
     load_part,
     parts_dir_for,
@@ -60,7 +60,7 @@ from helpers.data.store import (
     write_store,
 )
 from helpers.errors import UserError
-from helpers.io import ensure_writable_dir, write_json_atomic
+from helpers.io import ensure_writable_dir, sha256_json, write_json_atomic
 from helpers.progress import bar
 
 DEFAULT_QUALITY = 90
@@ -467,9 +467,9 @@ def check_space(needs: Sequence[SpaceNeed]) -> None:
             names = " and ".join(p.name for p in n.stores)
             raise UserError(
                 f"not enough disk space for {names}: preparing needs about "
-                f"{_human_bytes(n.need)} at its peak (the stores, about "
-                f"{_human_bytes(n.store_bytes)}, plus their part files until each is assembled) "
-                f"but {n.folder} has {_human_bytes(free)} free; free some space or put the "
+                f"{human_bytes(n.need)} at its peak (the stores, about "
+                f"{human_bytes(n.store_bytes)}, plus their part files until each is assembled) "
+                f"but {n.folder} has {human_bytes(free)} free; free some space or put the "
                 f"stores on a bigger disk (`prepare --out PATH`; for `make report`, "
                 f"UCF_DATA_DIR=/big/disk or `report --stores DIR`)")
 
@@ -477,22 +477,27 @@ def check_space(needs: Sequence[SpaceNeed]) -> None:
 def prepare_stores(source: str | os.PathLike, splits: str | os.PathLike | None,
                    outs: Mapping[int | None, str | os.PathLike], *,
                    num_workers: int | None = None, quality: int = DEFAULT_QUALITY,
-                   space_check: bool = True) -> dict[int | None, dict[str, Any]]:
+                   space_check: bool = True,
+                   only: Collection[str] | None = None) -> dict[int | None, dict[str, Any]]:
     """Decode every video under `source` once into each store of `outs` ({short side or None
     for the size as decoded: store path}); return each store's report, keyed like `outs`.
 
     Resumable: rerun the same call after any interruption. See the module docstring.
-    `space_check=False` skips the disk space estimate.
+    `space_check=False` skips the disk space estimate. `only`: the video names to store
+    (e.g. a smoke run's few videos); default every video under `source`.
     """
     started = time.perf_counter()
     source, splits_dir, num_workers = _resolve_inputs(source, splits, quality, list(outs),
                                                       num_workers)
     targets = _resolve_targets(outs)
     class_names = read_class_index(splits_dir / "classInd.txt")
-    videos = discover(source, class_names)
+    videos = _select(discover(source, class_names), only, source)
     settings = {t.out: {"format_version": FORMAT_VERSION, "source": str(source),
                         "source_kind": _source_kind(videos), "short_side": t.short_side or 0,
                         "quality": quality} for t in targets}
+    if only is not None:  # a store of a subset is another store than one of all videos
+        settings = {k: {**v, "videos_sha256": sha256_json(sorted(only))}
+                    for k, v in settings.items()}
     reports = {t.out: _finished_report(t.out, settings[t.out]) for t in targets if t.out.exists()}
     pending = [t for t in targets if t.out not in reports]
     if pending:
@@ -502,6 +507,32 @@ def prepare_stores(source: str | os.PathLike, splits: str | os.PathLike | None,
         reports.update(_build(pending, settings, probed, videos, class_names, splits_dir,
                               quality, num_workers, started))
     return {side: reports[t.out] for side, t in zip(outs, targets, strict=True)}
+
+
+def _select(videos: list[SourceVideo], only: Collection[str] | None,
+            source: Path) -> list[SourceVideo]:
+    if only is None:
+        return videos
+    wanted = set(only)
+    kept = [v for v in videos if v.name in wanted]
+    absent = sorted(wanted - {v.name for v in kept})
+    if absent:
+        raise UserError(f"{len(absent)} of the {len(wanted)} videos asked for are not under "
+                        f"{source} (e.g. {absent[0]}); check the source folder and the lists.")
+    return kept
+
+
+def estimate_stores(source: str | os.PathLike, splits: str | os.PathLike | None,
+                    outs: Mapping[int | None, str | os.PathLike], *,
+                    num_workers: int | None = None,
+                    quality: int = DEFAULT_QUALITY) -> list[SpaceNeed]:
+    """What building the stores of `outs` from every video under `source` would take on
+    disk, without writing anything (a smoke run's forecast for the full run)."""
+    source, splits_dir, num_workers = _resolve_inputs(source, splits, quality, list(outs),
+                                                      num_workers)
+    targets = _resolve_targets(outs)
+    videos = discover(source, read_class_index(splits_dir / "classInd.txt"))
+    return estimate_space(targets, videos, quality, _probe_size(videos), num_workers)
 
 
 def prepare_store(source: str | os.PathLike, splits: str | os.PathLike | None,

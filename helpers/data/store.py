@@ -325,7 +325,7 @@ def store_info(path: str | os.PathLike) -> dict[str, Any]:
     return {"videos": videos, "totals": totals}
 
 
-def _human_bytes(n: float) -> str:
+def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -344,8 +344,8 @@ def format_info(info: dict[str, Any], attrs: dict[str, Any]) -> str:
         f"videos    {t['videos']:,} in {t['classes']} of {t['class_names']} classes",
         f"frames    {t['frames']:,} ({per_video:.1f} per video), {t['width']}x{t['height']} "
         f"({resized}), JPEG quality {t['quality']}",
-        f"bytes     {_human_bytes(t['jpeg_bytes'])} of JPEG, {_human_bytes(t['bytes_per_frame'])} "
-        f"per frame; file {_human_bytes(t['file_bytes'])}",
+        f"bytes     {human_bytes(t['jpeg_bytes'])} of JPEG, {human_bytes(t['bytes_per_frame'])} "
+        f"per frame; file {human_bytes(t['file_bytes'])}",
         f"source    {t['source']} ({t['source_kind']})",
         f"created   {t['created']} with {versions}",
         f"failures  {len(failures)}" + "".join(f"\n  {x['name']}: {x['reason']}"

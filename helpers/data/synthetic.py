@@ -1,17 +1,28 @@
-"""The synthetic spatial/temporal benchmark: a tiny UCF-101 look-alike that answers, on a
-laptop CPU, the assignment's question "which classes need temporal information?".
+"""The synthetic spatial/temporal/detail benchmark: a tiny UCF-101 look-alike that answers, on
+a laptop CPU, the assignment's questions "which classes need temporal information?" and "what
+does the single-frame model see that the 3D model misses?".
 
 It writes exactly what UCF-101 ships (an AVI tree with 25 groups, XviD at 25 fps, and the
 official CRLF split files), so every real code path downstream runs unchanged, plus
-`classes.json`, which says which classes are spatial and which are temporal. One deliberate
-difference: every frame is a keyframe (see `encode_avi`).
+`classes.json`, which gives each class its kind (spatial, temporal or detail) and, for the
+last two, its partner. One deliberate difference: every frame is a keyframe (see `encode_avi`).
 
-- Spatial classes differ in appearance (shape and colour), so any single frame names them.
-  They may move, but their motion is symmetric in time.
+- Spatial classes differ in appearance (shape and colour) that survives any resolution, so
+  any single frame names them, for both models. They may move, but their motion is symmetric
+  in time.
 - Temporal pairs share one stationary random process with a uniform random phase (positions,
   sizes and angles that wrap around). One class plays it forward, its partner plays it with
   the frame order reversed. Every frame then has the same marginal distribution in both
   classes: a single frame cannot tell them apart, but the direction of motion can.
+- Detail pairs share one object and motion (a flag, a tile, a board, a shield); they differ
+  only in a fine texture on it (stripes across or down, a checkerboard, or none) with a period
+  of two pixels, so a frame at full resolution shows it. The textures are built to vanish
+  exactly when a frame is shrunk to half its size by area averaging, as the 3D model's store
+  is (the demo's analogue of 224 against 112 pixels): each lies on a rectangle snapped to even
+  pixel coordinates, wholly inside the object, and every aligned 2x2 block of it averages to
+  the plain colour. Its phase (which rows or columns are the light ones) is random per video,
+  so even at full resolution the mean image of both classes is the same: it is the local
+  contrast energy, not the pixel values, that tells them apart.
 - Each group (g01-g25) has its own nuisances, as UCF-101 groups share actors and scenes:
   background texture and palette, object scale and speed, noise level and camera jitter.
 

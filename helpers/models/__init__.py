@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from torch import nn
+
 from helpers.errors import UserError
 from helpers.models.checkpoints import (
     CheckpointInfo,
@@ -40,7 +43,8 @@ def model_kind(name: str) -> str:
 
 def build_model(name: str, num_classes: int, weights: str | Path | None = None, *,
                 widen_factor: float = 1.0, allow_download: bool = False,
-                norm: str | None = None, shortcut_type: str = "B") -> VideoClassifier:
+                norm: str | None = None, shortcut_type: str = "B",
+                dropout: float = 0.0) -> VideoClassifier:
     """Build `name` with a fresh `num_classes` head.
 
     weights:
@@ -51,7 +55,35 @@ def build_model(name: str, num_classes: int, weights: str | Path | None = None, 
       a path - a torchvision-format .pth (2D) or a Hara checkpoint, old or new format (3D).
     norm: override the normalisation the weights imply (a key of NORMALIZATIONS).
     shortcut_type, widen_factor: Hara's 3D options ('B' and 1.0 for his released files).
+    dropout: probability of dropping the pooled features before the new head (training only;
+      the head's weights keep their names, so a saved model loads without it).
     """
+    model = _build(name, num_classes, weights, widen_factor=widen_factor,
+                   allow_download=allow_download, norm=norm, shortcut_type=shortcut_type)
+    if dropout:
+        model.backbone.fc = DropoutLinear.from_linear(model.backbone.fc, dropout)
+    return model
+
+
+class DropoutLinear(nn.Linear):
+    """A linear head that drops its input features first; same parameters as nn.Linear."""
+
+    def __init__(self, in_features: int, out_features: int, p: float) -> None:
+        super().__init__(in_features, out_features)
+        self.dropout = nn.Dropout(p)
+
+    @classmethod
+    def from_linear(cls, fc: nn.Linear, p: float) -> DropoutLinear:
+        head = cls(fc.in_features, fc.out_features, p)
+        head.load_state_dict(fc.state_dict())
+        return head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.dropout(x))
+
+
+def _build(name: str, num_classes: int, weights: str | Path | None, *, widen_factor: float,
+           allow_download: bool, norm: str | None, shortcut_type: str) -> VideoClassifier:
     kind = model_kind(name)
     if int(num_classes) != num_classes or num_classes < 1:
         raise UserError(f"num_classes must be a positive integer, not {num_classes!r}.")

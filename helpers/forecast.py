@@ -1,0 +1,99 @@
+"""What a full run will need, forecast at the end of a smoke run: disk for the stores, from
+the full dataset's frame counts and measured bytes per frame, and time per epoch, from the
+training rates the smoke run measured on this hardware."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from helpers.config import get_profile
+from helpers.data.store import human_bytes
+from helpers.errors import UserError
+from helpers.pipeline import STAGES, Setup, data_paths, run_paths, train_config
+
+
+@dataclass(frozen=True)
+class ModelForecast:
+    kind: str
+    items_per_epoch: int  # frames (frame model) or clips (clip model) of one full epoch
+    items_per_s: float  # measured in the smoke run, at its batch size
+    epochs: int  # over all stages of the protocol
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return self.items_per_epoch / self.items_per_s
+
+
+def forecast(setup: Setup) -> dict[str, Any]:
+    """{"disk": [SpaceNeed...], "models": [ModelForecast...]} for the full run that this
+    smoke run rehearsed."""
+    from helpers.data.prepare import estimate_stores
+    from helpers.data.splits import load_split_data
+
+    if not setup.smoke:
+        raise UserError("A forecast comes from a smoke run; pass --smoke.")
+    prof = get_profile(setup.profile)
+    full = data_paths(setup.replace(smoke=False))
+    outs = {prof.frame_short_side: full.frame_store, prof.clip_short_side: full.clip_store}
+    disk = estimate_stores(full.source, full.splits, outs)
+    run = run_paths(setup)
+    models = []
+    for kind in ("frame", "clip"):
+        cfg = train_config(setup.replace(smoke=False), kind)
+        split = load_split_data(full.splits, setup.split, cfg.val_groups)
+        per_video = cfg.frames_per_video if kind == "frame" else 1
+        stages = STAGES if setup.protocol == "refit" else STAGES[:1]
+        rate = _measured_rate(run.model_dir(kind, "holdout"))
+        # the refit model sees the held-out groups too; the held-out one does not
+        items = len(split.train_ids) * per_video
+        all_items = (len(split.train_ids) + len(split.val_ids)) * per_video
+        models.append(ModelForecast(kind, all_items if len(stages) > 1 else items, rate,
+                                    cfg.num_epochs * len(stages)))
+    return {"disk": disk, "models": models}
+
+
+def _measured_rate(run_dir: Path) -> float:
+    path = run_dir / "metrics.csv"
+    try:
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        return float(rows[-1]["train_items_per_s"])
+    except (OSError, KeyError, IndexError, ValueError):
+        raise UserError(f"{path} holds no training rate; finish the smoke run first.") from None
+
+
+def format_forecast(result: dict[str, Any]) -> str:
+    lines = ["what the full run will need (forecast from this smoke run):"]
+    for need in result["disk"]:
+        stores = ", ".join(p.name for p in need.stores)
+        lines.append(f"  disk: {human_bytes(need.store_bytes)} for {stores} in {need.folder}; "
+                     f"{human_bytes(need.need)} at the peak of `prepare`")
+    for m in result["models"]:
+        total = m.seconds_per_epoch * m.epochs
+        lines.append(f"  {m.kind} model: {m.items_per_epoch:,} items per epoch at "
+                     f"{m.items_per_s:,.1f}/s measured here = {_duration(m.seconds_per_epoch)} "
+                     f"per epoch, {_duration(total)} for {m.epochs} epochs (smoke batches are "
+                     "small, so a GPU at full batch size is usually faster)")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def to_json(result: dict[str, Any]) -> str:
+    return json.dumps({
+        "disk": [{"folder": str(n.folder), "stores": [str(p) for p in n.stores],
+                  "store_bytes": n.store_bytes, "peak_bytes": n.need} for n in result["disk"]],
+        "models": [{"kind": m.kind, "items_per_epoch": m.items_per_epoch,
+                    "items_per_s": m.items_per_s, "epochs": m.epochs,
+                    "seconds_per_epoch": m.seconds_per_epoch} for m in result["models"]]},
+        indent=1)

@@ -1,0 +1,132 @@
+"""A rehearsal of the `ucf101` path as a student runs it on a GPU node, here on the CPU:
+`report --profile ucf101 --smoke` on a small UCF-101 tree made from the real clip, under
+real class names and the official split files, with stand-in weight files (random values)
+in the exact formats and file names users have. Skipped without `../shared`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.data.splits import read_split
+
+pytestmark = pytest.mark.slow
+
+CLASSES = ("ApplyEyeMakeup", "Archery", "HandstandPushups")  # the files: v_HandStandPushups_*
+PER_CLASS = {"train": 4, "val": 2, "test": 2}
+FRAMES = 24  # of the real clip: two 16-frame windows per video keep the CPU run short
+
+
+def _tree(root: Path, splits: Path, clip: Path) -> Path:
+    """root/UCF-101/<Class>/<listed name>.avi for a few listed videos of CLASSES, and the
+    official split files (CRLF) in root/ucfTrainTestlist."""
+    from helpers.data.sources import SourceVideo, iter_frames
+    from helpers.data.synthetic import encode_avi
+
+    frames = np.stack(list(islice(iter_frames(SourceVideo(clip.stem, "ApplyEyeMakeup", clip,
+                                                          "avi")), FRAMES)))
+    split = read_split(splits, 1)
+    for name in CLASSES:
+        label = split.class_names.index(name)
+        pools = {"train": [e for e in split.train if e.label == label and e.group < 22],
+                 "val": [e for e in split.train if e.label == label and e.group >= 22],
+                 "test": [e for e in split.test if e.label == label]}
+        for subset, n in PER_CLASS.items():
+            for e in pools[subset][:n]:
+                path = root / "UCF-101" / e.rel_path
+                path.parent.mkdir(parents=True, exist_ok=True)
+                encode_avi(path, frames)
+    shutil.copytree(splits, root / "ucfTrainTestlist")
+    return root
+
+
+def _weights(root: Path) -> dict[str, Path]:
+    """Stand-ins, random values in the real formats: torchvision's hub-cache file of
+    ResNet-50 IMAGENET1K_V2, Hara's new-format r3d50_K_200ep.pth (700 classes) and an
+    old-format resnet-50-kinetics.pth (`module.` prefix, 400 classes, an optimizer)."""
+    import torchvision
+
+    from helpers.models.conformance import rule_state_dict, save_hara_style
+    from helpers.models.resnet2d import IMAGENET_WEIGHTS
+    from helpers.models.resnet3d import resnet3d
+
+    hub = root / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    url = IMAGENET_WEIGHTS["resnet50"]["imagenet1k_v2"].url
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet50().state_dict(), hub / url.rsplit("/", 1)[-1])
+    out = {"torch_home": root / "torch"}
+    for name, classes, old in (("r3d50_K_200ep.pth", 700, False),
+                               ("resnet-50-kinetics.pth", 400, True)):
+        model = resnet3d(50, classes)
+        sd = rule_state_dict((k, v.shape) for k, v in model.state_dict().items())
+        save_hara_style(sd, root / name, old_format=old)
+        out[name] = root / name
+    return out
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory, ucf_splits_dir, ucf_clip):
+    root = tmp_path_factory.mktemp("rehearsal")
+    tree = _tree(root / "data" / "ucf101", ucf_splits_dir, ucf_clip)
+    weights = _weights(root / "weights")
+    env = {**os.environ, "UCF_DATA_DIR": str(root / "data"), "UCF_RUNS_DIR": str(root / "runs"),
+           "UCF_FIGURES_DIR": str(root / "figures"), "UCF_NO_PROGRESS": "1",
+           "TORCH_HOME": str(weights["torch_home"])}
+    return {"root": root, "tree": tree, "weights": weights, "env": env}
+
+
+def _report(rehearsal, weights: str, run: str) -> subprocess.CompletedProcess:
+    r = rehearsal
+    cmd = [sys.executable, "-m", "helpers", "report", "--profile", "ucf101", "--smoke",
+           "--data", str(r["tree"]), "--weights", str(r["weights"][weights]),
+           "--run", run, "--pdf", str(r["root"] / f"{run}.pdf")]
+    out = subprocess.run(cmd, env=r["env"], capture_output=True, text=True, timeout=2400)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    return out
+
+
+def _spec(run_dir: Path, kind: str) -> dict:
+    return torch.load(run_dir / kind / "model.pt", map_location="cpu", weights_only=True)["spec"]
+
+
+@pytest.mark.parametrize("weights, norm", [("r3d50_K_200ep.pth", "kinetics-new"),
+                                           ("resnet-50-kinetics.pth", "kinetics-old")])
+def test_smoke_run_on_a_ucf101_shaped_tree(rehearsal, weights, norm):
+    run = f"smoke-{norm}"
+    out = _report(rehearsal, weights, run)
+    run_dir = rehearsal["root"] / "runs" / run
+    pdf = rehearsal["root"] / f"{run}.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert "Smoke run" in text and "UCF-101" in text
+    # the weights' normalisation, detected from the file, is recorded with each model
+    assert _spec(run_dir, "clip")["normalization"]["name"] == norm
+    assert _spec(run_dir, "clip-holdout")["normalization"]["name"] == norm
+    assert _spec(run_dir, "frame")["normalization"]["name"] == "imagenet"
+    assert "what the full run will need" in out.stdout
+    assert "clip model:" in out.stdout and "per epoch" in out.stdout and "disk:" in out.stdout
+    # the real sizes: ResNet-50 at 224, R3D-50 on 16 x 112 x 112
+    import json
+
+    cfg = json.loads((run_dir / "clip" / "config.json").read_text())["config"]
+    assert (cfg["arch"], cfg["crop_size"], cfg["clip_len"]) == ("r3d50", 112, 16)
+    assert cfg["weights"] == str(rehearsal["weights"][weights])
+    frame_cfg = json.loads((run_dir / "frame" / "config.json").read_text())["config"]
+    assert (frame_cfg["arch"], frame_cfg["crop_size"]) == ("resnet50", 224)
+    # the same command again resumes: nothing is trained or evaluated again
+    stamps = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.suffix in (".pt", ".h5")}
+    _report(rehearsal, weights, run)
+    assert stamps == {p: p.stat().st_mtime_ns for p in stamps}
+    for nb in (run_dir / "notebooks").glob("0[12]_*.ipynb"):
+        assert "epoch 1/" not in nb.read_text()  # the executed copies of this rerun
