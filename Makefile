@@ -13,6 +13,11 @@ DATA    ?=
 SPLITS  ?=
 SPLIT   ?= 1
 DOWNLOAD_WEIGHTS ?=
+SMOKE   ?=   # SMOKE=1: a few steps on a few videos of DATA at the real sizes, then a forecast
+WEIGHTS ?=   # the clip model's Kinetics file (default data/weights/r3d50_K_200ep.pth)
+IMAGENET_WEIGHTS ?=
+NORM    ?=
+STORES  ?=
 RUN     ?=
 PYTEST_ARGS ?=
 LAB_ARGS ?=   # e.g. LAB_ARGS="--no-browser --port 8888 --ip 0.0.0.0" on a GPU node
@@ -21,7 +26,8 @@ LAB_ARGS ?=   # e.g. LAB_ARGS="--no-browser --port 8888 --ip 0.0.0.0" on a GPU n
 
 help:
 	@echo "make report      run the main job (synthetic demo by default) and render report/report.pdf"
-	@echo "                 real data: make report PROFILE=ucf101 DATA=/path/to/UCF-101"
+	@echo "                 real data: make report PROFILE=ucf101 DATA=/path/to/UCF-101 [WEIGHTS=...]"
+	@echo "                 check it first: make report PROFILE=ucf101 DATA=... SMOKE=1"
 	@echo "make test        run the test suite"
 	@echo "make lab         start JupyterLab with the project's kernel ($(KERNEL))"
 	@echo "make submission  write the turn-in zip (report.pdf + code)"
@@ -44,7 +50,9 @@ system-deps:
 report: $(STAMP) system-deps
 	$(PY) -m helpers report --profile $(PROFILE) $(if $(DATA),--data $(DATA)) \
 		--split $(SPLIT) $(if $(SPLITS),--splits $(SPLITS)) $(if $(RUN),--run $(RUN)) \
-		$(if $(DOWNLOAD_WEIGHTS),--download-weights)
+		$(if $(DOWNLOAD_WEIGHTS),--download-weights) $(if $(SMOKE),--smoke) \
+		$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(IMAGENET_WEIGHTS),--imagenet-weights $(IMAGENET_WEIGHTS)) \
+		$(if $(NORM),--norm $(NORM)) $(if $(STORES),--stores $(STORES))
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)

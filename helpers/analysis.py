@@ -213,10 +213,19 @@ def classes_md(name: str, s: dict[str, Any]) -> str:
     ])
 
 
-def recipe_table(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any]) -> str:
+def _eval_config(res: Results | None, model: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The config the test predictions were made with (it records choices made at
+    evaluation, such as three crops); the model's own config when unknown."""
+    if res is None:
+        return cfg
+    return res.test[model].attrs.get("config") or cfg
+
+
+def recipe_table(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
+                 res: Results | None = None) -> str:
     """Each model's network, initial weights, input, optimisation and test-time averaging,
-    read from the run's saved configs."""
-    def row(name: str, c: dict[str, Any]) -> dict[str, str]:
+    read from the run's saved configs (and the test predictions' own, with `res`)."""
+    def row(name: str, c: dict[str, Any], model: str) -> dict[str, str]:
         cfg = c["config"]
         shape = (f"{cfg['crop_size']}×{cfg['crop_size']} frames" if cfg["model"] == "frame"
                  else f"{cfg['clip_len']}×{cfg['crop_size']}×{cfg['crop_size']} clips")
@@ -225,8 +234,8 @@ def recipe_table(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any]) -> str:
                 "input": shape,
                 "optimisation": f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['schedule']}, "
                                 f"{cfg['num_epochs']} epochs, batch {cfg['batch_size']}",
-                "test-time averaging": _scored(cfg)}
-    df = pd.DataFrame([row("single frame", frame_cfg), row("3D clips", clip_cfg)])
+                "test-time averaging": _scored(_eval_config(res, model, cfg))}
+    df = pd.DataFrame([row("single frame", frame_cfg, FRAME), row("3D clips", clip_cfg, CLIP)])
     return md(df)
 
 
@@ -284,9 +293,9 @@ def method_facts(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
     f, c = frame_cfg["config"], clip_cfg["config"]
     k = f["frames_per_video"]
     text = (f"**In this run** the frame model trains on {k} frame{'s' if k != 1 else ''} per "
-            f"video per epoch and scores {_scored(f)} of each test video; the clip model "
-            f"trains on one random {c['clip_len']}-frame window per video per epoch and scores "
-            f"{_scored(c)}.")
+            f"video per epoch and scores {_scored(_eval_config(res, FRAME, f))} of each test "
+            f"video; the clip model trains on one random {c['clip_len']}-frame window per "
+            f"video per epoch and scores {_scored(_eval_config(res, CLIP, c))}.")
     if c["val_groups"]:
         held = _held(c["val_groups"])
         return text + (f" The reported models were trained without the held-out groups {held} "

@@ -309,3 +309,36 @@ def gain_rows(store: Any, pred_2d: Predictions, pred_3d: Predictions,
         raise UserError("None of these classes' videos is in the store; pass the store the "
                         "predictions were made from.")
     return rows
+
+
+# ----------------------------------------------------------------------------- probes
+
+def plot_probe_vs_gain(probe_table: pd.DataFrame, per_class_gain: pd.DataFrame, *,
+                       probe: str = "shuffled", n_label: int = 6,
+                       out_dir: str | os.PathLike | None = None,
+                       name: str = "probe_vs_gain") -> Figure:
+    """Per class: the clip model's accuracy drop when its windows are `probe`d (x) against
+    what the clip model gains over the frame model (y). Classes right of zero need frame
+    order; classes high up are where the 3D model wins; both together is motion at work."""
+    col = f"drop_{probe}"
+    if col not in probe_table:
+        raise UserError(f"The probe table has no {probe!r} column; run that probe first.")
+    merged = probe_table[["class", "support", col]].merge(
+        per_class_gain[["class", "gain"]], on="class").dropna(subset=["gain", col])
+    fig = Figure(figsize=(8, 5.5), layout="constrained")
+    ax = fig.subplots()
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axvline(0, color="grey", lw=0.8)
+    size = 12 + 60 * merged["support"] / max(float(merged["support"].max()), 1.0)
+    ax.scatter(merged[col], merged["gain"], s=size, alpha=0.6, color="tab:purple",
+               edgecolor="none")
+    label = merged.assign(score=merged[col] + merged["gain"]).sort_values(
+        ["score", "class"], ascending=[False, True], kind="mergesort").head(n_label)
+    for _, row in label.iterrows():
+        ax.annotate(str(row["class"]), (row[col], row["gain"]), xytext=(4, 3),
+                    textcoords="offset points", fontsize=7.5)
+    ax.set_xlabel(f"accuracy lost by the 3D model on {probe} windows")
+    ax.set_ylabel("3D minus 2D accuracy")
+    ax.set_title(f"Which classes need frame order? ({len(merged)} classes; "
+                 "size = test videos)", fontsize=10)
+    return save_figure(fig, name, out_dir)

@@ -352,6 +352,8 @@ def _say(text: str) -> None:
 
 # ----------------------------------------------------------------------------- CLI
 def _parse_groups(text: str) -> tuple[int, ...]:
+    if text.strip().lower() in ("", "none"):  # train on every training video
+        return ()
     try:
         groups: list[int] = []
         for part in text.split(","):
@@ -409,7 +411,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="demo", choices=sorted(PROFILES))
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--val-groups", type=_parse_groups, default=None,
-                        help="held-out training groups for validation (default 22-25)")
+                        help="held-out training groups for validation (default 22-25; "
+                             "'none' trains on every training video)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--no-amp", action="store_true", help="fp32 on CUDA too")
     parser.add_argument("--download-weights", action="store_true",

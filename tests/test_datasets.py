@@ -378,3 +378,19 @@ def test_real_store_missing_video(real_store):
     with pytest.raises(UserError, match=r"1 of 2 videos are not in the store"):
         ClipDataset(real_store, ["v_Alpha_g01_c01", "v_Gamma_g01_c01"], [0, 1], transform=TrainTransform(8))
 
+
+
+def test_clip_dataset_probes_rearrange_the_same_windows():
+    def frames(probe):
+        ds = ClipDataset(ArrayStore(COUNTS), IDS, LABELS, transform=EvalTransform(8, 8),
+                         clip_len=4, probe=probe)
+        return [item["x"][0, :, 0, 0].tolist() for item in _items(ds)]
+
+    normal, rev, shuf, static = (frames(p) for p in (None, "reversed", "shuffled", "static"))
+    assert rev == [w[::-1] for w in normal]
+    assert all(sorted(s) == sorted(w) for s, w in zip(shuf, normal, strict=True))
+    assert shuf != normal and shuf == frames("shuffled")  # a fixed shuffle
+    assert all(len(set(s)) == 1 and s[0] in w for s, w in zip(static, normal, strict=True))
+    with pytest.raises(UserError, match="evaluation only"):
+        ClipDataset(ArrayStore(COUNTS), IDS, LABELS, transform=TrainTransform(8),
+                    probe="reversed")

@@ -222,3 +222,21 @@ def test_to_markdown_proportional_widths():
     assert sep.split("|")[4].endswith(":")  # numbers stay right-aligned
     assert to_markdown(df).splitlines()[1] == "|:---|:---|:---|---:|"
 
+
+
+def test_report_text_names_the_whole_tie_and_both_directions():
+    from helpers import analysis
+
+    perfect = {f"Perfect{i:02d}": (10, 10) for i in range(15)}
+    pc = _per_class({**perfect, "Half": (5, 10), "Low": (1, 10)})
+    text = analysis.ranked_classes_md(rank_classes(pc, 10, best=True))
+    assert text.startswith("**15 classes tie at 100.0%**, more than the 10 places")
+    assert all(name in text for name in perfect) and "|" not in text  # no table: none ahead
+    worst = analysis.ranked_classes_md(rank_classes(_per_class({**perfect, "Low": (1, 10)}), 10,
+                                                    best=False))
+    assert "for the last 9 of the 10 places" in worst and "The class ranked ahead" in worst
+    assert "| Low | 10.0% | 1 | 10 |" in worst
+    mutual = mutual_confusions(np.array([[5, 2, 0], [3, 4, 1], [0, 0, 6]]), ["A", "B", "C"])
+    assert analysis.mutual_text(mutual) == (
+        "**Confused in both directions** (videos each way): B → A (3, back 2).")
+    assert analysis.mutual_text(mutual.iloc[:0]).startswith("No two classes")

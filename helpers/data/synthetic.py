@@ -72,14 +72,18 @@ LOCK_FILE = ".synth.lock"
 FORMAT_VERSION = 1
 
 
+KINDS = ("spatial", "temporal", "detail")
+
+
 @dataclass(frozen=True)
 class ClassSpec:
     name: str
-    kind: str  # "spatial" or "temporal"
-    partner: str | None  # the other class of a temporal pair
+    kind: str  # one of KINDS
+    partner: str | None  # the other class of a temporal or detail pair
     motion: str  # key into _RENDERERS
     reverse: bool  # play the motion's process backwards in time
     description: str
+    pattern: str | None = None  # detail classes: key into _PATTERNS, the texture on the object
 
 
 CLASSES: tuple[ClassSpec, ...] = (
@@ -91,6 +95,10 @@ CLASSES: tuple[ClassSpec, ...] = (
               "a green triangle bobbing up and down"),
     ClassSpec("YellowCrossPulse", "spatial", None, "cross", False,
               "a yellow plus sign pulsing in size"),
+    ClassSpec("LimeDiamondRock", "spatial", None, "diamond", False,
+              "a lime diamond rocking from side to side"),
+    ClassSpec("PinkRingDrift", "spatial", None, "ring", False,
+              "a pink ring drifting back and forth along a diagonal"),
     ClassSpec("SlideRight", "temporal", "SlideLeft", "slide", False,
               "a cyan capsule gliding right, wrapping around the frame"),
     ClassSpec("SlideLeft", "temporal", "SlideRight", "slide", True,
@@ -103,6 +111,26 @@ CLASSES: tuple[ClassSpec, ...] = (
               "an orange three-armed spinner turning clockwise"),
     ClassSpec("SpinCounterClockwise", "temporal", "SpinClockwise", "spinner", True,
               "SpinClockwise with time reversed: the spinner turns counter-clockwise"),
+    ClassSpec("FlagStripesAcross", "detail", "FlagStripesDown", "flag", False,
+              "a violet flag swaying on its pole, with fine horizontal pinstripes",
+              pattern="stripes_across"),
+    ClassSpec("FlagStripesDown", "detail", "FlagStripesAcross", "flag", False,
+              "FlagStripesAcross with the pinstripes turned vertical", pattern="stripes_down"),
+    ClassSpec("TileCheckered", "detail", "TilePlain", "tile", False,
+              "a teal tile bobbing up and down, covered in a fine checkerboard",
+              pattern="checker"),
+    ClassSpec("TilePlain", "detail", "TileCheckered", "tile", False,
+              "TileCheckered without the checkerboard: the plain tile", pattern="plain"),
+    ClassSpec("BoardCheckered", "detail", "BoardStriped", "board", False,
+              "a navy board sliding back and forth, covered in a fine checkerboard",
+              pattern="checker"),
+    ClassSpec("BoardStriped", "detail", "BoardCheckered", "board", False,
+              "BoardCheckered with fine vertical pinstripes instead", pattern="stripes_down"),
+    ClassSpec("ShieldStriped", "detail", "ShieldPlain", "shield", False,
+              "a brown round shield swinging, with a square of fine horizontal pinstripes",
+              pattern="stripes_across"),
+    ClassSpec("ShieldPlain", "detail", "ShieldStriped", "shield", False,
+              "ShieldStriped without the pinstripes: the plain shield", pattern="plain"),
 )
 
 
@@ -243,27 +271,41 @@ def _phase(rng: np.random.Generator) -> float:
     return float(rng.uniform())
 
 
-def _render_ball(c: _Canvas, rng: np.random.Generator):
+@dataclass(frozen=True)
+class _Drawn:
+    """What a renderer draws: the object's signed distance [T, H, W] and its colour; a detail
+    object also names the rectangle its texture may cover."""
+
+    sdf: np.ndarray
+    hue: float
+    sat: float
+    value: tuple[float, float] = (0.85, 1.0)  # range of the HSV value drawn per video
+    # (cx, cy, half_w, half_h), in scene pixels, each a scalar or [T, 1, 1]: an axis-aligned
+    # rectangle that the object covers fully (at least one pixel in from its edge).
+    panel: tuple[Any, Any, Any, Any] | None = None
+
+
+def _render_ball(c: _Canvas, rng: np.random.Generator) -> _Drawn:
     r = 7 * c.unit
     cx = rng.uniform(0.3, 0.7) * c.width
     floor = rng.uniform(0.62, 0.72) * c.height
     height = rng.uniform(0.2, 0.3) * c.height
     period = rng.uniform(18, 30) / c.speed
     cy = floor - height * np.abs(np.sin(np.pi * (c.t / period + _phase(rng))))
-    return _disc(c, cx, cy, r), (0.0, 0.82)
+    return _Drawn(_disc(c, cx, cy, r), 0.0, 0.82)
 
 
-def _render_box(c: _Canvas, rng: np.random.Generator):
+def _render_box(c: _Canvas, rng: np.random.Generator) -> _Drawn:
     half = 6.5 * c.unit
     x0 = rng.uniform(0.35, 0.65) * c.width
     cy = rng.uniform(0.35, 0.65) * c.height
     amp = rng.uniform(0.08, 0.15) * c.width
     period = rng.uniform(24, 40) / c.speed
     cx = x0 + amp * np.sin(2 * np.pi * (c.t / period + _phase(rng)))
-    return _box(c, cx, cy, half, half, rng.uniform(-0.3, 0.3)), (0.62, 0.82)
+    return _Drawn(_box(c, cx, cy, half, half, rng.uniform(-0.3, 0.3)), 0.62, 0.82)
 
 
-def _render_triangle(c: _Canvas, rng: np.random.Generator):
+def _render_triangle(c: _Canvas, rng: np.random.Generator) -> _Drawn:
     r = 6 * c.unit  # inradius of an upward equilateral triangle
     cx = rng.uniform(0.35, 0.65) * c.width
     y0 = rng.uniform(0.4, 0.6) * c.height
@@ -274,20 +316,44 @@ def _render_triangle(c: _Canvas, rng: np.random.Generator):
     sdf = np.maximum.reduce([dy - r,  # bottom edge
                              -0.5 * dy + 0.866 * dx - r,  # right edge
                              -0.5 * dy - 0.866 * dx - r])  # left edge
-    return sdf, (0.33, 0.8)
+    return _Drawn(sdf, 0.33, 0.8)
 
 
-def _render_cross(c: _Canvas, rng: np.random.Generator):
+def _render_cross(c: _Canvas, rng: np.random.Generator) -> _Drawn:
     cx = rng.uniform(0.35, 0.65) * c.width
     cy = rng.uniform(0.35, 0.65) * c.height
     period = rng.uniform(24, 40) / c.speed
     arm = 8 * c.unit * (1 + 0.25 * np.sin(2 * np.pi * (c.t / period + _phase(rng))))
     thick = 2.5 * c.unit
     sdf = np.minimum(_box(c, cx, cy, arm, thick), _box(c, cx, cy, thick, arm))
-    return sdf, (0.15, 0.85)
+    return _Drawn(sdf, 0.15, 0.85)
 
 
-def _render_slide(c: _Canvas, rng: np.random.Generator):
+def _render_diamond(c: _Canvas, rng: np.random.Generator) -> _Drawn:
+    # A square on its corner, rocking about that pose: a pendulum looks the same backwards.
+    half = 6 * c.unit
+    cx = rng.uniform(0.35, 0.65) * c.width
+    cy = rng.uniform(0.4, 0.6) * c.height
+    period = rng.uniform(24, 40) / c.speed
+    angle = np.pi / 4 + 0.35 * np.sin(2 * np.pi * (c.t / period + _phase(rng)))
+    cos, sin = np.cos(angle), np.sin(angle)
+    u = (c.x - cx) * cos + (c.y - cy) * sin
+    v = -(c.x - cx) * sin + (c.y - cy) * cos
+    return _Drawn(np.maximum(np.abs(u), np.abs(v)) - half, 0.24, 0.85)
+
+
+def _render_ring(c: _Canvas, rng: np.random.Generator) -> _Drawn:
+    radius, thick = 7.5 * c.unit, 2.0 * c.unit
+    x0 = rng.uniform(0.4, 0.6) * c.width
+    y0 = rng.uniform(0.4, 0.6) * c.height
+    amp = rng.uniform(0.06, 0.12) * c.height
+    period = rng.uniform(24, 40) / c.speed
+    swing = amp * np.sin(2 * np.pi * (c.t / period + _phase(rng)))
+    sdf = np.abs(np.hypot(c.x - x0 - swing, c.y - y0 - swing) - radius) - thick / 2
+    return _Drawn(sdf, 0.94, 0.55)
+
+
+def _render_slide(c: _Canvas, rng: np.random.Generator) -> _Drawn:
     half_len, r = 6 * c.unit, 4 * c.unit
     cy = rng.uniform(0.3, 0.7) * c.height
     step = 0.02 * c.width * c.speed  # pixels per frame, rightwards
@@ -296,10 +362,10 @@ def _render_slide(c: _Canvas, rng: np.random.Generator):
     # object is always whole and its position is uniform over the width.
     sdf = np.minimum.reduce([_segment(c, cx + s - half_len, cy, cx + s + half_len, cy, r)
                              for s in (-c.width, 0, c.width)])
-    return sdf, (0.5, 0.8)
+    return _Drawn(sdf, 0.5, 0.8)
 
 
-def _render_ripples(c: _Canvas, rng: np.random.Generator):
+def _render_ripples(c: _Canvas, rng: np.random.Generator) -> _Drawn:
     # Concentric ripples: rings born at the centre grow and vanish at the rim, so the motion
     # fills the disc and never stops (a single growing ring is easy to miss).
     spacing, rim, thick = 6.5 * c.unit, 19.5 * c.unit, 1.1 * c.unit
@@ -309,10 +375,10 @@ def _render_ripples(c: _Canvas, rng: np.random.Generator):
     rho = np.hypot(c.x - cx, c.y - cy)
     wave = (rho - step * c.t) / spacing - _phase(rng)
     sdf = spacing * np.abs(wave - np.floor(wave) - 0.5) - thick
-    return np.maximum(sdf, rho - rim), (0.85, 0.78)
+    return _Drawn(np.maximum(sdf, rho - rim), 0.85, 0.78)
 
 
-def _render_spinner(c: _Canvas, rng: np.random.Generator):
+def _render_spinner(c: _Canvas, rng: np.random.Generator) -> _Drawn:
     length = 13 * c.unit
     cx = rng.uniform(0.4, 0.6) * c.width
     cy = rng.uniform(0.45, 0.55) * c.height
@@ -324,14 +390,109 @@ def _render_spinner(c: _Canvas, rng: np.random.Generator):
         tx = cx + length * np.cos(angle + 2 * np.pi * k / 3)
         ty = cy + length * np.sin(angle + 2 * np.pi * k / 3)
         parts += [_segment(c, cx, cy, tx, ty, 1.4 * c.unit), _disc(c, tx, ty, 2.8 * c.unit)]
-    return np.minimum.reduce(parts), (0.07, 0.9)
+    return _Drawn(np.minimum.reduce(parts), 0.07, 0.9)
 
 
-_RENDERERS: dict[str, Callable[[_Canvas, np.random.Generator], tuple[np.ndarray, tuple[float, float]]]] = {
+# Detail objects: darker colours (HSV value about 0.55), so the texture's light rows stay
+# below 255 and no pixel clips, which would break the exact 2x2 averages.
+DETAIL_VALUE = (0.5, 0.6)
+
+
+def _render_flag(c: _Canvas, rng: np.random.Generator) -> _Drawn:
+    half_w, half_h = 11 * c.unit, 7.5 * c.unit
+    x0 = rng.uniform(0.4, 0.6) * c.width
+    cy = rng.uniform(0.35, 0.5) * c.height
+    amp = rng.uniform(0.04, 0.08) * c.width
+    period = rng.uniform(30, 45) / c.speed
+    cx = x0 + amp * np.sin(2 * np.pi * (c.t / period + _phase(rng)))
+    pole = _segment(c, cx - half_w, cy - half_h, cx - half_w, cy + half_h + 10 * c.unit,
+                    1.0 * c.unit)
+    sdf = np.minimum(_box(c, cx, cy, half_w, half_h), pole)
+    return _Drawn(sdf, 0.76, 0.7, DETAIL_VALUE, (cx, cy, half_w - 1, half_h - 1))
+
+
+def _render_tile(c: _Canvas, rng: np.random.Generator) -> _Drawn:
+    half = 9 * c.unit
+    cx = rng.uniform(0.35, 0.65) * c.width
+    y0 = rng.uniform(0.4, 0.6) * c.height
+    amp = rng.uniform(0.06, 0.12) * c.height
+    period = rng.uniform(24, 40) / c.speed
+    cy = y0 + amp * np.sin(2 * np.pi * (c.t / period + _phase(rng)))
+    return _Drawn(_box(c, cx, cy, half, half), 0.45, 0.75, DETAIL_VALUE,
+                  (cx, cy, half - 1, half - 1))
+
+
+def _render_board(c: _Canvas, rng: np.random.Generator) -> _Drawn:
+    half_w, half_h = 7 * c.unit, 12 * c.unit
+    x0 = rng.uniform(0.35, 0.65) * c.width
+    cy = rng.uniform(0.45, 0.55) * c.height
+    amp = rng.uniform(0.08, 0.14) * c.width
+    period = rng.uniform(30, 45) / c.speed
+    cx = x0 + amp * np.sin(2 * np.pi * (c.t / period + _phase(rng)))
+    return _Drawn(_box(c, cx, cy, half_w, half_h), 0.6, 0.75, DETAIL_VALUE,
+                  (cx, cy, half_w - 1, half_h - 1))
+
+
+def _render_shield(c: _Canvas, rng: np.random.Generator) -> _Drawn:
+    r = 10.5 * c.unit
+    x0 = rng.uniform(0.4, 0.6) * c.width
+    y0 = rng.uniform(0.4, 0.6) * c.height
+    amp = rng.uniform(0.05, 0.1) * c.width
+    period = rng.uniform(24, 40) / c.speed
+    swing = np.sin(2 * np.pi * (c.t / period + _phase(rng)))
+    cx, cy = x0 + amp * swing, y0 - 0.4 * amp * swing
+    inner = (r - 1) / math.sqrt(2)  # the square inscribed in the disc, one pixel in
+    return _Drawn(_disc(c, cx, cy, r), 0.09, 0.75, DETAIL_VALUE, (cx, cy, inner, inner))
+
+
+_RENDERERS: dict[str, Callable[[_Canvas, np.random.Generator], _Drawn]] = {
     "ball": _render_ball, "box": _render_box, "triangle": _render_triangle,
-    "cross": _render_cross, "slide": _render_slide, "ripples": _render_ripples,
-    "spinner": _render_spinner,
+    "cross": _render_cross, "diamond": _render_diamond, "ring": _render_ring,
+    "slide": _render_slide, "ripples": _render_ripples, "spinner": _render_spinner,
+    "flag": _render_flag, "tile": _render_tile, "board": _render_board,
+    "shield": _render_shield,
 }
+
+# Detail textures: +1/-1 per image pixel (row i, column j) with period two, so every 2x2
+# block aligned to even coordinates sums to zero; "plain" is no texture.
+_PATTERNS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | None] = {
+    "plain": None,
+    "stripes_across": lambda i, j: np.where(i % 2 == 0, 1.0, -1.0) + 0 * j,  # light/dark rows
+    "stripes_down": lambda i, j: np.where(j % 2 == 0, 1.0, -1.0) + 0 * i,  # light/dark columns
+    "checker": lambda i, j: np.where((i + j) % 2 == 0, 1.0, -1.0),
+}
+DETAIL_CONTRAST = 0.35  # the texture scales the object's colour by 1 +- this
+
+
+def _texture(spec: ClassSpec, drawn: _Drawn, dx: np.ndarray, dy: np.ndarray,
+             size: tuple[int, int], rng: np.random.Generator) -> np.ndarray | None:
+    """[T, H, W] texture of a detail class (+-1 on its rectangle, 0 elsewhere), or None.
+
+    The rectangle goes from scene to image coordinates (the camera shifted the view by
+    (dx, dy)) and shrinks to even pixel bounds, so it is a union of aligned 2x2 blocks; its
+    phase (which rows or columns are light) is drawn per video. Every detail class draws the
+    phase, plain ones too, so the two classes of a pair use the same random stream."""
+    if spec.pattern is None:
+        return None
+    if spec.pattern not in _PATTERNS:
+        raise ValueError(f"unknown detail pattern {spec.pattern!r}")
+    flip = 1.0 if rng.uniform() < 0.5 else -1.0
+    pattern = _PATTERNS[spec.pattern]
+    if pattern is None or drawn.panel is None:
+        return None
+    width, height = size
+    cx, cy, half_w, half_h = (np.broadcast_to(np.asarray(v, dtype=np.float64),
+                                              (len(dx), 1, 1)) for v in drawn.panel)
+    shift_x, shift_y = dx[:, None, None], dy[:, None, None]
+    # Pixel j covers [j, j + 1) in image coordinates; keep the columns j0 <= j < j1.
+    j0 = 2 * np.ceil((cx - half_w - shift_x) / 2)
+    j1 = 2 * np.floor((cx + half_w - shift_x) / 2)
+    i0 = 2 * np.ceil((cy - half_h - shift_y) / 2)
+    i1 = 2 * np.floor((cy + half_h - shift_y) / 2)
+    rows = np.arange(height)[None, :, None]
+    cols = np.arange(width)[None, None, :]
+    inside = (cols >= j0) & (cols < j1) & (rows >= i0) & (rows < i1)
+    return flip * pattern(rows, cols) * inside
 
 
 def _video_rng(seed: int, name: str, group: int, clip: int) -> np.random.Generator:
@@ -358,14 +519,16 @@ def render_video(spec: ClassSpec, group: int, clip: int, *, seed: int,
         width=width, height=height, unit=height / 60 * g.scale, speed=g.speed,
         t=t[:, None, None],
     )
-    sdf, (hue, sat) = _RENDERERS[spec.motion](canvas, rng)
-    colour = _rgb(hue + rng.uniform(-0.02, 0.02), sat, rng.uniform(0.85, 1.0))
+    drawn = _RENDERERS[spec.motion](canvas, rng)
+    colour = _rgb(drawn.hue + rng.uniform(-0.02, 0.02), drawn.sat, rng.uniform(*drawn.value))
+    texture = _texture(spec, drawn, dx, dy, size, rng)
     m = g.margin
     rows = (m + dy[:, None] + np.arange(height)[None])[:, :, None]
     cols = (m + dx[:, None] + np.arange(width)[None])[:, None, :]
     background = g.background[rows, cols]  # [T, H, W, 3]
-    alpha = _alpha(sdf)[..., None]
-    frames = background * (1 - alpha) + colour * alpha
+    alpha = _alpha(drawn.sdf)[..., None]
+    paint = colour if texture is None else colour * (1 + DETAIL_CONTRAST * texture[..., None])
+    frames = background * (1 - alpha) + paint * alpha
     frames += rng.normal(0.0, g.noise, frames.shape).astype(np.float32)
     frames = np.clip(np.rint(frames), 0, 255).astype(np.uint8)
     return frames[::-1].copy() if spec.reverse else frames
