@@ -139,7 +139,8 @@ class _StoreDataset(Dataset):
         wanted = np.asarray(frames, dtype=np.int64)
         unique, inverse = np.unique(wanted, return_inverse=True)
         data = self.store.read_frames(int(self.store_index[video]), unique.tolist())
-        return data if len(unique) == len(wanted) else data[inverse]
+        in_order = len(unique) == len(wanted) and bool((np.diff(wanted) > 0).all())
+        return data if in_order else data[inverse]
 
     def _apply(self, frames: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarray:
         """Augment (train) or crop number `crop` (eval) of decoded frames `[T, H, W, 3]`."""
