@@ -301,11 +301,11 @@ def method_facts(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
         return text + (f" The reported models were trained without the held-out groups {held} "
                        f"({clip_cfg['num_val']} training videos), whose predictions fitted "
                        "the fusion.")
-    fitted = (f" on {_held_out_text(res)} ({res.held_out.get('videos')} videos)"
+    fitted = (f" ({res.held_out.get('videos')} videos of {_held_out_text(res)})"
               if res is not None else "")
     return text + (f" The reported models were trained on all {clip_cfg['num_train']} "
                    "training videos, after the fusion had been fitted on the validation "
-                   f"predictions of models trained without the held-out groups{fitted}.")
+                   f"predictions{fitted} of models trained without those groups.")
 
 
 def ci_text(res: Results) -> str:

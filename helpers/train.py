@@ -74,8 +74,8 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     random.seed(cfg.seed)
+    model, fmt = build_network(cfg, len(data.class_names), device)  # weights fail fast
     loaders = Loaders.build(cfg, video_store, data, device)
-    model, fmt = build_network(cfg, len(data.class_names), device)
     optimizer = make_optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(cfg, s, loaders.steps_per_epoch))

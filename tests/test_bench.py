@@ -135,3 +135,88 @@ def test_bench_python_api_checks_its_values():
         bench_train_case("clip", "r3d18", (3, 4, 32, 32), 2, device=None, steps=0)
     with pytest.raises(UserError, match="--seconds positive"):
         bench_data(seconds=float("nan"))
+
+
+# ----------------------------------------------------------------------------- gpu-check
+@pytest.mark.parametrize("name, peak", [
+    ("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H100 NVL", 835.0),
+    ("NVIDIA H200", 989.0), ("NVIDIA A100-SXM4-80GB", 312.0), ("NVIDIA A100 80GB PCIe", 312.0),
+    ("NVIDIA L4", None), ("CPU (2 cores)", None),
+])
+def test_gpu_check_finds_the_bf16_peak_by_device_name(name, peak):
+    from helpers.gpucheck import bf16_peak_tflops
+
+    assert bf16_peak_tflops(name) == peak
+
+
+def test_gpu_check_report_says_which_steps_did_not_finish(tmp_path, capsys):
+    import json
+
+    from helpers.gpucheck import _row
+
+    (tmp_path / "device.json").write_text(json.dumps(
+        {"dry": False, "device": "NVIDIA H200", "peak_tflops": 989.0, "torch": "2.x"}))
+    (tmp_path / "data.json").write_text("{}")
+    done = _row("train:resnet50:False", "train step, eager", "ResNet-50 224²", "2,000 img/s",
+                ok=True, order=(1, 0, 0), tflops=49.45, share="5.0%")
+    stopped = _row("train:r3d50:False", "train step, eager", "R3D-50 16×112²", order=(1, 1, 0))
+    (tmp_path / "train.json").write_text(json.dumps({"rows": [done, stopped]}))
+    (tmp_path / "train.status").write_text("124 90 95\n")
+    (tmp_path / "compile.status").write_text("skipped 0 0\n")
+    (tmp_path / "epoch.status").write_text("1 120 30\n")
+    # torchrun and loaders were not run at all
+    assert main(["gpu-check", "report", "--work-dir", str(tmp_path),
+                 "--out", str(tmp_path / "t.md")]) == 1
+    out = capsys.readouterr().out
+    assert (tmp_path / "t.md").read_text() == out
+    assert "device: NVIDIA H200; bf16 dense peak 989 TFLOP/s (NVIDIA datasheet)" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[0].startswith("| check | setting | result |")
+    assert "| 2,000 img/s | 49.5 | 5.0% |" in rows[1]
+    assert "R3D-50" in rows[2] and "did not finish: timed out after 90 s" in rows[2]
+    assert "| compile | – | no result: skipped: no time left" in rows[3]
+    assert "torchrun" in rows[4] and "no result: not run" in rows[4]
+    assert "| epoch | – | no result: exit code 1 (log: " in rows[6]
+    assert len(rows) == 7 and "DRY RUN" not in out
+
+
+@pytest.mark.slow
+def test_gpu_check_script_dry_run_end_to_end(tmp_path):
+    """`bash scripts/gpu-check.sh` as a user runs it, forced to its dry run (the same steps
+    at tiny CPU sizes): every row of the table is there and none failed."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path / "gpu-check"
+    done = subprocess.run(["bash", str(root / "scripts" / "gpu-check.sh")], cwd=tmp_path,
+                          env={**os.environ, "GPU_CHECK_DIR": str(work), "GPU_CHECK_DRY_RUN": "1",
+                               "OMP_NUM_THREADS": "2"},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    out = done.stdout
+    notice = [line for line in out.splitlines() if line.startswith("gpu-check: ")
+              and "dry run" in line]
+    assert len(notice) == 1 and "measures nothing about a GPU" in notice[0]
+    table = (tmp_path / "gpu-check.md").read_text()
+    assert table in out and "**DRY RUN**" in table
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    checks = [r.split(" | ")[0].lstrip("| ") for r in rows[1:]]
+    assert checks == [
+        "train step, eager", "train step, torch.compile (eager backend)",
+        "train step, eager", "train step, torch.compile (eager backend)",
+        "torchrun --nproc_per_node=1", "FrameDataset, 2 workers", "ClipDataset, 2 workers",
+        "frame model: one epoch, measured",
+        "frame model: UCF-101 epoch, EXTRAPOLATED (not measured)",
+        "clip model: one epoch, measured",
+        "clip model: UCF-101 epoch, EXTRAPOLATED (not measured)"]
+    for row in rows[1:]:
+        result = row.split(" | ")[2]
+        assert not result.startswith(("failed", "did not finish", "no result")), row
+    assert "ResNet-18 32²" in rows[1] and "R3D-18 4×32²" in rows[3] and "img/s" in rows[1]
+    assert "started: yes; finished: yes" in rows[5] and "backend gloo" in rows[5]
+    assert "frames/s" in rows[6] and "clips/s" in rows[7]
+    assert "≈" in rows[9] and "9,537" in rows[9]
+    for step in ("setup", "train", "compile", "torchrun", "loaders", "epoch"):
+        assert (work / f"{step}.status").read_text().split()[0] == "0", step

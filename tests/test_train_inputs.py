@@ -88,6 +88,8 @@ _TRAIN = ["train", "--model", "frame", "--store", "s.h5", "--splits", "splits", 
     ("--num-workers", "-1", "num_workers must be an integer >= 0"),
     ("--val-groups", "0-3", "group numbers start at 1"),
     ("--shortcut-type", "C", "invalid choice: 'C'"),
+    ("--norm", "kinetics", "invalid choice: 'kinetics'"),
+    ("--dropout", "1", r"dropout must be a number in \[0, 1\)"),
 ])
 def test_train_cli_bad_value_is_a_usage_error(flag, value, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -111,6 +113,30 @@ def test_evaluate_cli_bad_value_is_a_usage_error(args, message, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and args[0] in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--probe", "sideways"], "invalid choice: 'sideways'"),
+])
+def test_evaluate_cli_bad_probe_is_a_usage_error(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--run-dir", "r", "--out", "p.h5", *args])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model, weights, message", [
+    ("clip", "missing.pth", r"The Kinetics weights file .*missing\.pth does not exist"),
+    ("frame", "missing.pth", r"missing\.pth"),
+])
+def test_train_cli_missing_weights_file_is_one_sentence(tiny_bench, tmp_path, capsys, model,
+                                                        weights, message):
+    args = ["train", "--model", model, "--profile", "ucf101", "--store", str(tiny_bench["store"]),
+            "--splits", str(tiny_bench["splits"]), "--out", str(tmp_path / "r"),
+            "--weights", str(tmp_path / weights)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert re.search(message, err) and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()
 
 
 def test_evaluate_cli_run_without_model_is_one_sentence(tmp_path, capsys):

@@ -492,7 +492,7 @@ def _texture(spec: ClassSpec, drawn: _Drawn, dx: np.ndarray, dy: np.ndarray,
     rows = np.arange(height)[None, :, None]
     cols = np.arange(width)[None, None, :]
     inside = (cols >= j0) & (cols < j1) & (rows >= i0) & (rows < i1)
-    return flip * pattern(rows, cols) * inside
+    return (flip * pattern(rows, cols) * inside).astype(np.float32)
 
 
 def _video_rng(seed: int, name: str, group: int, clip: int) -> np.random.Generator:
@@ -515,7 +515,8 @@ def render_video(spec: ClassSpec, group: int, clip: int, *, seed: int,
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
     # Objects live in scene coordinates; the camera shifts the view by (dx, dy).
     canvas = _Canvas(
-        x=xs[None] + dx[:, None, None], y=ys[None] + dy[:, None, None],
+        x=xs[None] + dx[:, None, None].astype(np.float32),
+        y=ys[None] + dy[:, None, None].astype(np.float32),
         width=width, height=height, unit=height / 60 * g.scale, speed=g.speed,
         t=t[:, None, None],
     )
@@ -523,13 +524,12 @@ def render_video(spec: ClassSpec, group: int, clip: int, *, seed: int,
     colour = _rgb(drawn.hue + rng.uniform(-0.02, 0.02), drawn.sat, rng.uniform(*drawn.value))
     texture = _texture(spec, drawn, dx, dy, size, rng)
     m = g.margin
-    rows = (m + dy[:, None] + np.arange(height)[None])[:, :, None]
-    cols = (m + dx[:, None] + np.arange(width)[None])[:, None, :]
-    background = g.background[rows, cols]  # [T, H, W, 3]
-    alpha = _alpha(drawn.sdf)[..., None]
+    frames = np.stack([g.background[m + y:m + y + height, m + x:m + x + width]
+                       for x, y in zip(dx, dy, strict=True)])  # [T, H, W, 3] float32
+    alpha = _alpha(drawn.sdf).astype(np.float32)[..., None]
     paint = colour if texture is None else colour * (1 + DETAIL_CONTRAST * texture[..., None])
-    frames = background * (1 - alpha) + paint * alpha
-    frames += rng.normal(0.0, g.noise, frames.shape).astype(np.float32)
+    frames += (paint - frames) * alpha  # background * (1 - alpha) + paint * alpha
+    frames += rng.standard_normal(frames.shape, dtype=np.float32) * np.float32(g.noise)
     frames = np.clip(np.rint(frames), 0, 255).astype(np.uint8)
     return frames[::-1].copy() if spec.reverse else frames
 
