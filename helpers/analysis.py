@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import fusion, metrics, stats
+from helpers import fusion, metrics, probes, stats
+from helpers.data.sampling import PROBES
 from helpers.io import write_json_atomic
 from helpers.pipeline import DataPaths, RunPaths
 from helpers.predictions import Predictions, align, load
@@ -43,6 +44,9 @@ class Results:
     # what fusion was fitted on: the held-out groups and their number of videos, read from
     # the validation predictions (which the held-out models made)
     held_out: dict[str, Any] = field(default_factory=dict)
+    # temporal probes of the clip model (helpers.probes), when the run has them
+    probe_table: pd.DataFrame | None = None
+    probe_overall: pd.DataFrame | None = None
 
     @property
     def best_single(self) -> str:
@@ -96,8 +100,12 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
                                           summaries[CLIP]["per_class"])
     val_cfg = a_val.attrs.get("config") or {}
     held_out = {"groups": list(val_cfg.get("val_groups") or []), "videos": a_val.num_videos}
+    probed = {p: load(run.predictions("clip", "test", p)) for p in PROBES
+              if run.predictions("clip", "test", p).is_file()}
     return Results(list(a_test.class_names), test, summaries, fit, table, fused, cis, gain,
-                   gain_chosen, per_class, _class_kinds(data), held_out)
+                   gain_chosen, per_class, _class_kinds(data), held_out,
+                   probes.probe_table(b_test, probed) if probed else None,
+                   probes.overall(b_test, probed) if probed else None)
 
 
 def _class_kinds(data: DataPaths | None) -> dict[str, str] | None:
@@ -144,12 +152,12 @@ def fusion_methods_md(res: Results) -> str:
 
 
 def kind_table(res: Results) -> pd.DataFrame | None:
-    """Synthetic benchmark: mean per-class accuracy of each model over spatial and temporal
-    classes (the benchmark's ground truth about which classes need motion)."""
+    """Synthetic benchmark: accuracy of each model over the videos of each kind of class
+    (the benchmark's ground truth about which classes need motion or detail)."""
     if not res.kinds:
         return None
     rows = []
-    for kind in ("spatial", "temporal"):
+    for kind in dict.fromkeys(res.kinds.values()):  # the benchmark's order of kinds
         names = [c for c, k in res.kinds.items() if k == kind]
         row: dict[str, Any] = {"classes": f"{kind} ({len(names)})"}
         for model, s in res.summaries.items():
@@ -157,6 +165,19 @@ def kind_table(res: Results) -> pd.DataFrame | None:
             row[model] = float(pc.loc[names, "correct"].sum() / pc.loc[names, "support"].sum())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def probe_md(res: Results) -> str:
+    """The clip model's per-video top-1 on normal and probed windows (and per kind of class
+    on the synthetic benchmark)."""
+    if res.probe_overall is None or res.probe_table is None:
+        return "This run has no temporal probes (`evaluate --probe`)."
+    overall = res.probe_overall.rename(columns={"top1": "top-1", "drop": "drop (points)"})
+    overall["drop (points)"] = overall["drop (points)"] * 100
+    text = md(overall, formats={"drop (points)": "+.1f"})
+    if res.kinds:
+        text += "\n\n" + md(probes.drop_by_kind(res.probe_table, res.kinds))
+    return text
 
 
 def md(df: pd.DataFrame, **kwargs: Any) -> str:
@@ -178,7 +199,7 @@ def ranked_classes_md(r: metrics.RankedClasses) -> str:
         where = (f", more than the {r.n} places" if r.first_tied_place == 1 else
                  f" for the last {r.n - len(r.ranked)} of the {r.n} places")
         parts.append(f"**{len(r.tied)} classes tie at {r.tie_accuracy:.1%}**{where}, so all "
-                     f"are named: {_names(list(r.tied['class']))}.")
+                     f"are named: {name_list(list(r.tied['class']))}.")
         if len(r.ranked):
             ahead = "The class" if len(r.ranked) == 1 else f"The {len(r.ranked)} classes"
             parts.append(f"{ahead} ranked ahead of them:")
@@ -240,7 +261,7 @@ def recipe_table(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
 
 
 # ----------------------------------------------------------------------------- sentences
-def _names(items: list[str]) -> str:
+def name_list(items: list[str]) -> str:
     if not items:
         return "none"
     return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
@@ -251,7 +272,7 @@ def _held(groups: list[int]) -> str:
         return "none"
     if list(groups) == list(range(min(groups), max(groups) + 1)) and len(groups) > 1:
         return f"g{min(groups):02d}–g{max(groups):02d}"
-    return _names([f"g{g:02d}" for g in groups])
+    return name_list([f"g{g:02d}" for g in groups])
 
 
 def _scored(cfg: dict[str, Any]) -> str:
@@ -346,26 +367,29 @@ def spatial_temporal_text(res: Results, n: int = 5, solved: float = 0.95) -> str
     worse = pc[pc["gain"] < 0].sort_values(["gain", "class"], kind="mergesort").head(n)
     lines = []
     if len(motion):
-        lines.append("**Largest gains of the 3D model:** " + _names(
+        lines.append("**Largest gains of the 3D model:** " + name_list(
             [f"{r['class']} ({r['accuracy_a']:.0%} → {r['accuracy_b']:.0%})"
              for _, r in motion.iterrows()]) + ".")
     lines.append(f"**Solved by one frame** (single-frame accuracy at least {solved:.0%}): "
                  f"{len(one_frame)} of {len(pc)} classes"
-                 + (f", e.g. {_names(list(one_frame['class'].head(n)))}." if len(one_frame)
+                 + (f", e.g. {name_list(list(one_frame['class'].head(n)))}." if len(one_frame)
                     else "."))
     if len(worse):
-        lines.append("**Better with one frame than with 3D:** " + _names(
+        lines.append("**Better with one frame than with 3D:** " + name_list(
             [f"{r['class']} ({r['accuracy_a']:.0%} vs {r['accuracy_b']:.0%})"
              for _, r in worse.iterrows()]) + ".")
     kt = kind_table(res)
     if kt is not None:
-        sp, tp = kt.iloc[0], kt.iloc[1]
-        lines.append(
-            f"On the synthetic benchmark the ground truth is known. Over the spatial classes "
-            f"the single-frame model reaches {sp[FRAME]:.1%} and the 3D model {sp[CLIP]:.1%}; "
-            f"over the temporal classes, whose two members look alike frame by frame, the "
-            f"single-frame model reaches {tp[FRAME]:.1%} (chance within a pair is 50%) and "
-            f"the 3D model {tp[CLIP]:.1%}.")
+        rows = {r["classes"].split(" ")[0]: r for _, r in kt.iterrows()}
+        said = {"spatial": "the spatial classes",
+                "temporal": "the temporal classes, whose two members look alike frame by "
+                            "frame (chance within a pair is 50%),",
+                "detail": "the detail classes, told apart by a detail the 3D model's smaller "
+                          "input loses,"}
+        parts = [f"over {said.get(k, k)} the single-frame model reaches {r[FRAME]:.1%} and "
+                 f"the 3D model {r[CLIP]:.1%}" for k, r in rows.items()]
+        lines.append("On the synthetic benchmark the ground truth is known: "
+                     + "; ".join(parts) + ".")
     return "\n\n".join(lines)
 
 
@@ -391,7 +415,7 @@ def conclusion_text(res: Results) -> str:
                      "the benchmark, whose single frames look alike within their pair.")
     elif won:
         top = pc[pc["gain"] > 0].head(3)
-        parts.append("It gains most on " + _names(
+        parts.append("It gains most on " + name_list(
             [f"{r['class']} ({r['accuracy_a']:.0%} → {r['accuracy_b']:.0%})"
              for _, r in top.iterrows()]) + ".")
     return " ".join(parts)

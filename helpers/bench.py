@@ -226,8 +226,13 @@ def _loader(ds: Any, batch_size: int, num_workers: int, num_items: int | None = 
     they then keep the epoch they started with, which changes no cost per item."""
     from torch.utils.data import DataLoader, RandomSampler
 
+    from helpers.device import check_shared_memory
+
     sampler = RandomSampler(ds, num_samples=num_items)
-    extra: dict[str, Any] = {"persistent_workers": True, "prefetch_factor": 4} if num_workers else {}
+    extra: dict[str, Any] = {}
+    if num_workers:  # the trainer's prefetch, lowered where /dev/shm cannot hold it
+        prefetch = check_shared_memory(num_workers, 4, batch_size * ds[0]["x"].nbytes)
+        extra = {"persistent_workers": True, "prefetch_factor": prefetch}
     return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       **extra)
 

@@ -44,6 +44,8 @@ from helpers.io import write_json_atomic, write_text_atomic
 
 STEPS = ("setup", "train", "compile", "torchrun", "loaders", "epoch", "report")
 TABLE_STEPS = ("train", "compile", "torchrun", "loaders", "epoch")  # the steps that add rows
+# A row's place in the table: (block, ...); train and compile interleave per model.
+BLOCK = {"train": 1, "compile": 1, "torchrun": 2, "loaders": 3, "epoch": 4}
 DEFAULT_WORK = Path("runs/gpu-check")
 UCF101_TRAIN_VIDEOS = 9537  # trainlist01.txt of UCF-101's split 1
 TRAIN_GROUPS = range(8, 22)  # split 1 trains on groups 8-25; the trainer holds out 22-25
@@ -163,6 +165,16 @@ class _Rows:
     def set(self, index: int, **changes: Any) -> None:
         self.rows[index].update(changes)
         self.save()
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _tflops_text(tflops: float | None) -> str:
+    if tflops is None:
+        return "–"
+    return f"{tflops:.1f}" if tflops >= 1 else f"{tflops:.3f}"
 
 
 def _failure(exc: BaseException) -> str:
@@ -317,7 +329,7 @@ def step_train(work: Path, compile: bool) -> int:
     rows = _Rows(work / f"{'compile' if compile else 'train'}.json", [
         _row(f"train:{arch}:{compile}", f"train step, {how}",
              f"{ARCH_NAMES.get(arch, arch)} {_shape_text(model, shape)}, batch {bs}",
-             order=(1, i, int(compile)))
+             order=(BLOCK['train'], i, int(compile)))
         for i, (model, arch, shape, bs) in enumerate(plan.train_cases)])
     for i, (model, arch, shape, bs) in enumerate(plan.train_cases):
         try:
@@ -331,8 +343,8 @@ def step_train(work: Path, compile: bool) -> int:
             layout = "channels_last" if r["channels_last"] else "contiguous"
             warm = (f"; warm-up incl. compile {r['warmup_s']:.0f} s" if compile else "")
             rows.set(i, setting=f"{rows.rows[i]['setting']}, {r['precision']}, {layout}",
-                     result=f"{r['items_per_s']:,.1f} {unit} ({r['step_ms']:.1f} ms/step, "
-                            f"{plan.train_steps} steps{warm})",
+                     result=f"{r['items_per_s']:,.1f} {unit} ({r['step_ms']:.1f} ms/step over "
+                            f"{_plural(plan.train_steps, 'step')}{warm})",
                      ok=True, tflops=r["tflops"],
                      share=f"{100 * r['tflops'] / peak:.1f}%" if peak else "n/a")
         if compile:
@@ -379,7 +391,7 @@ def step_torchrun(work: Path, limit: float | None) -> int:
     rows = _Rows(work / "torchrun.json", [_row(
         "torchrun", "torchrun --nproc_per_node=1",
         "`python -m helpers train`, frame model, demo profile, 1 epoch, tiny synthetic store "
-        f"({plan.tiny_size})", order=(2,))])
+        f"({plan.tiny_size})", order=(BLOCK["torchrun"],))])
     out = work / "torchrun-run"
     shutil.rmtree(out, ignore_errors=True)
     train_args = ["--model", "frame", "--profile", "demo", "--store", data["tiny_store"],
@@ -451,10 +463,10 @@ def step_loaders(work: Path) -> int:
     rows = _Rows(work / "loaders.json", [
         _row("loader:frame", f"FrameDataset, {w} workers",
              f"frame store: {videos}; random resized crop to {FRAME_CROP}² + flip, batch 32",
-             order=(3, 0)),
+             order=(BLOCK["loaders"], 0)),
         _row("loader:clip", f"ClipDataset, {w} workers",
              f"clip store: {videos}{short}; {CLIP_LEN}-frame window, crop to {CLIP_CROP}² "
-             "+ flip, batch 8", order=(3, 1)),
+             "+ flip, batch 8", order=(BLOCK["loaders"], 1)),
     ])
     for i, (measure, store, unit) in enumerate((
             (frame_dataset_fps, data["frames_store"], "frames/s"),
@@ -483,9 +495,9 @@ def step_epoch(work: Path) -> int:
     rows = _Rows(work / "epoch.json", [r for k, m in enumerate(models) for r in (
         _row(f"epoch:{m}", f"{m} model: one epoch, measured",
              f"ucf101 profile, random init, on {data['num_train']} synthetic {width}×{height} "
-             f"training videos ({data['num_distinct']} distinct)", order=(4, k, 0)),
+             f"training videos ({data['num_distinct']} distinct)", order=(BLOCK["epoch"], k, 0)),
         _row(f"extrapolated:{m}", f"{m} model: UCF-101 epoch, EXTRAPOLATED (not measured)",
-             f"{UCF101_TRAIN_VIDEOS:,} training videos (split 1)", order=(4, k, 1)))])
+             f"{UCF101_TRAIN_VIDEOS:,} training videos (split 1)", order=(BLOCK["epoch"], k, 1)))])
     for k, model in enumerate(models):
         out = work / f"epoch-{model}"
         shutil.rmtree(out, ignore_errors=True)
@@ -518,7 +530,7 @@ def step_epoch(work: Path) -> int:
         rows.set(2 * k, ok=True,
                  setting=f"{rows.rows[2 * k]['setting']}: {ARCH_NAMES.get(cfg['arch'], cfg['arch'])} "
                          f"{size}, batch {cfg['batch_size']}, {cfg['num_workers']} workers, "
-                         f"{per_video} item(s) per video, no validation",
+                         f"{_plural(per_video, 'item')} per video, no validation",
                  result=f"{seconds[-1]:.1f} s for {items:,} {unit} ({rate:,.0f} {unit}/s; {which})")
         full = UCF101_TRAIN_VIDEOS * per_video
         est = full / rate
@@ -565,7 +577,7 @@ def collect_rows(work: Path) -> list[dict[str, Any]]:
         why = _status(work, step)
         if got is None:
             rows.append(_row(step, step, "–", f"no result: {why or 'not run'}", ok=False,
-                             order=(STEPS.index(step),)))
+                             order=(BLOCK[step], 99, TABLE_STEPS.index(step))))
             continue
         for row in got["rows"]:
             if row["ok"] is None:
@@ -593,8 +605,8 @@ def format_report(work: Path, elapsed: float | None = None) -> tuple[str, bool]:
     lines += ["", "| check | setting | result | TFLOP/s | share of bf16 dense peak |",
               "|---|---|---|---:|---:|"]
     for r in rows:
-        tflops = f"{r['tflops']:.1f}" if r.get("tflops") is not None else "–"
-        lines.append(f"| {r['check']} | {r['setting']} | {r['result']} | {tflops} | "
+        lines.append(f"| {r['check']} | {r['setting']} | {r['result']} | "
+                     f"{_tflops_text(r.get('tflops'))} | "
                      f"{r['share']} |")
     lines += ["", "TFLOP/s counts the matmul and convolution FLOPs of one forward + backward "
               "(`torch.utils.flop_counter`) per measured step time. The EXTRAPOLATED rows are "

@@ -342,3 +342,31 @@ def plot_probe_vs_gain(probe_table: pd.DataFrame, per_class_gain: pd.DataFrame, 
     ax.set_title(f"Which classes need frame order? ({len(merged)} classes; "
                  "size = test videos)", fontsize=10)
     return save_figure(fig, name, out_dir)
+
+
+# ----------------------------------------------------------------------------- sampling
+
+def plot_sampling(video: str, num_frames: int, rows: Sequence[Sequence[int]], *, what: str,
+                  out_dir: str | os.PathLike | None = None, name: str = "sampling") -> Figure:
+    """Which frames of one video evaluation reads: one row per item (each window of the
+    clip model, or the frames the frame model scores), over the video's frame axis."""
+    if not rows or num_frames < 1:
+        raise UserError("Nothing to show: the video has no frames or no items.")
+    fig = Figure(figsize=(10, 0.9 + 0.28 * len(rows)), layout="constrained")
+    ax = fig.subplots()
+    counts = np.zeros(num_frames, dtype=int)
+    for i, frames in enumerate(rows):
+        frames = list(frames)
+        np.add.at(counts, frames, 1)
+        ax.hlines(i, min(frames), max(frames), color="tab:blue", lw=6, alpha=0.25)
+        ax.scatter(frames, [i] * len(frames), s=9, color="tab:blue", zorder=3)
+    ax.set_xlim(-1, num_frames)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{what} {i + 1}" for i in range(len(rows))], fontsize=7)
+    ax.set_xlabel("frame index")
+    twice = int((counts > 1).sum())
+    unread = int((counts == 0).sum())
+    ax.set_title(f"{video}: {num_frames} frames, {len(rows)} {what}{'s' if len(rows) > 1 else ''};"
+                 f" {unread} frames unread, {twice} read more than once", fontsize=9)
+    return save_figure(fig, name, out_dir)

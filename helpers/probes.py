@@ -59,17 +59,19 @@ def overall(normal: Predictions, probed: Mapping[str, Predictions]) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def order_dependence(table: pd.DataFrame, probe: str = "shuffled",
-                     n: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+def order_dependence(table: pd.DataFrame, probe: str = "shuffled", n: int = 5,
+                     min_normal: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(most, least): the n classes that lose most under `probe`, and the n that lose least
-    among those the clip model gets right on normal windows (ties: more test videos, A-Z)."""
+    among those the clip model recognises on normal windows (accuracy at least `min_normal`:
+    a class it cannot recognise says nothing about frame order). Ties: more test videos,
+    then A-Z."""
     col = f"drop_{probe}"
     if col not in table:
         raise UserError(f"No {probe!r} probe in the table; run `evaluate --probe {probe}`.")
     ranked = table.sort_values([col, "support", "class"], ascending=[False, False, True],
                                kind="mergesort")
     most = ranked[ranked[col] > 0].head(n)
-    solved = table[table["normal"] > 0]
+    solved = table[table["normal"] >= min_normal]
     least = solved.sort_values([col, "support", "class"], ascending=[True, False, True],
                                kind="mergesort").head(n)
     return most.reset_index(drop=True), least.reset_index(drop=True)
