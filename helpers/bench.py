@@ -167,7 +167,7 @@ def decode_only(videos: list[Any], num_workers: int) -> tuple[int, float]:
     return frames, time.perf_counter() - start
 
 
-def _decode_avi_frames(path: Path, frames: list[int], size: tuple[int, int]) -> np.ndarray:
+def decode_avi_frames(path: Path, frames: list[int], size: tuple[int, int]) -> np.ndarray:
     """The given frames as RGB at `size` (H, W), the fastest way one core can: one decoder
     thread, decoding from frame 0 (one keyframe), skipping the colour conversion of the
     frames it does not keep (grab without retrieve)."""
@@ -321,7 +321,7 @@ def clip_rates(store_path: Path, avi_paths: dict[str, Path], seconds: float,
         epoch, index = next(items)
         ds.set_epoch(epoch)
         video, frames, crop, rng = ds.item_frames(index)
-        clip = _decode_avi_frames(avi_paths[ids[video]], frames, store.frame_size)
+        clip = decode_avi_frames(avi_paths[ids[video]], frames, store.frame_size)
         clip_tensor(ds.transform_frames(clip, crop, rng))
         return 1
 

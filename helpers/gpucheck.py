@@ -136,7 +136,7 @@ def _plan(work: Path) -> Plan:
 
 
 # ----------------------------------------------------------------------------- rows
-def _row(key: str, check: str, setting: str, result: str = "did not finish",
+def table_row(key: str, check: str, setting: str, result: str = "did not finish",
          ok: bool | None = None, order: Sequence[int] = (0,), tflops: float | None = None,
          share: str = "–") -> dict[str, Any]:
     """One table row; `ok` None means not finished (the step was stopped before it)."""
@@ -204,7 +204,7 @@ def _device_facts(dry: bool) -> dict[str, Any]:
 
 
 def _render_one(job: tuple[str, int, int, tuple[int, int], int]) -> None:
-    """Worker: one synthetic video (class `name`, variant `k`) as an AVI at `path`."""
+    """Worker: variant `k` of synthetic class `CLASSES[class_index]` as an AVI at `path`."""
     from helpers.data.synthetic import CLASSES, encode_avi, render_video
 
     path, k, num_frames, size, class_index = job
@@ -271,12 +271,25 @@ def _cli(argv: list[str]) -> None:
         raise UserError(f"`python -m helpers {' '.join(argv)}` failed with exit code {rc}.")
 
 
+def _remove_store(path: Path) -> None:
+    """A store of an earlier check, with its report and parts: `prepare` would resume it."""
+    from helpers.data.store import parts_dir_for, report_path_for
+
+    path.unlink(missing_ok=True)
+    report_path_for(path).unlink(missing_ok=True)
+    shutil.rmtree(parts_dir_for(path), ignore_errors=True)
+
+
 def step_setup(work: Path, dry_run: bool) -> int:
     work.mkdir(parents=True, exist_ok=True)
+    for name in ("data.json", *(f"{step}.json" for step in TABLE_STEPS)):
+        (work / name).unlink(missing_ok=True)
+    for store in ("tiny.h5", "frames.h5", "clips.h5"):
+        _remove_store(work / store)
     facts = _device_facts(dry_run)
     write_json_atomic(work / "device.json", facts)
     if facts["dry"]:
-        why = "dry run asked for" if facts["cuda_available"] else "no CUDA device here"
+        why = "dry run asked for" if dry_run else "no CUDA device here"
         notice = (f"gpu-check: {why}: a tiny dry run of the same code path on the CPU "
                   "follows; it measures nothing about a GPU.")
     else:
@@ -284,6 +297,7 @@ def step_setup(work: Path, dry_run: bool) -> int:
     write_text_atomic(work / "notice.txt", notice + "\n")
     print(notice, flush=True)
     plan = DRY_PLAN if facts["dry"] else gpu_plan()
+    from helpers.data.synthetic import SPLIT_DIR
 
     tiny = work / "tiny"
     shutil.rmtree(tiny, ignore_errors=True)
@@ -296,7 +310,7 @@ def step_setup(work: Path, dry_run: bool) -> int:
     _cli(["prepare", "--source", str(work / "epoch"), "--out", str(work / "clips.h5"), *short])
     write_json_atomic(work / "data.json", {
         **tree, "tiny_store": str(work / "tiny.h5"),
-        "tiny_splits": str(tiny / "ucfTrainTestlist"),
+        "tiny_splits": str(tiny / SPLIT_DIR),
         "frames_store": str(work / "frames.h5"), "clips_store": str(work / "clips.h5")})
     return 0
 
@@ -327,7 +341,7 @@ def step_train(work: Path, compile: bool) -> int:
     if compile:
         how = "torch.compile" + (f" ({plan.compile_backend} backend)" if plan.dry else "")
     rows = _Rows(work / f"{'compile' if compile else 'train'}.json", [
-        _row(f"train:{arch}:{compile}", f"train step, {how}",
+        table_row(f"train:{arch}:{compile}", f"train step, {how}",
              f"{ARCH_NAMES.get(arch, arch)} {_shape_text(model, shape)}, batch {bs}",
              order=(BLOCK['train'], i, int(compile)))
         for i, (model, arch, shape, bs) in enumerate(plan.train_cases)])
@@ -388,7 +402,7 @@ def _fields(line: str) -> dict[str, str]:
 
 def step_torchrun(work: Path, limit: float | None) -> int:
     plan, data = _plan(work), _data(work)
-    rows = _Rows(work / "torchrun.json", [_row(
+    rows = _Rows(work / "torchrun.json", [table_row(
         "torchrun", "torchrun --nproc_per_node=1",
         "`python -m helpers train`, frame model, demo profile, 1 epoch, tiny synthetic store "
         f"({plan.tiny_size})", order=(BLOCK["torchrun"],))])
@@ -401,14 +415,20 @@ def step_torchrun(work: Path, limit: float | None) -> int:
            "-m", "helpers.gpucheck", "torchrun-worker", *train_args]
     print("$", " ".join(cmd), flush=True)
     start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rc: int | None
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True,
-                              timeout=None if limit is None else max(10.0, limit - 10))
-        rc, stdout, stderr = done.returncode, done.stdout, done.stderr
-    except subprocess.TimeoutExpired as exc:
+        stdout, stderr = proc.communicate(timeout=None if limit is None else max(10.0, limit - 15))
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        # SIGTERM, not SIGKILL: torchrun then stops its worker instead of orphaning it.
+        proc.terminate()
+        try:
+            stdout, stderr = proc.communicate(timeout=8)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
         rc = None
-        stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        stderr = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
     seconds = time.perf_counter() - start
     sys.stdout.write(stdout)
     sys.stderr.write(stderr)
@@ -461,10 +481,10 @@ def step_loaders(work: Path) -> int:
     videos = f"{data['num_train'] + data['num_test']} synthetic {width}×{height} videos"
     short = (f" kept at short side {plan.clip_short_side}" if plan.clip_short_side else "")
     rows = _Rows(work / "loaders.json", [
-        _row("loader:frame", f"FrameDataset, {w} workers",
+        table_row("loader:frame", f"FrameDataset, {w} workers",
              f"frame store: {videos}; random resized crop to {FRAME_CROP}² + flip, batch 32",
              order=(BLOCK["loaders"], 0)),
-        _row("loader:clip", f"ClipDataset, {w} workers",
+        table_row("loader:clip", f"ClipDataset, {w} workers",
              f"clip store: {videos}{short}; {CLIP_LEN}-frame window, crop to {CLIP_CROP}² "
              "+ flip, batch 8", order=(BLOCK["loaders"], 1)),
     ])
@@ -493,10 +513,10 @@ def step_epoch(work: Path) -> int:
     width, height = plan.video_size
     models = ("frame", "clip")
     rows = _Rows(work / "epoch.json", [r for k, m in enumerate(models) for r in (
-        _row(f"epoch:{m}", f"{m} model: one epoch, measured",
+        table_row(f"epoch:{m}", f"{m} model: one epoch, measured",
              f"ucf101 profile, random init, on {data['num_train']} synthetic {width}×{height} "
              f"training videos ({data['num_distinct']} distinct)", order=(BLOCK["epoch"], k, 0)),
-        _row(f"extrapolated:{m}", f"{m} model: UCF-101 epoch, EXTRAPOLATED (not measured)",
+        table_row(f"extrapolated:{m}", f"{m} model: UCF-101 epoch, EXTRAPOLATED (not measured)",
              f"{UCF101_TRAIN_VIDEOS:,} training videos (split 1)", order=(BLOCK["epoch"], k, 1)))])
     for k, model in enumerate(models):
         out = work / f"epoch-{model}"
@@ -570,13 +590,13 @@ def collect_rows(work: Path) -> list[dict[str, Any]]:
     setup_failed = _status(work, "setup") or not (work / "data.json").is_file()
     if setup_failed:
         why = _status(work, "setup") or "did not finish"
-        rows.append(_row("setup", "setup (stores, device)", "synth + prepare", f"failed: {why}",
+        rows.append(table_row("setup", "setup (stores, device)", "synth + prepare", f"failed: {why}",
                          ok=False, order=(0,)))
     for step in TABLE_STEPS:
         got = _read_json(work / f"{step}.json")
         why = _status(work, step)
         if got is None:
-            rows.append(_row(step, step, "–", f"no result: {why or 'not run'}", ok=False,
+            rows.append(table_row(step, step, "–", f"no result: {why or 'not run'}", ok=False,
                              order=(BLOCK[step], 99, TABLE_STEPS.index(step))))
             continue
         for row in got["rows"]:

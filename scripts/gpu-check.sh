@@ -23,8 +23,8 @@ BUDGET=${GPU_CHECK_BUDGET:-480}
 RESERVE=20  # seconds kept for the report and the kill grace of a step that overruns
 export UCF_NO_PROGRESS=1 PYTHONUNBUFFERED=1
 
-rm -rf "$WORK"
 mkdir -p "$WORK"
+rm -f "$WORK"/*.status "$WORK"/*.log "$WORK"/notice.txt  # an earlier check's; setup clears the rest
 
 # step NAME SECONDS [OPTIONS]: one `python -m helpers gpu-check NAME` under `timeout`, its
 # limit cut to what is left of the budget; "rc limit elapsed" goes to $WORK/NAME.status.
@@ -50,15 +50,19 @@ step() {
 }
 
 dry=()
-[[ ${GPU_CHECK_DRY_RUN:-0} == 1 ]] && dry=(--dry-run)
+if [[ ${GPU_CHECK_DRY_RUN:-0} == 1 ]]; then
+    dry=(--dry-run)
+    export CUDA_VISIBLE_DEVICES=""  # the trainer would otherwise pick the GPU up
+fi
 echo "gpu-check: logs and stores in $WORK/, table in $WORK.md"
-step setup 90 "${dry[@]}"
+# A step's own limit only stops a hung step early; the budget bounds the whole check.
+step setup 120 ${dry[@]+"${dry[@]}"}
 [[ -f $WORK/notice.txt ]] && cat "$WORK/notice.txt"
 if [[ -f $WORK/data.json ]]; then
-    step train 90
-    step torchrun 75
-    step loaders 60
-    step epoch 120
-    step compile 240  # last: it takes whatever time the others left
+    step train 120
+    step torchrun 120
+    step loaders 90
+    step epoch 150
+    step compile 300  # last: it gets whatever time the others left
 fi
 "$PY" -m helpers gpu-check report --work-dir "$WORK" --out "$WORK.md" --elapsed "$SECONDS"

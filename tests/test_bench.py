@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers.bench import _decode_avi_frames, bench_data, format_table
+from helpers.bench import bench_data, decode_avi_frames, format_table
 from helpers.cli import main
 
 COUNTS = {"v_Alpha_g01_c01": 30, "v_Alpha_g02_c01": 12, "v_Beta_g01_c01": 24}
@@ -70,7 +70,7 @@ def test_bench_data_on_the_real_clip(shared_dir, capsys):
 def test_avi_decode_returns_the_asked_frames(tmp_path):
     root = _write_tree(tmp_path)
     path = root / "UCF-101" / "Alpha" / "v_Alpha_g01_c01.avi"
-    clip = _decode_avi_frames(path, [7, 8, 9, 3, 3], (48, 64))
+    clip = decode_avi_frames(path, [7, 8, 9, 3, 3], (48, 64))
     assert clip.shape == (5, 48, 64, 3)
     assert np.abs(clip.reshape(5, -1).mean(1) - [42, 48, 54, 18, 18]).max() < 3
 
@@ -152,14 +152,14 @@ def test_gpu_check_finds_the_bf16_peak_by_device_name(name, peak):
 def test_gpu_check_report_says_which_steps_did_not_finish(tmp_path, capsys):
     import json
 
-    from helpers.gpucheck import _row
+    from helpers.gpucheck import table_row
 
     (tmp_path / "device.json").write_text(json.dumps(
         {"dry": False, "device": "NVIDIA H200", "peak_tflops": 989.0, "torch": "2.x"}))
     (tmp_path / "data.json").write_text("{}")
-    done = _row("train:resnet50:False", "train step, eager", "ResNet-50 224²", "2,000 img/s",
+    done = table_row("train:resnet50:False", "train step, eager", "ResNet-50 224²", "2,000 img/s",
                 ok=True, order=(1, 0, 0), tflops=49.45, share="5.0%")
-    stopped = _row("train:r3d50:False", "train step, eager", "R3D-50 16×112²", order=(1, 1, 0))
+    stopped = table_row("train:r3d50:False", "train step, eager", "R3D-50 16×112²", order=(1, 1, 0))
     (tmp_path / "train.json").write_text(json.dumps({"rows": [done, stopped]}))
     (tmp_path / "train.status").write_text("124 90 95\n")
     (tmp_path / "compile.status").write_text("skipped 0 0\n")

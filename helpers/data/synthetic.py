@@ -393,13 +393,14 @@ def _render_spinner(c: _Canvas, rng: np.random.Generator) -> _Drawn:
     return _Drawn(np.minimum.reduce(parts), 0.07, 0.9)
 
 
-# Detail objects: darker colours (HSV value about 0.55), so the texture's light rows stay
-# below 255 and no pixel clips, which would break the exact 2x2 averages.
-DETAIL_VALUE = (0.5, 0.6)
+# Detail objects: middling colours (HSV value about 0.55, saturation 0.55), so that with the
+# texture's contrast and the noise no channel clips at 0 or 255, which would break the exact
+# 2x2 averages.
+DETAIL_VALUE = (0.5, 0.58)
 
 
 def _render_flag(c: _Canvas, rng: np.random.Generator) -> _Drawn:
-    half_w, half_h = 11 * c.unit, 7.5 * c.unit
+    half_w, half_h = 12 * c.unit, 8.5 * c.unit
     x0 = rng.uniform(0.4, 0.6) * c.width
     cy = rng.uniform(0.35, 0.5) * c.height
     amp = rng.uniform(0.04, 0.08) * c.width
@@ -408,33 +409,33 @@ def _render_flag(c: _Canvas, rng: np.random.Generator) -> _Drawn:
     pole = _segment(c, cx - half_w, cy - half_h, cx - half_w, cy + half_h + 10 * c.unit,
                     1.0 * c.unit)
     sdf = np.minimum(_box(c, cx, cy, half_w, half_h), pole)
-    return _Drawn(sdf, 0.76, 0.7, DETAIL_VALUE, (cx, cy, half_w - 1, half_h - 1))
+    return _Drawn(sdf, 0.76, 0.55, DETAIL_VALUE, (cx, cy, half_w - 1, half_h - 1))
 
 
 def _render_tile(c: _Canvas, rng: np.random.Generator) -> _Drawn:
-    half = 9 * c.unit
+    half = 10 * c.unit
     cx = rng.uniform(0.35, 0.65) * c.width
     y0 = rng.uniform(0.4, 0.6) * c.height
     amp = rng.uniform(0.06, 0.12) * c.height
     period = rng.uniform(24, 40) / c.speed
     cy = y0 + amp * np.sin(2 * np.pi * (c.t / period + _phase(rng)))
-    return _Drawn(_box(c, cx, cy, half, half), 0.45, 0.75, DETAIL_VALUE,
+    return _Drawn(_box(c, cx, cy, half, half), 0.45, 0.55, DETAIL_VALUE,
                   (cx, cy, half - 1, half - 1))
 
 
 def _render_board(c: _Canvas, rng: np.random.Generator) -> _Drawn:
-    half_w, half_h = 7 * c.unit, 12 * c.unit
+    half_w, half_h = 8 * c.unit, 13 * c.unit
     x0 = rng.uniform(0.35, 0.65) * c.width
     cy = rng.uniform(0.45, 0.55) * c.height
     amp = rng.uniform(0.08, 0.14) * c.width
     period = rng.uniform(30, 45) / c.speed
     cx = x0 + amp * np.sin(2 * np.pi * (c.t / period + _phase(rng)))
-    return _Drawn(_box(c, cx, cy, half_w, half_h), 0.6, 0.75, DETAIL_VALUE,
+    return _Drawn(_box(c, cx, cy, half_w, half_h), 0.6, 0.55, DETAIL_VALUE,
                   (cx, cy, half_w - 1, half_h - 1))
 
 
 def _render_shield(c: _Canvas, rng: np.random.Generator) -> _Drawn:
-    r = 10.5 * c.unit
+    r = 12 * c.unit
     x0 = rng.uniform(0.4, 0.6) * c.width
     y0 = rng.uniform(0.4, 0.6) * c.height
     amp = rng.uniform(0.05, 0.1) * c.width
@@ -442,7 +443,7 @@ def _render_shield(c: _Canvas, rng: np.random.Generator) -> _Drawn:
     swing = np.sin(2 * np.pi * (c.t / period + _phase(rng)))
     cx, cy = x0 + amp * swing, y0 - 0.4 * amp * swing
     inner = (r - 1) / math.sqrt(2)  # the square inscribed in the disc, one pixel in
-    return _Drawn(_disc(c, cx, cy, r), 0.09, 0.75, DETAIL_VALUE, (cx, cy, inner, inner))
+    return _Drawn(_disc(c, cx, cy, r), 0.09, 0.55, DETAIL_VALUE, (cx, cy, inner, inner))
 
 
 _RENDERERS: dict[str, Callable[[_Canvas, np.random.Generator], _Drawn]] = {
@@ -453,15 +454,28 @@ _RENDERERS: dict[str, Callable[[_Canvas, np.random.Generator], _Drawn]] = {
     "shield": _render_shield,
 }
 
-# Detail textures: +1/-1 per image pixel (row i, column j) with period two, so every 2x2
-# block aligned to even coordinates sums to zero; "plain" is no texture.
-_PATTERNS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | None] = {
+# Detail textures, +-1 per image pixel. Each is built from 2x2 blocks whose four pixels sum
+# to zero (aligned to even image coordinates), times a random sign per block row, per block
+# column or per block: so the light and dark lines are one or two pixels wide, and every
+# aligned 2x2 block averages to the plain colour. Arguments: the pixel's row and column
+# offsets from the rectangle's even corner, and the video's random block signs.
+_Pattern = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _alternate(k: np.ndarray) -> np.ndarray:
+    return 1 - 2 * (k % 2)  # +1, -1, +1, ...
+
+
+_PATTERNS: dict[str, _Pattern | None] = {
     "plain": None,
-    "stripes_across": lambda i, j: np.where(i % 2 == 0, 1.0, -1.0) + 0 * j,  # light/dark rows
-    "stripes_down": lambda i, j: np.where(j % 2 == 0, 1.0, -1.0) + 0 * i,  # light/dark columns
-    "checker": lambda i, j: np.where((i + j) % 2 == 0, 1.0, -1.0),
+    # light and dark rows: horizontal pinstripes
+    "stripes_across": lambda di, dj, signs: signs[di // 2, 0] * _alternate(di) + 0 * dj,
+    # light and dark columns: vertical pinstripes
+    "stripes_down": lambda di, dj, signs: signs[0, dj // 2] * _alternate(dj) + 0 * di,
+    # a one-pixel checkerboard whose phase flips from block to block
+    "checker": lambda di, dj, signs: signs[di // 2, dj // 2] * _alternate(di + dj),
 }
-DETAIL_CONTRAST = 0.35  # the texture scales the object's colour by 1 +- this
+DETAIL_CONTRAST = 0.5  # the texture scales the object's colour by 1 +- this
 
 
 def _texture(spec: ClassSpec, drawn: _Drawn, dx: np.ndarray, dy: np.ndarray,
@@ -469,18 +483,19 @@ def _texture(spec: ClassSpec, drawn: _Drawn, dx: np.ndarray, dy: np.ndarray,
     """[T, H, W] texture of a detail class (+-1 on its rectangle, 0 elsewhere), or None.
 
     The rectangle goes from scene to image coordinates (the camera shifted the view by
-    (dx, dy)) and shrinks to even pixel bounds, so it is a union of aligned 2x2 blocks; its
-    phase (which rows or columns are light) is drawn per video. Every detail class draws the
-    phase, plain ones too, so the two classes of a pair use the same random stream."""
+    (dx, dy)) and shrinks to even pixel bounds, so it is a union of aligned 2x2 blocks. The
+    texture moves with it (offsets from its corner); its block signs are drawn per video.
+    Every detail class draws them, plain ones too, so both classes of a pair use the same
+    random stream."""
     if spec.pattern is None:
         return None
     if spec.pattern not in _PATTERNS:
         raise ValueError(f"unknown detail pattern {spec.pattern!r}")
-    flip = 1.0 if rng.uniform() < 0.5 else -1.0
+    width, height = size
+    signs = 2 * rng.integers(0, 2, size=(height // 2 + 1, width // 2 + 1)) - 1
     pattern = _PATTERNS[spec.pattern]
     if pattern is None or drawn.panel is None:
         return None
-    width, height = size
     cx, cy, half_w, half_h = (np.broadcast_to(np.asarray(v, dtype=np.float64),
                                               (len(dx), 1, 1)) for v in drawn.panel)
     shift_x, shift_y = dx[:, None, None], dy[:, None, None]
@@ -492,7 +507,10 @@ def _texture(spec: ClassSpec, drawn: _Drawn, dx: np.ndarray, dy: np.ndarray,
     rows = np.arange(height)[None, :, None]
     cols = np.arange(width)[None, None, :]
     inside = (cols >= j0) & (cols < j1) & (rows >= i0) & (rows < i1)
-    return (flip * pattern(rows, cols) * inside).astype(np.float32)
+    # Offsets from the corner, wrapped into the sign table outside the rectangle (masked).
+    di = (rows - i0).astype(np.int64) % (2 * signs.shape[0])
+    dj = (cols - j0).astype(np.int64) % (2 * signs.shape[1])
+    return (pattern(di, dj, signs) * inside).astype(np.float32)
 
 
 def _video_rng(seed: int, name: str, group: int, clip: int) -> np.random.Generator:
