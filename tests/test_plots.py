@@ -136,7 +136,7 @@ def test_frame_strips_rows_for_pairs_and_gains(tmp_path):
     fig = plot_frame_strips(store, rows + g, frames_per_row=4, title="why", out_dir=tmp_path,
                             name="strips")
     _written(tmp_path, "strips")
-    assert [c[1] for c in store.calls] == [[0, 13, 26, 39]] * 3
+    assert [c[1] for c in store.calls] == [[5, 15, 25, 35]] * 3  # segment centres (sampling.spaced)
     assert len(fig.subfigs) == 3
     with pytest.raises(UserError):
         plot_frame_strips(store, [], out_dir=tmp_path)

@@ -1,9 +1,12 @@
 """The synthetic benchmark: UCF-101's layout and formats, determinism, resume, CLI errors, and
-the property the whole demo rests on: a temporal pair looks the same frame by frame but
-moves in opposite directions."""
+the properties the whole demo rests on: a temporal pair looks the same frame by frame but
+moves in opposite directions; a detail pair differs in a texture that a frame shows at full
+resolution and that vanishes at the 3D model's half resolution. Linear probes on single
+frames keep both claims honest."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -17,6 +20,7 @@ import pytest
 from scipy.stats import ks_2samp
 
 from helpers.cli import main
+from helpers.config import get_profile
 from helpers.data import synthetic
 from helpers.data.synthetic import SynthSummary, generate, load_class_meta
 from helpers.errors import UserError
@@ -158,7 +162,7 @@ def test_other_settings_in_the_same_out_are_refused(bench, tmp_path):
     with pytest.raises(UserError, match="seed=0 \\(asked 3\\)"):
         generate(root, seed=3, size=SIZE, num_frames=NUM_FRAMES, videos_per_group=VIDEOS_PER_GROUP)
     with pytest.raises(UserError, match="num_frames=16 \\(asked 48\\)"):
-        generate(root, seed=0, size=SIZE, videos_per_group=VIDEOS_PER_GROUP)
+        generate(root, seed=0, size=SIZE, num_frames=48, videos_per_group=VIDEOS_PER_GROUP)
     # An interrupted run (no classes.json yet) is protected by its pending marker.
     pending = tmp_path / "pending"
     pending.mkdir()
@@ -258,22 +262,34 @@ def _same_distribution_pvalues(fa: np.ndarray, fb: np.ndarray) -> list[float]:
     return pvalues
 
 
-def _pairs(root: Path) -> list[tuple[str, str]]:
+def _pairs(root: Path, kind: str = "temporal") -> list[tuple[str, str]]:
     meta = {c["name"]: c for c in load_class_meta(root)}
-    return sorted({tuple(sorted((n, c["partner"]))) for n, c in meta.items() if c["kind"] == "temporal"})
+    return sorted({tuple(sorted((n, c["partner"]))) for n, c in meta.items() if c["kind"] == kind})
 
 
-def test_class_metadata_describes_spatial_classes_and_symmetric_temporal_pairs(bench):
+def test_class_metadata_describes_three_kinds_and_symmetric_pairs(bench):
     root, summary = bench
     meta = load_class_meta(root)
     assert [c["name"] for c in meta] == [c["name"] for c in summary.classes]
     by_name = {c["name"]: c for c in meta}
-    spatial = [c for c in meta if c["kind"] == "spatial"]
-    temporal = [c for c in meta if c["kind"] == "temporal"]
-    assert len(spatial) >= 4 and len(temporal) >= 6 and len(spatial) + len(temporal) == len(meta)
-    assert all(c["partner"] is None for c in spatial)
-    for c in temporal:
-        assert by_name[c["partner"]]["partner"] == c["name"] != c["partner"]
+    kinds = {k: [c for c in meta if c["kind"] == k] for k in synthetic.KINDS}
+    assert len(meta) >= 20 and sum(map(len, kinds.values())) == len(meta)
+    assert len(kinds["spatial"]) >= 4 and len(kinds["temporal"]) >= 6 and len(kinds["detail"]) >= 6
+    assert all(c["partner"] is None for c in kinds["spatial"])
+    for c in kinds["temporal"] + kinds["detail"]:
+        partner = by_name[c["partner"]]
+        assert partner["partner"] == c["name"] != c["partner"] and partner["kind"] == c["kind"]
+    # A detail pair is one object and motion with two textures; a temporal pair one process
+    # played both ways.
+    specs = {c.name: c for c in synthetic.CLASSES}
+    for c in kinds["detail"]:
+        a, b = specs[c["name"]], specs[c["partner"]]
+        assert a.motion == b.motion and not a.reverse and not b.reverse
+        assert a.pattern in synthetic._PATTERNS and b.pattern in synthetic._PATTERNS
+        assert a.pattern != b.pattern
+    for c in kinds["temporal"]:
+        a, b = specs[c["name"]], specs[c["partner"]]
+        assert a.motion == b.motion and a.reverse != b.reverse and a.pattern is b.pattern is None
     doc = json.loads((root / "classes.json").read_text())
     assert (doc["seed"], doc["size"], doc["num_frames"]) == (0, list(SIZE), NUM_FRAMES)
 
@@ -294,7 +310,8 @@ def test_rendered_pairs_match_frame_by_frame_with_many_videos():
     renderer. Frame 0 of a reversed video was rendered last, so this fails if a process is not
     stationary (e.g. a phase that does not start uniformly at random)."""
     specs = {c.name: c for c in synthetic.CLASSES}
-    pairs = sorted({tuple(sorted((c.name, c.partner))) for c in synthetic.CLASSES if c.partner})
+    pairs = sorted({tuple(sorted((c.name, c.partner))) for c in synthetic.CLASSES
+                    if c.kind == "temporal"})
     num_tests = 3 * len(FEATURES) * len(pairs)
     for a, b in pairs:
         fa, fb = (np.stack([_frame_features(synthetic.render_video(
@@ -353,6 +370,131 @@ def test_temporal_pairs_move_in_opposite_directions(bench):
     for name in ("BlueBoxSway", "YellowCrossPulse"):
         stats = np.array([_motion(_decode(p)) for p in _videos(root, name)])
         assert 0.2 <= (stats > 0).mean(axis=0).min() and (stats > 0).mean(axis=0).max() <= 0.8, name
+
+
+# ---------------------------------------------------------------- the detail-pair property
+
+def _shrink(frames: np.ndarray, factor: int) -> np.ndarray:
+    """Frames [T, H, W, 3] made `factor` times smaller by area averaging, as `prepare` makes
+    the 3D model's store."""
+    if factor == 1:
+        return frames
+    height, width = frames.shape[1] // factor, frames.shape[2] // factor
+    return np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def _clip_shrink() -> int:
+    """How many times smaller the demo's 3D model sees a frame than its 2D model: the frame
+    model reads the native store (80x60 frames, 56x56 crops), the clip model a store at half
+    the height (40x30, 28x28 crops). The tests shrink their 64x48 frames by the same factor."""
+    demo = get_profile("demo")
+    native = synthetic.DEFAULT_SIZE[1]
+    assert demo.frame_short_side is None and demo.clip_short_side
+    assert native % demo.clip_short_side == 0
+    assert demo.clip.crop_size <= demo.clip_short_side < demo.frame.crop_size
+    return native // demo.clip_short_side
+
+
+def test_a_detail_pair_differs_only_in_what_half_resolution_loses():
+    """Render a video of one class of a detail pair, and the same video (the same random
+    stream: object, motion, noise and texture signs) with its partner's texture: shrunk as
+    the 3D model's store is, the two agree to rounding; at full resolution they differ."""
+    factor = _clip_shrink()
+    assert factor == 2  # every aligned 2x2 block of a texture sums to zero
+    specs = {c.name: c for c in synthetic.CLASSES}
+    details = [c for c in synthetic.CLASSES if c.kind == "detail"]
+    assert len(details) >= 6
+    for spec in details:
+        twin = dataclasses.replace(spec, pattern=specs[spec.partner].pattern)
+        for group, clip in ((1, 1), (9, 2), (17, 1), (25, 2)):
+            kwargs = dict(seed=3, size=synthetic.DEFAULT_SIZE, num_frames=8)
+            a = synthetic.render_video(spec, group, clip, **kwargs).astype(int)
+            b = synthetic.render_video(twin, group, clip, **kwargs).astype(int)
+            small = np.abs(_shrink(a.astype(np.uint8), factor).astype(int)
+                           - _shrink(b.astype(np.uint8), factor))
+            assert small.max() <= 1, (spec.name, group, clip, small.max())
+            # The texture covers a patch of every frame, with the contrast it was made with.
+            changed = (np.abs(a - b).max(axis=3) > 40).mean(axis=(1, 2))
+            assert changed.min() > 0.01, (spec.name, group, clip, changed)
+
+
+@functools.cache
+def _probe_sample(root: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """4 evenly spaced frames of every video of a class ([4 * videos, H, W, 3]) and the group
+    of each frame."""
+    frames, groups = [], []
+    for path in _videos(root, name):
+        video = _decode(path)
+        frames.append(video[np.linspace(0, len(video) - 1, 4).round().astype(int)])
+        groups += [int(NAME.match(f"{name}/{path.name}")[3])] * 4
+    return np.concatenate(frames), np.array(groups)
+
+
+def _pixels(frames: np.ndarray) -> np.ndarray:
+    return frames.reshape(len(frames), -1).astype(np.float32) / 255
+
+
+def _energy(frames: np.ndarray, cell: int) -> np.ndarray:
+    """Local contrast energy: squared differences of horizontally and vertically neighbouring
+    luma values, each averaged over cells of `cell` x `cell` pixels."""
+    luma = frames.astype(np.float32) @ np.float32([0.299, 0.587, 0.114]) / 255
+    n = len(luma)
+    maps = [np.diff(luma, axis=2)[:, :-1] ** 2, np.diff(luma, axis=1)[:, :, :-1] ** 2]
+    h, w = (maps[0].shape[1] // cell) * cell, (maps[0].shape[2] // cell) * cell
+    return np.concatenate([m[:, :h, :w].reshape(n, h // cell, cell, w // cell, cell)
+                           .mean(axis=(2, 4)).reshape(n, -1) for m in maps], axis=1)
+
+
+def _probe(root: Path, a: str, b: str, features) -> float:
+    """Held-out accuracy of a logistic regression telling single frames of class a from
+    class b: standardised features, C = 0.1, 5 folds of whole groups (never a video, an
+    actor or a scene on both sides)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    (fa, ga), (fb, gb) = _probe_sample(root, a), _probe_sample(root, b)
+    x = np.concatenate([features(fa), features(fb)])
+    y = np.r_[np.zeros(len(fa)), np.ones(len(fb))]
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    return float(cross_val_score(model, x, y, groups=np.r_[ga, gb], cv=GroupKFold(5)).mean())
+
+
+def test_linear_probes_cannot_tell_a_temporal_pair_apart_from_one_frame(bench):
+    """Two probes on full-resolution frames: a logistic regression on the raw RGB pixels, and
+    one on fixed local-contrast features (`_energy`, 4x4-pixel cells), which is what sees a
+    detail. Neither tells the classes of a temporal pair apart (chance is 0.5); the energy
+    probe does tell two temporal classes of different pairs apart."""
+    root, _ = bench
+    for a, b in _pairs(root):
+        pixels = _probe(root, a, b, _pixels)
+        energy = _probe(root, a, b, lambda f: _energy(f, 4))
+        assert pixels <= 0.70 and energy <= 0.70, (a, b, pixels, energy)
+    assert _probe(root, "SlideRight", "Grow", lambda f: _energy(f, 4)) >= 0.85
+
+
+def test_linear_probes_see_a_detail_at_full_resolution_only(bench):
+    """A detail pair at the 2D model's resolution and at the 3D model's (`_clip_shrink`).
+
+    Raw pixels cannot see the texture at any resolution (its phase is random per video, so
+    both classes have the same mean image), so the probe that must succeed at full
+    resolution uses fixed features: the squared differences of neighbouring luma values,
+    averaged over cells of 4x4 full-resolution pixels (`_energy`). Shrunk frames get the
+    same cells (2x2 pixels at half size), and both that probe and one on the raw pixels stay
+    near chance there. Control: the pixel probe on shrunk frames still tells two detail
+    objects of different pairs apart, so it is not blind."""
+    root, _ = bench
+    factor = _clip_shrink()
+    pairs = _pairs(root, "detail")
+    assert len(pairs) >= 3
+    for a, b in pairs:
+        full = _probe(root, a, b, lambda f: _energy(f, 4))
+        pixels = _probe(root, a, b, lambda f: _pixels(_shrink(f, factor)))
+        energy = _probe(root, a, b, lambda f: _energy(_shrink(f, factor), 4 // factor))
+        assert full >= 0.85 and pixels <= 0.70 and energy <= 0.70, (a, b, full, pixels, energy)
+    (a, _), (b, _) = pairs[:2]
+    assert _probe(root, a, b, lambda f: _pixels(_shrink(f, factor))) >= 0.85
 
 
 # ---------------------------------------------------------------- CLI

@@ -113,8 +113,9 @@ def test_resume_with_other_config_is_refused(trained_frame, tiny_bench):
 def test_predictions_file_and_levels(trained_frame, tmp_path):
     pred = evaluate(trained_frame, subset="test", eval_frames=None, num_workers=0)
     n_test = len(pred.video_ids)
-    assert n_test == 7 * 10 and len(set(pred.video_ids)) == n_test  # groups 1-7, 10 classes
-    assert pred.probs.shape == (n_test, 10)
+    classes = len(pred.class_names)  # one video per class and group: groups 1-7 are tested
+    assert n_test == 7 * classes and len(set(pred.video_ids)) == n_test
+    assert pred.probs.shape == (n_test, classes)
     np.testing.assert_allclose(pred.probs.sum(1), 1, atol=1e-5)
     assert pred.attrs["num_items"] == n_test * 16  # every frame of every video
     assert 0 <= pred.attrs["frame_accuracy"] <= 1
@@ -127,8 +128,9 @@ def test_predictions_file_and_levels(trained_frame, tmp_path):
     assert {int(v.split("_g")[1][:2]) for v in val.video_ids} == {22, 23, 24, 25}
 
 
-def test_ddp_evaluation_matches_single_process(trained_frame, store_missing_two, tmp_path):
-    # 69 test videos (one is not in this store) x 5 frames = 345 items: odd, so two processes
+def test_ddp_evaluation_matches_single_process(trained_frame, store_missing_two, tiny_bench,
+                                               tmp_path):
+    # the test videos but one (not in this store) x 5 frames: an odd count, so two processes
     # get uneven shards, and padding them to equal length (as DistributedSampler does) would
     # score one item twice and show in num_items.
     one, two = tmp_path / "one.h5", tmp_path / "two.h5"
@@ -142,7 +144,7 @@ def test_ddp_evaluation_matches_single_process(trained_frame, store_missing_two,
                          capture_output=True, text=True, timeout=300)
     assert ddp.returncode == 0, ddp.stderr[-2000:]
     a, b = load(one), load(two)
-    assert len(a.video_ids) == 69 and (len(a.video_ids) * 5) % 2 == 1
+    assert len(a.video_ids) == _counts(tiny_bench)[0] - 1 and (len(a.video_ids) * 5) % 2 == 1
     assert a.video_ids == b.video_ids and len(set(b.video_ids)) == len(b.video_ids)
     assert a.attrs["num_items"] == b.attrs["num_items"] == len(a.video_ids) * 5
     np.testing.assert_allclose(a.probs, b.probs, rtol=1e-5, atol=1e-6)
@@ -150,20 +152,30 @@ def test_ddp_evaluation_matches_single_process(trained_frame, store_missing_two,
     assert ddp.stderr.count("not in the store") == 1, ddp.stderr[-2000:]
 
 
+def _counts(tiny_bench) -> tuple[int, int]:
+    """(test videos, training videos outside the held-out groups) of split 1."""
+    split = read_split(tiny_bench["splits"], 1)
+    held = get_profile("demo").config("frame").val_groups
+    return len(split.test), len([e for e in split.train if e.group not in held])
+
+
 def test_videos_prepare_skipped_are_left_out_of_evaluation(trained_frame, store_missing_two,
-                                                           capfd):
+                                                           tiny_bench, capfd):
+    n_test, _ = _counts(tiny_bench)
     pred = evaluate(trained_frame, subset="test", store=store_missing_two["store"],
                     eval_frames=2, num_workers=0)
     err = capfd.readouterr().err
-    assert "warning: 1 of 70 test videos are not in the store" in err
+    assert f"warning: 1 of {n_test} test videos are not in the store" in err
     assert store_missing_two["test_video"] in err and "report.json" in err
     assert len([line for line in err.splitlines() if "not in the store" in line]) == 1
-    assert len(pred.video_ids) == 69 and store_missing_two["test_video"] not in pred.video_ids
+    assert len(pred.video_ids) == n_test - 1
+    assert store_missing_two["test_video"] not in pred.video_ids
     assert pred.attrs["num_missing_videos"] == 1
     assert pred.attrs["missing_videos"] == [store_missing_two["test_video"]]
-    assert pred.attrs["num_listed_videos"] == 70 and pred.attrs["num_items"] == 69 * 2
+    assert pred.attrs["num_listed_videos"] == n_test
+    assert pred.attrs["num_items"] == (n_test - 1) * 2
     full = evaluate(trained_frame, subset="test", eval_frames=2, num_workers=0)
-    assert full.attrs["num_missing_videos"] == 0 and len(full.video_ids) == 70
+    assert full.attrs["num_missing_videos"] == 0 and len(full.video_ids) == n_test
     keep = [full.video_ids.index(v) for v in pred.video_ids]
     np.testing.assert_allclose(pred.probs, full.probs[keep], rtol=1e-5, atol=1e-6)
 
@@ -171,14 +183,15 @@ def test_videos_prepare_skipped_are_left_out_of_evaluation(trained_frame, store_
 def test_training_on_a_store_with_a_skipped_video_warns_and_trains(store_missing_two,
                                                                    tiny_bench, tmp_path):
     out = tmp_path / "run"
+    _, n_train = _counts(tiny_bench)
     done = subprocess.run(_train_cmd(tiny_bench, out, epochs=1, store=store_missing_two["store"]),
                           env=_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "1 of 140 training videos" in warnings[0]
+    assert len(warnings) == 1 and f"1 of {n_train} training videos" in warnings[0]
     assert str(report_path_for(store_missing_two["store"])) in warnings[0]
     summary = json.loads((out / "config.json").read_text())
-    assert summary["num_train"] == 139 and summary["missing_train"] == [
+    assert summary["num_train"] == n_train - 1 and summary["missing_train"] == [
         store_missing_two["train_video"]]
 
 
@@ -188,13 +201,15 @@ def test_a_store_missing_many_videos_is_an_error(tiny_bench, tmp_path):
     source = tmp_path / "bench"
     shutil.copytree(tiny_bench["source"], source)
     split = read_split(tiny_bench["splits"], 1)
-    for entry in split.test[:5]:  # 5 of 70 test videos: over 5%
+    k = len(split.test) // 20 + 1  # just over 5% of the test videos
+    for entry in split.test[:k]:
         (source / "UCF-101" / entry.rel_path).write_bytes(b"")
     prepare_store(source, source / "ucfTrainTestlist", tmp_path / "s.h5", num_workers=1)
     cfg = get_profile("demo").config("frame")
     store = VideoStore(tmp_path / "s.h5")
     data = load_split_data(tiny_bench["splits"], 1, cfg.val_groups, store.class_names)
-    with pytest.raises(UserError, match=r"5 of 70 test videos are not in the store .*more than"):
+    with pytest.raises(UserError, match=rf"{k} of {len(split.test)} test videos are not in the "
+                                        r"store .*more than"):
         make_dataset(cfg, store, data.test_ids, data.test_labels, train=False, what="test videos")
 
 
@@ -226,7 +241,7 @@ def test_evaluate_needs_a_complete_run_folder(trained_frame, tiny_bench, tmp_pat
         evaluate(bare, num_workers=0)
     pred = evaluate(bare, store=tiny_bench["store"], splits=tiny_bench["splits"], split=1,
                     eval_frames=1, num_workers=0)
-    assert len(pred.video_ids) == 70
+    assert len(pred.video_ids) == _counts(tiny_bench)[0]
     (bare / "config.json").write_text("{not json")
     with pytest.raises(UserError, match=r"Cannot read .*config\.json"):
         evaluate(bare, num_workers=0)
@@ -271,5 +286,5 @@ def test_train_in_process_api(tiny_bench, tmp_path):
     assert path.exists()
     pred = evaluate(tmp_path / "clip", subset="test", num_workers=0)
     assert pred.attrs["level"] == "clip"
-    assert pred.attrs["num_items"] == 70 * 2  # 16 frames = 2 windows of 8
+    assert pred.attrs["num_items"] == _counts(tiny_bench)[0] * 2  # 16 frames = 2 windows of 8
 
