@@ -321,7 +321,9 @@ def method_facts(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
         held = _held(c["val_groups"])
         return text + (f" The reported models were trained without the held-out groups {held} "
                        f"({clip_cfg['num_val']} training videos), whose predictions fitted "
-                       "the fusion.")
+                       "the fusion: this profile keeps the held-out models as the reported "
+                       "ones (the `holdout` protocol, which fits the CPU demo's time budget); "
+                       "the `ucf101` profile trains them again on every training video.")
     fitted = (f" ({res.held_out.get('videos')} videos of {_held_out_text(res)})"
               if res is not None else "")
     return text + (f" The reported models were trained on all {clip_cfg['num_train']} "

@@ -15,14 +15,16 @@ last two, its partner. One deliberate difference: every frame is a keyframe (see
   the frame order reversed. Every frame then has the same marginal distribution in both
   classes: a single frame cannot tell them apart, but the direction of motion can.
 - Detail pairs share one object and motion (a flag, a tile, a board, a shield); they differ
-  only in a fine texture on it (stripes across or down, a checkerboard, or none) with a period
-  of two pixels, so a frame at full resolution shows it. The textures are built to vanish
-  exactly when a frame is shrunk to half its size by area averaging, as the 3D model's store
-  is (the demo's analogue of 224 against 112 pixels): each lies on a rectangle snapped to even
-  pixel coordinates, wholly inside the object, and every aligned 2x2 block of it averages to
-  the plain colour. Its phase (which rows or columns are the light ones) is random per video,
-  so even at full resolution the mean image of both classes is the same: it is the local
-  contrast energy, not the pixel values, that tells them apart.
+  only in a fine texture on it (pinstripes across or down, a checkerboard, or none) whose
+  light and dark lines are one or two pixels wide, so a frame at full resolution shows it.
+  The textures are built to vanish exactly when a frame is shrunk to half its size by area
+  averaging, as the 3D model's store is (the demo's analogue of 224 against 112 pixels): each
+  lies on a rectangle snapped to even pixel coordinates, wholly inside the object, and every
+  aligned 2x2 block of it averages to the plain colour. Which lines are the light ones is
+  random per video, so even at full resolution both classes have the same mean image: the
+  local contrast energy, not the pixel values, tells them apart. Rendered from the same
+  random stream and shrunk to half size, the two classes of a pair give the same video up to
+  rounding.
 - Each group (g01-g25) has its own nuisances, as UCF-101 groups share actors and scenes:
   background texture and palette, object scale and speed, noise level and camera jitter.
 
@@ -88,7 +90,7 @@ class ClassSpec:
     motion: str  # key into _RENDERERS
     reverse: bool  # play the motion's process backwards in time
     description: str
-    pattern: str | None = None  # detail classes: key into _PATTERNS, the texture on the object
+    pattern: str | None = None  # detail classes: key into PATTERNS, the texture on the object
 
 
 CLASSES: tuple[ClassSpec, ...] = (
@@ -472,7 +474,7 @@ def _alternate(k: np.ndarray) -> np.ndarray:
     return 1 - 2 * (k % 2)  # +1, -1, +1, ...
 
 
-_PATTERNS: dict[str, _Pattern | None] = {
+PATTERNS: dict[str, _Pattern | None] = {
     "plain": None,
     # light and dark rows: horizontal pinstripes
     "stripes_across": lambda di, dj, signs: signs[di // 2, 0] * _alternate(di) + 0 * dj,
@@ -495,11 +497,11 @@ def _texture(spec: ClassSpec, drawn: _Drawn, dx: np.ndarray, dy: np.ndarray,
     random stream."""
     if spec.pattern is None:
         return None
-    if spec.pattern not in _PATTERNS:
+    if spec.pattern not in PATTERNS:
         raise ValueError(f"unknown detail pattern {spec.pattern!r}")
     width, height = size
     signs = 2 * rng.integers(0, 2, size=(height // 2 + 1, width // 2 + 1)) - 1
-    pattern = _PATTERNS[spec.pattern]
+    pattern = PATTERNS[spec.pattern]
     if pattern is None or drawn.panel is None:
         return None
     cx, cy, half_w, half_h = (np.broadcast_to(np.asarray(v, dtype=np.float64),
