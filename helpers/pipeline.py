@@ -326,7 +326,12 @@ def evaluate_model(setup: Setup, kind: str, run: RunPaths, *,
     if probes is None:
         probes = PROBES if kind == "clip" else ()
     if kind == "frame" and get_profile(setup.profile).choose_three_crop:
-        kwargs = {"three_crop": choose_three_crop(run, **kwargs), **kwargs}
+        use = choose_three_crop(run, **kwargs)
+        kwargs = {"three_crop": use, **kwargs}
+        chosen = _three_crop_candidate(run, 3 if use else 1)
+        if "val" in subsets and not run.predictions(kind, "val").exists():
+            with atomic_path(run.predictions(kind, "val")) as tmp:  # scored already: reuse
+                shutil.copyfile(chosen, tmp)
     out = {}
     for s in subsets:
         stage = "holdout" if s == "val" else "reported"
@@ -340,6 +345,10 @@ def evaluate_model(setup: Setup, kind: str, run: RunPaths, *,
     return out
 
 
+def _three_crop_candidate(run: RunPaths, crops: int) -> Path:
+    return run.root / "predictions" / "choices" / f"frame_val_{crops}crop.h5"
+
+
 def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
     """Whether the frame model scores three crops: only where they beat the centre crop on
     validation top-1 (they cost 3x). Decided once, recorded in choices.json."""
@@ -351,7 +360,7 @@ def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
         return bool(saved["value"])
     top1 = {}
     for crops in (1, 3):
-        path = run.root / "predictions" / "choices" / f"frame_val_{crops}crop.h5"
+        path = _three_crop_candidate(run, crops)
         evaluate_to_file(run.model_dir("frame", "holdout"), path, subset="val",
                          three_crop=crops == 3, **kwargs)
         top1[crops] = float(load(path).correct.mean())
