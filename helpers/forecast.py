@@ -22,6 +22,7 @@ class ModelForecast:
     items_per_epoch: int  # frames (frame model) or clips (clip model) of one full epoch
     items_per_s: float  # measured in the smoke run, at its batch size
     epochs: int  # over all stages of the protocol
+    stages: int = 1  # refit: the held-out model, then the reported one
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -52,7 +53,7 @@ def forecast(setup: Setup) -> dict[str, Any]:
         items = len(split.train_ids) * per_video
         all_items = (len(split.train_ids) + len(split.val_ids)) * per_video
         models.append(ModelForecast(kind, all_items if len(stages) > 1 else items, rate,
-                                    cfg.num_epochs * len(stages)))
+                                    cfg.num_epochs * len(stages), len(stages)))
     return {"disk": disk, "models": models}
 
 
@@ -74,9 +75,11 @@ def format_forecast(result: dict[str, Any]) -> str:
                      f"{human_bytes(need.need)} at the peak of `prepare`")
     for m in result["models"]:
         total = m.seconds_per_epoch * m.epochs
+        span = f"{m.epochs} epochs" + (f" over its {m.stages} training stages" if m.stages > 1
+                                       else "")
         lines.append(f"  {m.kind} model: {m.items_per_epoch:,} items per epoch at "
                      f"{m.items_per_s:,.1f}/s measured here = {_duration(m.seconds_per_epoch)} "
-                     f"per epoch, {_duration(total)} for {m.epochs} epochs (smoke batches are "
+                     f"per epoch, {_duration(total)} for {span} (smoke batches are "
                      "small, so a GPU at full batch size is usually faster)")
     return "\n".join(lines)
 

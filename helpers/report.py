@@ -161,9 +161,12 @@ def execute_notebook(src: Path, dst: Path, *, parameters: dict[str, Any],
         where = f"the partial executed copy is {failed}" if failed.exists() else "no executed copy was saved"
         if isinstance(exc, PapermillExecutionError):
             source = _first_line(exc.source)
+            message = _first_line(exc.evalue).rstrip(".")
+            # A UserError already says what to do; any other exception is named by its type.
+            cause = message if exc.ename == "UserError" else f"{exc.ename}: {message}"
             raise UserError(
-                f"Notebook {src.name} failed in cell In [{exc.exec_count}] "
-                f"(`{source}`) with {exc.ename}: {_first_line(exc.evalue)}; {where}."
+                f"Notebook {src.name} stopped in cell In [{exc.exec_count}] "
+                f"(`{source}`): {cause}; {where}."
             ) from None
         if isinstance(exc, DeadKernelError):
             raise UserError(f"The kernel died while running {src.name} (out of memory? try a "
@@ -367,7 +370,7 @@ def run_report(setup: Setup | None = None, *,
     `pdf_path=None` skips rendering. Returns the PDF path, or the run folder when no
     PDF was rendered.
     """
-    from helpers.pipeline import Setup
+    from helpers.pipeline import Setup, check_weights
 
     setup = _checked_paths(setup or Setup())
     nb_paths = [Path(p).absolute() for p in notebooks] if notebooks is not None else find_notebooks()
@@ -382,6 +385,7 @@ def run_report(setup: Setup | None = None, *,
                   file=sys.stderr, flush=True)
     run_path = resolve_run_dir(setup)
     setup = setup.replace(run_dir=str(run_path))
+    check_weights(setup)
     kernel_name = kernel_name or choose_kernel()
     parameters = dataclasses.asdict(setup)  # the notebooks' parameters cell, field by field
 

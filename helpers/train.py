@@ -338,11 +338,14 @@ def validate(net: nn.Module, loader: DataLoader | None, cfg: TrainConfig,
 
 def _log_epoch(cfg: TrainConfig, row: dict[str, Any]) -> None:
     unit = "img" if cfg.model == "frame" else "clip"
+    if math.isnan(row["val_loss"]):  # trained on every training video: nothing held out
+        val = "no validation videos"
+    else:
+        val = (f"val ({'item' if cfg.model == 'frame' else 'clip'}-level) loss "
+               f"{row['val_loss']:.3f} acc {row['val_acc']:.1%}")
     print(f"{cfg.model} epoch {row['epoch']}/{cfg.num_epochs}: "
-          f"train loss {row['train_loss']:.3f} acc {row['train_acc']:.1%} | "
-          f"val ({'item' if cfg.model == 'frame' else 'clip'}-level) loss "
-          f"{row['val_loss']:.3f} acc {row['val_acc']:.1%} | {row['seconds']:.0f} s "
-          f"(training {row['train_items_per_s']:.0f} {unit}/s)")
+          f"train loss {row['train_loss']:.3f} acc {row['train_acc']:.1%} | {val} | "
+          f"{row['seconds']:.0f} s (training {row['train_items_per_s']:.0f} {unit}/s)")
 
 
 def _say(text: str) -> None:

@@ -162,7 +162,8 @@ def test_wrong_depth_names_keys_and_shapes(tmp_path: Path) -> None:
     assert str(path) in msg and "r3d50" in msg
     assert "layer1.0.conv3.weight missing (expected [64, 16, 1, 1, 1])" in msg
     assert "layer1.0.conv1.weight is [16, 16, 3, 3, 3], expected [16, 16, 1, 1, 1]" in msg
-    assert "looks like r3d18" in msg and "build r3d18" in msg
+    assert "looks like r3d18" in msg and "not r3d50: pass an r3d50 file" in msg
+    assert "--arch r3d18" in msg
     assert "\n" not in msg
 
 
@@ -196,6 +197,10 @@ def test_unsafe_unreadable_and_missing_files(tmp_path: Path) -> None:
     truncated.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(UserError, match="not a readable PyTorch weights file"):
         build_model("r3d18", 5, truncated, widen_factor=NARROW)
+    text = tmp_path / "notes.pth"  # not a zip: torch.load's legacy pickle path fails oddly
+    text.write_text("hello")
+    with pytest.raises(UserError, match="not a readable PyTorch weights file"):
+        build_model("r3d18", 5, text, widen_factor=NARROW)
     with pytest.raises(UserError, match="does not exist"):
         build_model("r3d18", 5, tmp_path / "absent.pth")
     no_fc = tmp_path / "no_fc.pth"

@@ -39,7 +39,11 @@ def _text(nb_path: Path) -> str:
                    for o in c.get("outputs", []))
 
 
-def test_parameters_are_injected_and_outputs_kept(tmp_path):
+def test_parameters_are_injected_and_outputs_kept(tmp_path, monkeypatch):
+    import helpers.pipeline
+
+    # these stand-in notebooks train nothing: the ucf101 profile's weight files are not needed
+    monkeypatch.setattr(helpers.pipeline, "check_weights", lambda setup: None)
     nb1 = _notebook(tmp_path / "nbs" / "01_a.ipynb",
                     'print(f"P1-{profile}-{split * 7}-{fast}-{data_dir}-{run_dir}")')
     # The kernel runs in the notebook's folder (papermill would use the caller's cwd).
@@ -84,7 +88,8 @@ def test_cli_failure_exits_nonzero_with_one_sentence(tmp_path, monkeypatch, caps
     code = main(["report", "--only", "01", "--run", str(tmp_path / "run"), "--kernel", KERNEL])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
-    assert err[-1].startswith("error: Notebook 01_bad.ipynb failed") and "cli-marker" in err[-1]
+    assert err[-1].startswith("error: Notebook 01_bad.ipynb stopped") and "cli-marker" in err[-1]
+    assert "RuntimeError: cli-marker" in err[-1]
     assert (tmp_path / "run" / "notebooks" / "01_bad.failed.ipynb").is_file()
 
 
@@ -94,6 +99,38 @@ def test_cli_rejects_missing_data_and_bad_profile(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["report", "--profile", "bogus"])
     assert exc.value.code == 2
+
+
+def test_wrong_weights_stop_the_report_before_any_notebook(tmp_path, monkeypatch, capsys):
+    """A Kinetics file of another depth, or a file that is not a weights file at all, is
+    refused before notebook 01 trains for hours; nothing is written to the run folder."""
+    import torch
+    import torchvision
+
+    from helpers.models.conformance import rule_state_dict, save_hara_style
+    from helpers.models.resnet3d import resnet3d
+
+    nbs = tmp_path / "notebooks"
+    _notebook(nbs / "01_never.ipynb", 'raise RuntimeError("a notebook ran")')
+    monkeypatch.setattr(report, "NOTEBOOKS_DIR", nbs)
+    imagenet = tmp_path / "resnet50.pth"
+    torch.save(torchvision.models.resnet50().state_dict(), imagenet)
+    r3d18 = tmp_path / "r3d18_K_200ep.pth"
+    save_hara_style(rule_state_dict((k, v.shape) for k, v in resnet3d(18, 700).state_dict().items()),
+                    r3d18, old_format=False)
+    text = tmp_path / "r3d50_K_200ep.pth"
+    text.write_text("<html>404 Not Found</html>")  # what a failed download often leaves
+    data = tmp_path / "ucf101"
+    data.mkdir()
+    for weights, message in ((r3d18, "looks like r3d18"),
+                             (text, "is not a readable PyTorch weights file")):
+        run = tmp_path / "run"
+        code = main(["report", "--profile", "ucf101", "--data", str(data), "--run", str(run),
+                     "--weights", str(weights), "--imagenet-weights", str(imagenet),
+                     "--only", "01", "--kernel", KERNEL])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 1 and len(err) == 1 and message in err[0], err
+        assert str(weights) in err[0] and not run.exists()
 
 
 def test_stage_selection(tmp_path, monkeypatch):

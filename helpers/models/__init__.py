@@ -122,10 +122,13 @@ def _mismatch_hint(info: CheckpointInfo, depth: int, shortcut_type: str, widen: 
         return "it does not hold 3D ResNet weights (no 5-D conv1.weight)"
     fixes = []
     if cfg.depth != depth:
-        fixes.append(f"build r3d{cfg.depth}" if cfg.depth else "use a matching depth")
+        fixes.append(f"--arch r3d{cfg.depth}" if cfg.depth else "a matching depth")
     if cfg.shortcut_type != shortcut_type:
         fixes.append(f"shortcut_type '{cfg.shortcut_type}'")
     if cfg.widen_factor is not None and abs(cfg.widen_factor - widen) > 1e-9:
-        fixes.append(f"widen_factor {cfg.widen_factor:g}")
-    return f"it looks like {cfg.describe()}: use {', '.join(fixes)}" if fixes else ""
+        fixes.append(f"--widen-factor {cfg.widen_factor:g}")
+    if not fixes:
+        return ""
+    return (f"it looks like {cfg.describe()}, not r3d{depth}: pass an r3d{depth} file "
+            f"(e.g. r3d{depth}_K_200ep.pth), or train this one with {', '.join(fixes)}")
 

@@ -64,13 +64,33 @@ def read_weights(path: str | os.PathLike) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
-        what = f"it pickles {found.group(1)}" if found else "it pickles code objects"
-        raise UserError(f"{path} holds more than tensors and plain containers ({what}), so "
-                        "it is not loaded (weights_only=True); re-save just its state_dict "
-                        "from code you trust.") from None
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        raise UserError(f"{path} is not a readable PyTorch weights file ({exc}); it may be "
-                        "truncated: download it again.") from None
+        if found:  # a real checkpoint that also pickles objects (e.g. argparse options)
+            raise UserError(f"{path} holds more than tensors and plain containers (it "
+                            f"pickles {found.group(1)}), so it is not loaded "
+                            "(weights_only=True); re-save just its state_dict from code you "
+                            "trust.") from None
+        raise UserError(f"{path} is not a readable PyTorch weights file{_looks_like(path)}; "
+                        "download it again.") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails anywhere inside torch.load
+        # torch's own message helps for a damaged zip; a KeyError's ("101") does not
+        told = isinstance(exc, RuntimeError | OSError | ValueError | EOFError) and str(exc)
+        detail = str(exc).splitlines()[0].split(". ")[0].rstrip(".") if told else ""
+        raise UserError(f"{path} is not a readable PyTorch weights file"
+                        f"{_looks_like(path, detail)}; download it again.") from None
+
+
+def _looks_like(path: Path, detail: str = "") -> str:
+    """What an unreadable weights file seems to be, from its first bytes."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64).lstrip().lower()
+    except OSError:
+        head = b"?"
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml")):
+        return " (it is a web page: the download saved an error or login page)"
+    if not head:
+        return " (it is empty)"
+    return f" (it may be truncated{': ' + detail if detail else ''})"
 
 
 def extract_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
