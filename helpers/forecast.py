@@ -20,13 +20,13 @@ from helpers.pipeline import STAGES, Setup, data_paths, run_paths, train_config
 class ModelForecast:
     kind: str
     items_per_epoch: int  # frames (frame model) or clips (clip model) of one full epoch
-    items_per_s: float  # measured in the smoke run, at its batch size
+    items_per_s: float | None  # measured in the smoke run, at its batch size; None: not run
     epochs: int  # over all stages of the protocol
     stages: int = 1  # refit: the held-out model, then the reported one
 
     @property
-    def seconds_per_epoch(self) -> float:
-        return self.items_per_epoch / self.items_per_s
+    def seconds_per_epoch(self) -> float | None:
+        return self.items_per_epoch / self.items_per_s if self.items_per_s else None
 
 
 def forecast(setup: Setup) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def forecast(setup: Setup) -> dict[str, Any]:
         split = load_split_data(full.splits, setup.split, cfg.val_groups)
         per_video = cfg.frames_per_video if kind == "frame" else 1
         stages = STAGES if setup.protocol == "refit" else STAGES[:1]
-        rate = _measured_rate(run.model_dir(kind, "holdout"))
+        rate = measured_rate(run.model_dir(kind, "holdout"))
         # the refit model sees the held-out groups too; the held-out one does not
         items = len(split.train_ids) * per_video
         all_items = (len(split.train_ids) + len(split.val_ids)) * per_video
@@ -57,14 +57,19 @@ def forecast(setup: Setup) -> dict[str, Any]:
     return {"disk": disk, "models": models}
 
 
-def _measured_rate(run_dir: Path) -> float:
+def measured_rate(run_dir: Path) -> float | None:
+    """The training rate of the smoke run's last epoch; None if this model was not trained
+    (e.g. `report --smoke --only 02`)."""
     path = run_dir / "metrics.csv"
+    if not path.exists():
+        return None
     try:
         with open(path) as f:
             rows = list(csv.DictReader(f))
         return float(rows[-1]["train_items_per_s"])
     except (OSError, KeyError, IndexError, ValueError):
-        raise UserError(f"{path} holds no training rate; finish the smoke run first.") from None
+        raise UserError(f"{path} holds no training rate; rerun the smoke run to finish "
+                        "it.") from None
 
 
 def format_forecast(result: dict[str, Any]) -> str:
@@ -74,6 +79,10 @@ def format_forecast(result: dict[str, Any]) -> str:
         lines.append(f"  disk: {human_bytes(need.store_bytes)} for {stores} in {need.folder}; "
                      f"{human_bytes(need.need)} at the peak of `prepare`")
     for m in result["models"]:
+        if m.seconds_per_epoch is None:
+            lines.append(f"  {m.kind} model: {m.items_per_epoch:,} items per epoch; no time "
+                         "forecast, as this smoke run did not train it (run its notebook too)")
+            continue
         total = m.seconds_per_epoch * m.epochs
         span = f"{m.epochs} epochs" + (f" over its {m.stages} training stages" if m.stages > 1
                                        else "")
