@@ -133,6 +133,17 @@ def test_wrong_weights_stop_the_report_before_any_notebook(tmp_path, monkeypatch
         assert str(weights) in err[0] and not run.exists()
 
 
+def test_stores_folder_that_cannot_be_written_is_one_sentence(tmp_path, capsys):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where the stores' folder would go")
+    run = tmp_path / "run"
+    code = main(["report", "--stores", str(blocker / "stores"), "--run", str(run)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith("error: --stores cannot be used") and str(blocker) in err[0]
+    assert not run.exists()
+
+
 def test_stage_selection(tmp_path, monkeypatch):
     for name in ("01_x", "02_y", "03_z", "04_report"):
         _notebook(tmp_path / f"{name}.ipynb", "pass")
