@@ -166,6 +166,10 @@ def test_run_dir_names_and_kernel_choice(tmp_path):
     assert report.resolve_run_dir(Setup(profile="ucf101", smoke=True)) == runs / "ucf101-smoke"
     # another split never reuses split 1's models
     assert report.resolve_run_dir(Setup(split=2)) == runs / "demo-split2"
+    # a smoke or fast run's PDF never replaces the report that `make submission` hands in
+    assert report.default_pdf(Setup(profile="ucf101")).name == "report.pdf"
+    assert report.default_pdf(Setup(profile="ucf101", smoke=True)).name == "report-smoke.pdf"
+    assert report.default_pdf(Setup(fast=True)).name == "report-fast.pdf"
     assert report.kernel_runs_this_python(sys.executable)
     assert report.kernel_runs_this_python("python")
     assert not report.kernel_runs_this_python(str(tmp_path / "other-venv" / "bin" / "python"))
