@@ -108,8 +108,9 @@ def _build(name: str, num_classes: int, weights: str | Path | None, *, widen_fac
     if not weights.is_file():
         raise UserError(f"The Kinetics weights file {weights} does not exist; download "
                         f"{weights.name} from the pretrained-models link in the README of "
-                        "kenshohara/3D-ResNets-PyTorch and put it there (see README.md, "
-                        "'Real UCF-101 on a GPU node').")
+                        "kenshohara/3D-ResNets-PyTorch and put it there, or name it with "
+                        "--weights PATH (Make: WEIGHTS=; see README.md, 'Real UCF-101 on a GPU "
+                        "node').")
     state_dict, info = load_hara_checkpoint(weights, norm=norm)
     load_backbone(backbone, state_dict, source=str(weights), arch=name,
                   hint=_mismatch_hint(info, depth, shortcut_type, widen_factor))

@@ -56,8 +56,8 @@ def _load_imagenet_state_dict(arch: str, tag: str, allow_download: bool) -> tupl
     if not path.is_file():
         raise UserError(f"The ImageNet weights for {arch} ({path.name}) are not in "
                         f"{path.parent}: download {url} into that folder (set TORCH_HOME to "
-                        "move it), pass the file's path as the weights, or allow the "
-                        "download (--download-weights).")
+                        "move it), name the file (`report --imagenet-weights PATH`, "
+                        "`train --weights PATH`), or allow the download (--download-weights).")
     return extract_state_dict(read_weights(path), path), str(path)
 
 
