@@ -113,6 +113,20 @@ def test_smoke_needs_real_data():
         pipeline.data_paths(pipeline.Setup(profile="ucf101", smoke=True))
 
 
+def test_stores_dir_holds_the_stores_and_a_smoke_run_keeps_its_own(tmp_path):
+    data, stores = tmp_path / "ucf101", tmp_path / "big" / "stores"
+    data.mkdir()
+    full = pipeline.data_paths(pipeline.Setup(profile="ucf101", data_dir=str(data),
+                                              stores_dir=str(stores)))
+    assert full.frame_store == stores.resolve() / "ucf101" / "frames_native.h5"
+    assert full.clip_store == stores.resolve() / "ucf101" / "frames_s128.h5"
+    smoke = pipeline.data_paths(pipeline.Setup(profile="ucf101", data_dir=str(data),
+                                               stores_dir=str(stores), smoke=True))
+    assert smoke.frame_store == stores.resolve() / "ucf101-smoke" / "frames_native.h5"
+    assert smoke.splits == stores.resolve() / "ucf101-smoke" / "ucfTrainTestlist"
+    assert smoke.full_splits == data.resolve()  # the whole dataset's lists, for the forecast
+
+
 def test_smoke_splits_pick_a_few_videos_of_a_few_classes(ucf_splits_dir, tmp_path):
     # a tree holding the listed videos of the first four classes (empty files: only their
     # names are read), in the official layout
