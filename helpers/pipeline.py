@@ -153,17 +153,17 @@ def check_weights(setup: Setup) -> None:
     """Load the pretrained weights of each model still to be trained, before any long step:
     a missing, damaged or mismatched file stops the run now, not after hours spent on the
     other model. A model that finished training no longer needs its file."""
-    from helpers.models import build_model
+    import torch
+
     from helpers.runs import MODEL
+    from helpers.train import build_network
 
     run = run_paths(setup)
     for kind in ("frame", "clip"):
         cfg = train_config(setup, kind)
         if cfg.weights is None or (run.model_dir(kind) / MODEL).is_file():
             continue
-        build_model(cfg.arch, 2, weights=cfg.weights, widen_factor=cfg.widen_factor,
-                    shortcut_type=cfg.shortcut_type, allow_download=cfg.download_weights,
-                    norm=cfg.norm)
+        build_network(cfg, 2, torch.device("cpu"))  # the trainer's own loading; any head size
 
 
 # ----------------------------------------------------------------------------- data
