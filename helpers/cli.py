@@ -20,13 +20,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("helpers.data.download", "download and extract UCF-101 and its split files"),
     "prepare": ("helpers.data.prepare", "decode videos into a compact JPEG-in-HDF5 store"),
     "info": ("helpers.data.store", "print what a store holds"),
-    "train": ("helpers.train", "train the frame (2D) or clip (3D) model"),
-    "evaluate": ("helpers.evaluate", "whole-video predictions into a predictions file"),
-    "fuse": ("helpers.fusion", "fuse the two models' predictions"),
-    "report": ("helpers.report", "run notebooks 01-04 and render report/report.pdf"),
-    "bench": ("helpers.bench", "data and training throughput benchmarks"),
-    "gpu-check": ("helpers.gpucheck", "GPU node check behind scripts/gpu-check.sh, step by step"),
-    "submission": ("helpers.submission", "write the turn-in zip (report + code)"),
+    "train": ("helpers.training.train", "train the frame (2D) or clip (3D) model"),
+    "evaluate": ("helpers.evaluation.evaluate", "whole-video predictions into a predictions file"),
+    "fuse": ("helpers.evaluation.fusion", "fuse the two models' predictions"),
+    "report": ("helpers.workflow.report", "run notebooks 01-04 and render report/report.pdf"),
+    "bench": ("helpers.tools.bench", "data and training throughput benchmarks"),
+    "gpu-check": ("helpers.tools.gpucheck", "GPU node check behind scripts/gpu-check.sh, step by step"),
+    "submission": ("helpers.workflow.submission", "write the turn-in zip (report + code)"),
 }
 
 

@@ -104,7 +104,7 @@ def _private_uses(path: Path) -> list[str]:
 
 def test_the_private_name_finder_finds_them(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("import helpers.train as T\nfrom helpers.data import download as dl\n"
+    sample.write_text("import helpers.training.train as T\nfrom helpers.data import download as dl\n"
                       "from helpers.x import _y\nT._z()\nmp.setattr(dl, '_w', 1)\n"
                       "self._ok = T.public\n")
     assert sorted(u.split(": ")[1] for u in _private_uses(sample)) == [
@@ -118,4 +118,4 @@ def test_no_module_uses_a_private_name_of_another(folder):
 
 
 def test_evaluation_does_not_import_the_trainer():
-    assert "helpers.train" not in _graph()["helpers.evaluate"]
+    assert "helpers.training.train" not in _graph()["helpers.evaluation.evaluate"]

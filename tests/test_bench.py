@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from helpers.bench import bench_data, decode_avi_frames, format_table
 from helpers.cli import main
+from helpers.tools.bench import bench_data, decode_avi_frames, format_table
 
 COUNTS = {"v_Alpha_g01_c01": 30, "v_Alpha_g02_c01": 12, "v_Beta_g01_c01": 24}
 
@@ -78,7 +78,7 @@ def test_avi_decode_returns_the_asked_frames(tmp_path):
 def test_bench_train_measures_the_trainer_step():
     import torch
 
-    from helpers.bench import bench_train_case
+    from helpers.tools.bench import bench_train_case
 
     r = bench_train_case("clip", "r3d18", (3, 4, 32, 32), 2, device=torch.device("cpu"),
                          steps=1, warmup=1, num_classes=5)
@@ -102,12 +102,12 @@ def test_bench_needs_a_subcommand(capsys):
 
 @pytest.mark.slow
 def test_bench_data_falls_back_to_synthetic(tmp_path, monkeypatch):
-    import helpers.bench
+    import helpers.tools.bench
 
-    monkeypatch.setattr(helpers.bench, "SHARED_DIR", tmp_path / "absent")
+    monkeypatch.setattr(helpers.tools.bench, "SHARED_DIR", tmp_path / "absent")
     result = bench_data(num_videos=2, work_dir=tmp_path, seconds=0.1, synth_size=(64, 48))
     assert "synthetic" in result["source"]
-    _check(result, videos=2, frames=2 * helpers.bench.SYNTH_FRAMES)
+    _check(result, videos=2, frames=2 * helpers.tools.bench.SYNTH_FRAMES)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -128,8 +128,8 @@ def test_bad_values_exit_2_with_one_sentence(capsys, argv, message):
 
 
 def test_bench_python_api_checks_its_values():
-    from helpers.bench import bench_train_case
     from helpers.errors import UserError
+    from helpers.tools.bench import bench_train_case
 
     with pytest.raises(UserError, match="steps=0"):  # was a ZeroDivisionError
         bench_train_case("clip", "r3d18", (3, 4, 32, 32), 2, device=None, steps=0)
@@ -144,7 +144,7 @@ def test_bench_python_api_checks_its_values():
     ("NVIDIA L4", None), ("CPU (2 cores)", None),
 ])
 def test_gpu_check_finds_the_bf16_peak_by_device_name(name, peak):
-    from helpers.gpucheck import bf16_peak_tflops
+    from helpers.tools.gpucheck import bf16_peak_tflops
 
     assert bf16_peak_tflops(name) == peak
 
@@ -152,7 +152,7 @@ def test_gpu_check_finds_the_bf16_peak_by_device_name(name, peak):
 def test_gpu_check_report_says_which_steps_did_not_finish(tmp_path, capsys):
     import json
 
-    from helpers.gpucheck import table_row
+    from helpers.tools.gpucheck import table_row
 
     (tmp_path / "device.json").write_text(json.dumps(
         {"dry": False, "device": "NVIDIA H200", "peak_tflops": 989.0, "torch": "2.x"}))

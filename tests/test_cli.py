@@ -56,7 +56,7 @@ def test_bad_paths_and_values_give_one_line_and_no_traceback(argv, message, code
 def test_shared_argument_types():
     import argparse
 
-    from helpers.argtypes import int_between, nonnegative_int, positive_float, positive_int
+    from helpers.utils.argtypes import int_between, nonnegative_int, positive_float, positive_int
 
     assert positive_int("3") == 3 and nonnegative_int("0") == 0 and int_between(1, 9)("9") == 9
     assert positive_float("0.5") == 0.5

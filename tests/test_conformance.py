@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hara_conformance import rule_state_dict, run_conformance, save_hara_style
 
 from helpers.models import build_model
-from helpers.models.conformance import rule_state_dict, run_conformance, save_hara_style
 
 
 @pytest.fixture(scope="module")

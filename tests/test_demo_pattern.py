@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from helpers.data.synthetic import load_class_meta
+from helpers.evaluation.predictions import Predictions, align, load
+from helpers.evaluation.stats import mcnemar_exact
 from helpers.paths import NOTEBOOKS_DIR
-from helpers.predictions import Predictions, align, load
-from helpers.stats import mcnemar_exact
 
 pytestmark = pytest.mark.slow
 

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from helpers import device as dev
 from helpers.config import NORMS
 from helpers.errors import UserError
 from helpers.models import DropoutLinear, build_model
 from helpers.models.classifier import NORMALIZATIONS
+from helpers.utils import device as dev
 
 
 def _shm(monkeypatch, free: int) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from helpers.errors import UserError
-from helpers.forecast import ModelForecast, format_forecast, measured_rate
+from helpers.workflow.forecast import ModelForecast, format_forecast, measured_rate
 
 
 def test_time_per_epoch_comes_from_the_measured_rate():

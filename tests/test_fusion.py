@@ -6,7 +6,7 @@ import pytest
 
 from helpers.cli import main
 from helpers.errors import UserError
-from helpers.fusion import (
+from helpers.evaluation.fusion import (
     METHODS,
     choose_method,
     evaluate_fusion,
@@ -15,8 +15,8 @@ from helpers.fusion import (
     fuse,
     make_folds,
 )
-from helpers.metrics import topk_accuracy
-from helpers.predictions import Predictions, load
+from helpers.evaluation.metrics import topk_accuracy
+from helpers.evaluation.predictions import Predictions, load
 
 C = 6
 NAMES = [f"Class{i}" for i in range(C)]
@@ -272,8 +272,8 @@ def test_fuse_cli_writes_files_and_ignores_test_labels(tmp_path, capsys):
 def test_analysis_refits_when_the_validation_predictions_change(tmp_path):
     # The report reuses the cached fit; new validation predictions (a re-evaluation) must
     # not be scored with a fit made on the old ones.
-    from helpers.analysis import analyze
-    from helpers.pipeline import RunPaths
+    from helpers.reporting.analysis import analyze
+    from helpers.workflow.pipeline import RunPaths
 
     run = RunPaths(tmp_path)
 

@@ -19,7 +19,7 @@ import pytest
 
 from helpers.data.sources import SourceVideo, iter_frames, probe
 from helpers.data.store import Part, PartRef, VideoStore, save_part, store_info, write_store
-from helpers.predictions import Predictions, load
+from helpers.evaluation.predictions import Predictions, load
 
 # Opens each file in h5py's "a" mode (HDF5 takes an exclusive lock) until stdin closes.
 HOLDER = ("import sys, h5py; files = [h5py.File(p, 'a') for p in sys.argv[1:]]; "

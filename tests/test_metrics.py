@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from helpers.errors import UserError
-from helpers.metrics import (
+from helpers.evaluation.metrics import (
     best_worst,
     compare_per_class,
     comparison_table,
@@ -21,7 +21,7 @@ from helpers.metrics import (
     topk_classes,
     true_class_rank,
 )
-from helpers.predictions import Predictions
+from helpers.evaluation.predictions import Predictions
 
 # Hand-made scores with ties. Rule: equal scores rank by ascending class index.
 PROBS = np.array([
@@ -225,7 +225,7 @@ def test_to_markdown_proportional_widths():
 
 
 def test_report_text_names_the_whole_tie_and_both_directions():
-    from helpers import analysis
+    from helpers.reporting import analysis
 
     perfect = {f"Perfect{i:02d}": (10, 10) for i in range(15)}
     pc = _per_class({**perfect, "Half": (5, 10), "Low": (1, 10)})

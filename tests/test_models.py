@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from hara_conformance import rule_state_dict, save_hara_style
 from torch import nn
 
 from helpers.errors import UserError
 from helpers.models import build_model, infer_config, load_hara_checkpoint
 from helpers.models.classifier import NORMALIZATIONS
-from helpers.models.conformance import rule_state_dict, save_hara_style
 from helpers.models.finetune import freeze_until, param_groups
 from helpers.models.resnet2d import ARCHS as ARCHS_2D
 from helpers.models.resnet2d import imagenet_weights_file

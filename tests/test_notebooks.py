@@ -12,8 +12,9 @@ import sys
 
 import pytest
 
-from helpers import analysis, pipeline
 from helpers.paths import NOTEBOOKS_DIR
+from helpers.reporting import analysis
+from helpers.workflow import pipeline
 
 pytestmark = pytest.mark.slow
 

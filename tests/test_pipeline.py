@@ -9,11 +9,12 @@ import json
 
 import pytest
 
-from helpers import config, pipeline
+from helpers import config
 from helpers.data.splits import read_split
 from helpers.errors import UserError
-from helpers.predictions import load
-from helpers.runs import CONFIG_JSON
+from helpers.evaluation.predictions import load
+from helpers.training.runs import CONFIG_JSON
+from helpers.workflow import pipeline
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def refit_demo(monkeypatch):
 @pytest.mark.slow
 def test_refit_protocol_on_the_tiny_configuration(refit_demo, tiny_bench, tmp_path,
                                                   monkeypatch):
-    from helpers import analysis
+    from helpers.reporting import analysis
 
     monkeypatch.setattr(pipeline, "DATA_DIR", tmp_path / "data")
     setup = pipeline.Setup(data_dir=str(tiny_bench["source"]), run_dir=str(tmp_path / "run"),

@@ -7,8 +7,14 @@ from matplotlib.figure import Figure
 
 from helpers.data.sampling import spaced
 from helpers.errors import UserError
-from helpers.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy, row_normalize
-from helpers.plots import (
+from helpers.evaluation.metrics import (
+    confusion_matrix,
+    most_confused_pairs,
+    per_class_accuracy,
+    row_normalize,
+)
+from helpers.evaluation.predictions import Predictions
+from helpers.reporting.plots import (
     confusion_order,
     gain_rows,
     pair_rows,
@@ -18,7 +24,6 @@ from helpers.plots import (
     plot_frame_strips,
     plot_training_curves,
 )
-from helpers.predictions import Predictions
 
 C = 101
 NAMES = [f"SomeLongClassName{i:03d}" for i in range(C)]
@@ -145,7 +150,7 @@ def test_frame_strips_rows_for_pairs_and_gains(tmp_path):
 
 
 def test_plots_default_to_the_figures_dir(tmp_path, monkeypatch):
-    import helpers.plots as plots
+    import helpers.reporting.plots as plots
 
     monkeypatch.setattr(plots, "FIGURES_DIR", tmp_path / "figures")
     pc = pd.DataFrame({"class": ["a", "b"], "accuracy": [0.5, 1.0], "support": [2, 1],
@@ -162,7 +167,7 @@ def test_returned_figure_displays_once_in_an_executed_notebook(tmp_path):
     code = ("import sys\n"
             f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
             "import pandas as pd\n"
-            "from helpers.plots import plot_best_worst\n"
+            "from helpers.reporting.plots import plot_best_worst\n"
             "pc = pd.DataFrame({'class': ['a', 'b'], 'accuracy': [0.5, 1.0],\n"
             "                   'support': [2, 1], 'correct': [1, 1]})\n"
             f"plot_best_worst(pc, n=2, out_dir={str(tmp_path)!r})")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from helpers.errors import UserError
-from helpers.predictions import Predictions, align, load, video_groups
+from helpers.evaluation.predictions import Predictions, align, load, video_groups
 
 NAMES = ["ApplyEyeMakeup", "Basketball", "YoYo"]
 

@@ -638,7 +638,7 @@ def test_too_little_disk_space_is_refused_before_writing(tmp_path, monkeypatch, 
 
 
 def test_pipeline_builds_the_missing_stores_in_one_pass(tmp_path, decodes, monkeypatch):
-    from helpers import pipeline
+    from helpers.workflow import pipeline
 
     src = _tiny_tree(tmp_path / "ucf")
     monkeypatch.setattr(pipeline, "DATA_DIR", tmp_path / "data")

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import probes
 from helpers.errors import UserError
-from helpers.plots import plot_probe_vs_gain
-from helpers.predictions import Predictions, load
+from helpers.evaluation import probes
+from helpers.evaluation.predictions import Predictions, load
+from helpers.reporting.plots import plot_probe_vs_gain
 
 CLASSES = ["Static", "Forward", "Backward"]
 

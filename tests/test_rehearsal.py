@@ -54,8 +54,8 @@ def _weights(root: Path) -> dict[str, Path]:
     ResNet-50 IMAGENET1K_V2, Hara's new-format r3d50_K_200ep.pth (700 classes) and an
     old-format resnet-50-kinetics.pth (`module.` prefix, 400 classes, an optimizer)."""
     import torchvision
+    from hara_conformance import rule_state_dict, save_hara_style
 
-    from helpers.models.conformance import rule_state_dict, save_hara_style
     from helpers.models.resnet2d import IMAGENET_WEIGHTS
     from helpers.models.resnet3d import resnet3d
 

@@ -13,10 +13,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-import helpers.report as report
+import helpers.reporting.render as render
+import helpers.workflow.notebooks as notebooks
+import helpers.workflow.report as report
 from helpers.cli import main
 from helpers.errors import UserError
-from helpers.pipeline import Setup
+from helpers.workflow.pipeline import Setup
 
 KERNEL = "python3"  # jupyter_client maps it to this interpreter
 
@@ -40,10 +42,10 @@ def _text(nb_path: Path) -> str:
 
 
 def test_parameters_are_injected_and_outputs_kept(tmp_path, monkeypatch):
-    import helpers.pipeline
+    import helpers.workflow.pipeline
 
     # these stand-in notebooks train nothing: the ucf101 profile's weight files are not needed
-    monkeypatch.setattr(helpers.pipeline, "check_weights", lambda setup: None)
+    monkeypatch.setattr(helpers.workflow.pipeline, "check_weights", lambda setup: None)
     nb1 = _notebook(tmp_path / "nbs" / "01_a.ipynb",
                     'print(f"P1-{profile}-{split * 7}-{fast}-{data_dir}-{run_dir}")')
     # The kernel runs in the notebook's folder (papermill would use the caller's cwd).
@@ -84,7 +86,7 @@ def test_failure_names_the_cell_and_keeps_the_partial_copy(tmp_path):
 def test_cli_failure_exits_nonzero_with_one_sentence(tmp_path, monkeypatch, capsys):
     nbs = tmp_path / "notebooks"
     _notebook(nbs / "01_bad.ipynb", 'raise RuntimeError("cli-" + "marker")')
-    monkeypatch.setattr(report, "NOTEBOOKS_DIR", nbs)
+    monkeypatch.setattr(notebooks, "NOTEBOOKS_DIR", nbs)
     code = main(["report", "--only", "01", "--run", str(tmp_path / "run"), "--kernel", KERNEL])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
@@ -106,13 +108,13 @@ def test_wrong_weights_stop_the_report_before_any_notebook(tmp_path, monkeypatch
     refused before notebook 01 trains for hours; nothing is written to the run folder."""
     import torch
     import torchvision
+    from hara_conformance import rule_state_dict, save_hara_style
 
-    from helpers.models.conformance import rule_state_dict, save_hara_style
     from helpers.models.resnet3d import resnet3d
 
     nbs = tmp_path / "notebooks"
     _notebook(nbs / "01_never.ipynb", 'raise RuntimeError("a notebook ran")')
-    monkeypatch.setattr(report, "NOTEBOOKS_DIR", nbs)
+    monkeypatch.setattr(notebooks, "NOTEBOOKS_DIR", nbs)
     imagenet = tmp_path / "resnet50.pth"
     torch.save(torchvision.models.resnet50().state_dict(), imagenet)
     r3d18 = tmp_path / "r3d18_K_200ep.pth"
@@ -147,14 +149,14 @@ def test_stores_folder_that_cannot_be_written_is_one_sentence(tmp_path, capsys):
 def test_stage_selection(tmp_path, monkeypatch):
     for name in ("01_x", "02_y", "03_z", "04_report"):
         _notebook(tmp_path / f"{name}.ipynb", "pass")
-    monkeypatch.setattr(report, "NOTEBOOKS_DIR", tmp_path)
-    assert [p.stem for p in report.find_notebooks()] == ["01_x", "02_y", "03_z", "04_report"]
-    assert [p.stem for p in report.find_notebooks(["04", "02"])] == ["02_y", "04_report"]
+    monkeypatch.setattr(notebooks, "NOTEBOOKS_DIR", tmp_path)
+    assert [p.stem for p in notebooks.find_notebooks()] == ["01_x", "02_y", "03_z", "04_report"]
+    assert [p.stem for p in notebooks.find_notebooks(["04", "02"])] == ["02_y", "04_report"]
     with pytest.raises(UserError, match="Unknown stage"):
-        report.find_notebooks(["05"])
+        notebooks.find_notebooks(["05"])
     _notebook(tmp_path / "02_dup.ipynb", "pass")
     with pytest.raises(UserError, match="exactly one"):
-        report.find_notebooks(["02"])
+        notebooks.find_notebooks(["02"])
 
 
 def test_run_dir_names_and_kernel_choice(tmp_path):
@@ -170,10 +172,10 @@ def test_run_dir_names_and_kernel_choice(tmp_path):
     assert report.default_pdf(Setup(profile="ucf101")).name == "report.pdf"
     assert report.default_pdf(Setup(profile="ucf101", smoke=True)).name == "report-smoke.pdf"
     assert report.default_pdf(Setup(fast=True)).name == "report-fast.pdf"
-    assert report.kernel_runs_this_python(sys.executable)
-    assert report.kernel_runs_this_python("python")
-    assert not report.kernel_runs_this_python(str(tmp_path / "other-venv" / "bin" / "python"))
-    assert report.choose_kernel() in {"ucf101", "python3"}
+    assert notebooks.kernel_runs_this_python(sys.executable)
+    assert notebooks.kernel_runs_this_python("python")
+    assert not notebooks.kernel_runs_this_python(str(tmp_path / "other-venv" / "bin" / "python"))
+    assert notebooks.choose_kernel() in {"ucf101", "python3"}
 
 
 def test_missing_tex_warns_runs_the_notebooks_then_fails(tmp_path, monkeypatch, capsys):
@@ -203,7 +205,7 @@ def test_pdf_hides_code_and_keeps_computed_output(tmp_path, monkeypatch):
         tmp_path / "04_report.ipynb",
         'SECRET_SOURCE_TOKEN = "PDF" + "MARK" + str(6 * 7)\nprint(SECRET_SOURCE_TOKEN)',
         # a text progress bar: it must not leave junk in the PDF
-        "from helpers.progress import bar\nfor _ in bar(range(3), desc='BARDESC'):\n    pass",
+        "from helpers.utils.progress import bar\nfor _ in bar(range(3), desc='BARDESC'):\n    pass",
         "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
         f"from pathlib import Path\nfig = plt.figure(figsize=(2, 2)); plt.plot([0, 1])\n"
         f"fig.savefig(Path({str(figures)!r}) / 'curve.png')\n"
@@ -235,23 +237,23 @@ def test_latex_failure_keeps_the_log(tmp_path):
     path = tmp_path / "bad.ipynb"
     nbformat.write(nb, path)
     with pytest.raises(UserError, match="latex.log"):
-        report.render_pdf(path, tmp_path / "bad.pdf")
+        render.render_pdf(path, tmp_path / "bad.pdf")
     assert (tmp_path / "bad.latex.log").read_text()
     assert not (tmp_path / "bad.pdf").exists()
 
 
 def test_long_words_in_table_rows_get_break_points():
-    z = report.ZWSP
+    z = render.ZWSP
     text = ("A sentence with data/weights/r3d50_K_200ep.pth stays as it is.\n\n"
             "| model | weights |\n|:---|:---|\n"
             "| 3D | data/weights/r3d50_K_200ep.pth |\n| 2D | imagenet |\n"
             "| link | [data/weights/r3d50_K_200ep.pth](https://example.org/a_b.pth) |\n")
-    out = report.breakable_tables(text)
+    out = render.breakable_tables(text)
     assert out.splitlines()[0] == text.splitlines()[0]  # prose is left to LaTeX
     assert f"| 3D | data/{z}weights/{z}r3d50_{z}K_{z}200ep.{z}pth |" in out
     assert "| 2D | imagenet |" in out and "|:---|:---|" in out
     assert "(https://example.org/a_b.pth)" in out  # links keep their targets
-    assert report.breakable_tables(out) == out  # idempotent
+    assert render.breakable_tables(out) == out  # idempotent
     assert out.replace(z, "") == text
 
 
@@ -276,7 +278,7 @@ def _layout_notebook(path: Path) -> Path:
 @pytest.mark.skipif(shutil.which("xelatex") is None or shutil.which("pdftotext") is None,
                     reason="needs xelatex and pdftotext")
 def test_pdf_keeps_headings_off_page_bottoms_and_wraps_long_cells(tmp_path):
-    pdf = report.render_pdf(_layout_notebook(tmp_path / "layout.ipynb"), tmp_path / "l.pdf")
+    pdf = render.render_pdf(_layout_notebook(tmp_path / "layout.ipynb"), tmp_path / "l.pdf")
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
                           text=True, check=True).stdout
     pages = [p for p in text.split("\f") if p.strip()]

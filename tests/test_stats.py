@@ -3,8 +3,8 @@ import pytest
 from scipy.stats import binomtest
 
 from helpers.errors import UserError
-from helpers.predictions import video_groups
-from helpers.stats import (
+from helpers.evaluation.predictions import video_groups
+from helpers.evaluation.stats import (
     accuracy_cis,
     bootstrap_ci,
     fusion_gain,

@@ -15,7 +15,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from helpers.cli import main
 from helpers.errors import UserError
-from helpers.submission import build_submission
+from helpers.workflow.submission import build_submission
 
 CODE = {
     "README.md": "# readme\n",

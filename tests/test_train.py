@@ -20,10 +20,10 @@ from helpers.data.datasets import make_dataset
 from helpers.data.splits import load_split_data, read_split
 from helpers.data.store import VideoStore, report_path_for
 from helpers.errors import UserError
-from helpers.evaluate import evaluate
-from helpers.predictions import load
-from helpers.runs import CHECKPOINT, MODEL
-from helpers.train import lr_factor, train
+from helpers.evaluation.evaluate import evaluate
+from helpers.evaluation.predictions import load
+from helpers.training.runs import CHECKPOINT, MODEL
+from helpers.training.train import lr_factor, train
 
 TINY = ["--profile", "demo", "--crop-size", "32", "--batch-size", "16", "--num-workers", "0",
         "--frames-per-video", "1", "--lr", "0.003"]

@@ -11,13 +11,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-import helpers.runs as R
-import helpers.train as T
-from helpers import distributed as D
+import helpers.training.runs as R
+import helpers.training.train as T
 from helpers.cli import main
 from helpers.config import TrainConfig, get_profile
 from helpers.data.splits import load_split_data
 from helpers.errors import UserError
+from helpers.utils import distributed as D
 
 
 # ----------------------------------------------------------------------------- config

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from helpers.errors import UserError
-from helpers.io import ensure_writable_dir, sha256_file, write_json_atomic
+from helpers.utils.io import ensure_writable_dir, sha256_file, write_json_atomic
 from helpers.paths import MANIFEST_DIR
-from helpers.progress import bar
+from helpers.utils.progress import bar
 
 MANIFEST_PATH = MANIFEST_DIR / "ucf101.json"
 MARKER_NAME = ".verified.json"

@@ -60,8 +60,8 @@ from helpers.data.store import (
     write_store,
 )
 from helpers.errors import UserError
-from helpers.io import ensure_writable_dir, sha256_json, write_json_atomic
-from helpers.progress import bar
+from helpers.utils.io import ensure_writable_dir, sha256_json, write_json_atomic
+from helpers.utils.progress import bar
 
 DEFAULT_QUALITY = 90
 SETTINGS_FILE = "settings.json"
@@ -683,7 +683,7 @@ def _assemble(out: Path, parts_dir: Path, videos: Sequence[SourceVideo],
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from helpers.argtypes import int_at_least, int_between, positive_int
+    from helpers.utils.argtypes import int_at_least, int_between, positive_int
 
     parser.add_argument("--source", type=Path, required=True,
                         help="folder holding UCF-101/ (AVIs), UCF-101-hdf5/ (course) or the "

@@ -24,7 +24,7 @@ import numpy as np
 
 from helpers.data.splits import ClassResolver, parse_video_name
 from helpers.errors import UserError
-from helpers.io import open_h5
+from helpers.utils.io import open_h5
 
 VideoKind = Literal["avi", "hdf5"]
 AVI_SUFFIXES = {".avi"}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from helpers.errors import UserError
-from helpers.io import sha256_json
+from helpers.utils.io import sha256_json
 
 NUM_SPLITS = 3
 GROUPS_PER_TEST_SPLIT = 7

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from helpers.errors import UserError
-from helpers.io import atomic_path, open_h5
+from helpers.utils.io import atomic_path, open_h5
 
 FORMAT_VERSION = 1
 INDEX_DATASETS = ("video_names", "video_labels", "video_label_ids", "video_num_frames",
@@ -375,7 +375,7 @@ def run(args: argparse.Namespace) -> int:
 def store_sha256(store: VideoStore) -> str:
     """What identifies a store's content: its classes, videos and frame counts, frame size and
     encoding (not its path or creation time, so a moved or identically rebuilt store matches)."""
-    from helpers.io import sha256_json
+    from helpers.utils.io import sha256_json
 
     return sha256_json({
         "classes": list(store.class_names),

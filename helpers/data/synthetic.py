@@ -54,8 +54,8 @@ from typing import Any
 import numpy as np
 
 from helpers.errors import UserError
-from helpers.io import atomic_path, write_json_atomic, write_text_atomic
-from helpers.progress import bar
+from helpers.utils.io import atomic_path, write_json_atomic, write_text_atomic
+from helpers.utils.progress import bar
 
 FPS = 25
 NUM_GROUPS = 25
@@ -839,13 +839,13 @@ def load_class_meta(root: str | os.PathLike) -> list[dict[str, Any]]:
 
 def frame_size(text: str) -> tuple[int, int]:
     """An argparse type: WIDTHxHEIGHT of a synthetic video, e.g. 80x60 (`parse_size`)."""
-    from helpers.argtypes import from_user_check
+    from helpers.utils.argtypes import from_user_check
 
     return from_user_check(parse_size)(text)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from helpers.argtypes import int_at_least, int_between, nonnegative_int, positive_int
+    from helpers.utils.argtypes import int_at_least, int_between, nonnegative_int, positive_int
 
     parser.add_argument("--out", type=Path, required=True,
                         help="directory to write UCF-101/, ucfTrainTestlist/ and classes.json into")

@@ -22,8 +22,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
 from helpers.errors import UserError
-from helpers.io import atomic_path
 from helpers.paths import REPO_ROOT, REPORT_DIR
+from helpers.utils.io import atomic_path
 
 DEFAULT_OUT = REPO_ROOT / "submission" / "ucf101_submission.zip"
 INCLUDE_FILES = {"README.md", "requirements.txt", "pyproject.toml", "Makefile", ".ci/run"}

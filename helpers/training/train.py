@@ -3,7 +3,7 @@
 `train()` reads top to bottom: data, model, optimiser, resume, then `train_one_epoch` and
 `validate` per epoch, a checkpoint after each. bf16 autocast on CUDA, fp32 on CPU; every
 checkpoint resumes exactly; `torchrun --nproc_per_node=N -m helpers train ...` trains with
-DDP (`batch_size` is global). What the run folder holds is `helpers.runs`' business.
+DDP (`batch_size` is global). What the run folder holds is `helpers.training.runs`' business.
 """
 
 from __future__ import annotations
@@ -22,24 +22,24 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
-from helpers import distributed as D
-from helpers import runs
 from helpers.config import NORMS, OPTIMIZERS, PROFILES, SCHEDULES, TrainConfig, get_profile
 from helpers.data import sampling
 from helpers.data.datasets import ClipDataset, FrameDataset, make_dataset
 from helpers.data.splits import SplitData, load_split_data
 from helpers.data.store import VideoStore
-from helpers.device import (
+from helpers.errors import UserError
+from helpers.models import build_model
+from helpers.models.finetune import freeze_until, param_groups
+from helpers.training import runs
+from helpers.utils import distributed as D
+from helpers.utils.device import (
     autocast,
     check_shared_memory,
     enable_autotune,
     place_model,
     to_device,
 )
-from helpers.errors import UserError
-from helpers.models import build_model
-from helpers.models.finetune import freeze_until, param_groups
-from helpers.progress import bar
+from helpers.utils.progress import bar
 
 PREFETCH = 4  # batches each loader worker keeps ready
 LOG_EVERY = 20  # steps between reads of the running loss (each read syncs the GPU)

@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 
 from helpers.errors import UserError
-from helpers.io import atomic_path, open_h5
+from helpers.utils.io import atomic_path, open_h5
 
 FORMAT = "ucf101-predictions"
 FORMAT_VERSION = 1

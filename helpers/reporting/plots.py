@@ -23,10 +23,10 @@ from matplotlib.ticker import MaxNLocator
 
 from helpers.data.sampling import spaced
 from helpers.errors import UserError
-from helpers.io import atomic_path
-from helpers.metrics import best_worst, compare_per_class
+from helpers.evaluation.metrics import best_worst, compare_per_class
+from helpers.evaluation.predictions import Predictions
 from helpers.paths import FIGURES_DIR
-from helpers.predictions import Predictions
+from helpers.utils.io import atomic_path
 
 DPI = 150
 

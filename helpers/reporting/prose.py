@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers.analysis import CLIP, FRAME, FUSED, Results, name_list
-from helpers.probes import PUBLISHED, order_dependence
+from helpers.evaluation.probes import PUBLISHED, order_dependence
+from helpers.reporting.analysis import CLIP, FRAME, FUSED, Results, name_list
 
 SOLVED = 0.95  # a class "solved" by a model: at least this per-video accuracy
 

@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import UserError
-from helpers.io import write_json_atomic
-from helpers.metrics import to_markdown, topk_accuracy
-from helpers.predictions import Predictions, align, load, video_groups
+from helpers.evaluation.metrics import to_markdown, topk_accuracy
+from helpers.evaluation.predictions import Predictions, align, load, video_groups
+from helpers.utils.io import write_json_atomic
 
 METHODS = ("mean", "weighted", "product", "stacking")
 LOG_FLOOR = 1e-6

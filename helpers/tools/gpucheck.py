@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.errors import UserError
-from helpers.io import write_json_atomic, write_text_atomic
+from helpers.utils.io import write_json_atomic, write_text_atomic
 
 STEPS = ("setup", "train", "compile", "torchrun", "loaders", "epoch", "report")
 TABLE_STEPS = ("train", "compile", "torchrun", "loaders", "epoch")  # the steps that add rows
@@ -103,7 +103,7 @@ class Plan:
 
 
 def gpu_plan() -> Plan:
-    from helpers.bench import TRAIN_CASES_GPU
+    from helpers.tools.bench import TRAIN_CASES_GPU
 
     return Plan(dry=False, video_size=(320, 240), num_frames=16, num_classes=4,
                 distinct_per_class=6, names_per_group=16, clip_short_side=128,
@@ -331,7 +331,7 @@ def _shape_text(model: str, shape: Sequence[int]) -> str:
 def step_train(work: Path, compile: bool) -> int:
     import torch
 
-    from helpers.bench import bench_train_case
+    from helpers.tools.bench import bench_train_case
 
     plan = _plan(work)
     facts = _read_json(work / "device.json")
@@ -375,8 +375,8 @@ def _torchrun_worker(argv: Sequence[str]) -> int:
     import torch
     import torch.distributed as dist
 
-    from helpers import distributed as D
     from helpers.cli import main
+    from helpers.utils import distributed as D
 
     device = D.setup()
     if not D.is_distributed():
@@ -412,7 +412,7 @@ def step_torchrun(work: Path, limit: float | None) -> int:
                   "--splits", data["tiny_splits"], "--out", str(out), "--num-epochs", "1",
                   *plan.torchrun_flags]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
-           "-m", "helpers.gpucheck", "torchrun-worker", *train_args]
+           "-m", "helpers.tools.gpucheck", "torchrun-worker", *train_args]
     print("$", " ".join(cmd), flush=True)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -473,7 +473,13 @@ def _train_steps(out: Path) -> int | None:
 
 # ----------------------------------------------------------------------------- loaders
 def step_loaders(work: Path) -> int:
-    from helpers.bench import CLIP_CROP, CLIP_LEN, FRAME_CROP, clip_dataset_cps, frame_dataset_fps
+    from helpers.tools.bench import (
+        CLIP_CROP,
+        CLIP_LEN,
+        FRAME_CROP,
+        clip_dataset_cps,
+        frame_dataset_fps,
+    )
 
     plan, data = _plan(work), _data(work)
     w = plan.loader_workers
@@ -649,7 +655,7 @@ def step_report(work: Path, out: Path | None, elapsed: float | None) -> int:
 
 # ----------------------------------------------------------------------------- CLI
 def configure(parser: argparse.ArgumentParser) -> None:
-    from helpers.argtypes import positive_float
+    from helpers.utils.argtypes import positive_float
 
     parser.add_argument("step", choices=STEPS,
                         help="setup first, then any of train, compile, torchrun, loaders, "
@@ -679,7 +685,7 @@ def run(args: argparse.Namespace) -> int:
     return step_epoch(work)
 
 
-if __name__ == "__main__":  # `torchrun -m helpers.gpucheck torchrun-worker TRAIN-OPTIONS`
+if __name__ == "__main__":  # `torchrun -m helpers.tools.gpucheck torchrun-worker TRAIN-OPTIONS`
     if sys.argv[1:2] != ["torchrun-worker"]:
-        sys.exit("usage: torchrun ... -m helpers.gpucheck torchrun-worker TRAIN-OPTIONS")
+        sys.exit("usage: torchrun ... -m helpers.tools.gpucheck torchrun-worker TRAIN-OPTIONS")
     sys.exit(_torchrun_worker(sys.argv[2:]))

@@ -25,7 +25,7 @@ from helpers.config import TrainConfig
 from helpers.data.splits import SplitData
 from helpers.data.store import VideoStore, store_sha256
 from helpers.errors import UserError
-from helpers.io import atomic_path, write_json_atomic, write_text_atomic
+from helpers.utils.io import atomic_path, write_json_atomic, write_text_atomic
 
 CHECKPOINT = "checkpoint.pt"  # latest epoch, for --resume
 MODEL = "model.pt"  # final weights + what evaluation needs to rebuild the model

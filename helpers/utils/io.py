@@ -77,7 +77,7 @@ def sha256_file(path: str | os.PathLike, desc: str | None = None) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks; with a progress bar when `desc` is given."""
     import hashlib
 
-    from helpers.progress import bar
+    from helpers.utils.progress import bar
 
     path = Path(path)
     digest = hashlib.sha256()

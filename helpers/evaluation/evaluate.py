@@ -17,19 +17,19 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from helpers import distributed as D
-from helpers.argtypes import nonnegative_int, positive_int
 from helpers.config import TrainConfig
 from helpers.data.datasets import make_dataset
 from helpers.data.sampling import PROBES
 from helpers.data.splits import load_split_data
 from helpers.data.store import VideoStore
-from helpers.device import autocast, enable_autotune, place_model, to_device
 from helpers.errors import UserError
-from helpers.io import sha256_file
-from helpers.predictions import Predictions
-from helpers.progress import bar
-from helpers.runs import MODEL, load_trained, run_summary
+from helpers.evaluation.predictions import Predictions
+from helpers.training.runs import MODEL, load_trained, run_summary
+from helpers.utils import distributed as D
+from helpers.utils.argtypes import nonnegative_int, positive_int
+from helpers.utils.device import autocast, enable_autotune, place_model, to_device
+from helpers.utils.io import sha256_file
+from helpers.utils.progress import bar
 
 
 def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "test",

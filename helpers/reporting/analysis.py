@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers import fusion, metrics, probes, stats
 from helpers.data.sampling import PROBES
-from helpers.io import write_json_atomic
-from helpers.pipeline import DataPaths, RunPaths
-from helpers.predictions import Predictions, align, load
+from helpers.evaluation import fusion, metrics, probes, stats
+from helpers.evaluation.predictions import Predictions, align, load
+from helpers.paths import DataPaths, RunPaths
+from helpers.utils.io import write_json_atomic
 
 FRAME, CLIP, FUSED = "Single frame (2D)", "3D clips", "Combined (mean)"
 
@@ -44,7 +44,7 @@ class Results:
     # what fusion was fitted on: the held-out groups and their number of videos, read from
     # the validation predictions (which the held-out models made)
     held_out: dict[str, Any] = field(default_factory=dict)
-    # temporal probes of the clip model (helpers.probes), when the run has them
+    # temporal probes of the clip model (helpers.evaluation.probes), when the run has them
     probe_table: pd.DataFrame | None = None
     probe_overall: pd.DataFrame | None = None
 

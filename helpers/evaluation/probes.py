@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import UserError
-from helpers.metrics import confusion_matrix, per_class_accuracy
-from helpers.predictions import Predictions, align
+from helpers.evaluation.metrics import confusion_matrix, per_class_accuracy
+from helpers.evaluation.predictions import Predictions, align
 
 # Published measurements to compare the overall drop with.
 PUBLISHED = (

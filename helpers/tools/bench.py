@@ -28,7 +28,7 @@ import numpy as np
 
 from helpers.errors import UserError
 from helpers.paths import SHARED_DIR
-from helpers.progress import bar
+from helpers.utils.progress import bar
 
 FRAME_CROP = 224
 CLIP_LEN, CLIP_CROP, CLIP_SHORT_SIDE = 16, 112, 128
@@ -226,7 +226,7 @@ def _loader(ds: Any, batch_size: int, num_workers: int, num_items: int | None = 
     they then keep the epoch they started with, which changes no cost per item."""
     from torch.utils.data import DataLoader, RandomSampler
 
-    from helpers.device import check_shared_memory
+    from helpers.utils.device import check_shared_memory
 
     sampler = RandomSampler(ds, num_samples=num_items)
     extra: dict[str, Any] = {}
@@ -439,9 +439,9 @@ def bench_train_case(model: str, arch: str, shape: tuple[int, ...], batch_size: 
     from torch.utils.flop_counter import FlopCounterMode
 
     from helpers.config import TrainConfig
-    from helpers.device import enable_autotune, place_model
     from helpers.models import build_model
-    from helpers.train import make_optimizer, training_step
+    from helpers.training.train import make_optimizer, training_step
+    from helpers.utils.device import enable_autotune, place_model
 
     cfg = TrainConfig(model=model, arch=arch, weights=None, batch_size=batch_size, lr=0.01,
                       optimizer="sgd", amp=True, channels_last=channels_last, compile=compile)
@@ -516,8 +516,8 @@ def bench_train(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- CLI
 def configure(parser: argparse.ArgumentParser) -> None:
-    from helpers.argtypes import positive_float, positive_int
     from helpers.data.synthetic import frame_size
+    from helpers.utils.argtypes import positive_float, positive_int
 
     sub = parser.add_subparsers(dest="what", metavar="<what>", parser_class=type(parser))
     sub.required = True

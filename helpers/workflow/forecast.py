@@ -13,7 +13,7 @@ from typing import Any
 from helpers.config import get_profile
 from helpers.data.store import human_bytes
 from helpers.errors import UserError
-from helpers.pipeline import STAGES, Setup, data_paths, run_paths, train_config
+from helpers.workflow.pipeline import STAGES, Setup, data_paths, run_paths, train_config
 
 
 @dataclass(frozen=True)

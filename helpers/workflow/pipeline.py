@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ from typing import Any
 from helpers.config import NORMS, TrainConfig, get_profile
 from helpers.data.sampling import PROBES
 from helpers.errors import UserError
-from helpers.io import atomic_path, write_json_atomic
-from helpers.paths import DATA_DIR, RUNS_DIR
+from helpers.paths import DATA_DIR, RUNS_DIR, STAGES
+from helpers.paths import DataPaths as DataPaths  # re-exported: the notebooks' one import
+from helpers.paths import RunPaths as RunPaths
+from helpers.utils.io import atomic_path, write_json_atomic
 
 # Tiny settings for tests (`fast=True`): the whole pipeline in a minute or two.
 FAST_SYNTH = dict(size=(64, 48), num_frames=16, videos_per_group=1)
@@ -37,7 +40,6 @@ SMOKE_VIDEOS = {"train": 4, "val": 2, "test": 2}  # per class
 SMOKE_TRAIN = dict(num_epochs=1, warmup_epochs=0.0, frames_per_video=2, eval_frames=4,
                    val_max_items=16, eval_batch_size=8)
 SMOKE_BATCH = {"frame": 8, "clip": 4}
-STAGES = ("holdout", "reported")
 
 
 @dataclass(frozen=True)
@@ -74,42 +76,16 @@ class Setup:
     def replace(self, **changes: Any) -> Setup:
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def from_namespace(cls, namespace: Mapping[str, Any]) -> Setup:
+        """The Setup a notebook's parameters describe: its fields taken from `namespace` (the
+        notebook's globals, after papermill's injected cell); other names are ignored.
 
-@dataclass(frozen=True)
-class DataPaths:
-    source: Path  # videos (AVI tree, course HDF5 tree or synthetic benchmark)
-    splits: Path  # folder with classInd.txt, trainlist0k.txt, testlist0k.txt
-    frame_store: Path
-    clip_store: Path
-    synthetic: bool
-    full_splits: Path | None = None  # a smoke run: the split files of the whole dataset
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    root: Path
-    protocol: str = "holdout"
-
-    def model_dir(self, kind: str, stage: str = "reported") -> Path:
-        """The reported model in <run>/<kind>; under `refit` the held-out one beside it."""
-        if stage not in STAGES:
-            raise UserError(f"Unknown stage {stage!r}; choose one of {', '.join(STAGES)}.")
-        if stage == "holdout" and self.protocol == "refit":
-            return self.root / f"{kind}-holdout"
-        return self.root / kind
-
-    def predictions(self, kind: str, subset: str, probe: str | None = None) -> Path:
-        suffix = f"_{probe}" if probe else ""
-        return self.root / "predictions" / f"{kind}_{subset}{suffix}.h5"
-
-    @property
-    def fusion_dir(self) -> Path:
-        return self.root / "fusion"
-
-    @property
-    def choices(self) -> Path:
-        """What validation decided (epochs, three crops), per model."""
-        return self.root / "choices.json"
+        >>> Setup.from_namespace({"profile": "demo", "split": 2, "display": print}).split
+        2
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in namespace.items() if k in names})
 
 
 def run_paths(setup: Setup) -> RunPaths:
@@ -155,8 +131,8 @@ def check_weights(setup: Setup) -> None:
     other model. A model that finished training no longer needs its file."""
     import torch
 
-    from helpers.runs import MODEL
-    from helpers.train import build_network
+    from helpers.training.runs import MODEL
+    from helpers.training.train import build_network
 
     run = run_paths(setup)
     for kind in ("frame", "clip"):
@@ -277,7 +253,7 @@ def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
                 **overrides: Any) -> Path:
     """Train (or resume, or skip if finished) the `frame` or `clip` model of a run: the
     held-out model, then under `refit` the reported one. Returns the reported model."""
-    from helpers.train import train
+    from helpers.training.train import train
 
     store = data.frame_store if kind == "frame" else data.clip_store
     stages = STAGES if setup.protocol == "refit" else ("holdout",)
@@ -309,7 +285,7 @@ def reported_epochs(setup: Setup, kind: str, run: RunPaths, planned: int) -> int
 
 
 def _history(run_dir: Path) -> list[dict[str, Any]]:
-    from helpers.runs import MODEL, load
+    from helpers.training.runs import MODEL, load
 
     path = run_dir / MODEL
     if not path.is_file():
@@ -338,7 +314,7 @@ def evaluate_model(setup: Setup, kind: str, run: RunPaths, *,
     """Predictions files of a trained model (kept when they already exist): `val` from the
     held-out model, `test` from the reported one, and for the clip model `test` again with
     each temporal probe (keys `test_<probe>`)."""
-    from helpers.evaluate import evaluate_to_file
+    from helpers.evaluation.evaluate import evaluate_to_file
 
     if probes is None:
         probes = PROBES if kind == "clip" else ()
@@ -369,8 +345,8 @@ def _three_crop_candidate(run: RunPaths, crops: int) -> Path:
 def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
     """Whether the frame model scores three crops: only where they beat the centre crop on
     validation top-1 (they cost 3x). Decided once, recorded in choices.json."""
-    from helpers.evaluate import evaluate_to_file
-    from helpers.predictions import load
+    from helpers.evaluation.evaluate import evaluate_to_file
+    from helpers.evaluation.predictions import load
 
     saved = read_choices(run).get("frame", {}).get("three_crop")
     if saved is not None:

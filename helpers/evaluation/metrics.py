@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import UserError
-from helpers.predictions import Predictions
+from helpers.evaluation.predictions import Predictions
 
 
 def true_class_rank(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Videos of one UCF-101 group of one class share an actor and a scene, so they are not
 independent; pass `groups` (one id per (class, group) cluster, see
-`helpers.predictions.video_groups`) to resample whole clusters (a cluster bootstrap), which
+`helpers.evaluation.predictions.video_groups`) to resample whole clusters (a cluster bootstrap), which
 gives wider, more honest intervals. The cluster is the pair, not the group number: gGG of one
 class is unrelated to gGG of another, and the 7 group numbers of a test split would be far too
 few units (split 1 has 707 clusters).

@@ -1,0 +1,1 @@
+"""Evaluation: predictions files, metrics, statistics, fusion and temporal probes."""

@@ -1,0 +1,1 @@
+"""One-off tools: throughput benchmarks and the GPU node check."""

@@ -1,0 +1,1 @@
+"""Training: the trainer loop (`train`) and the run folder it writes (`runs`)."""

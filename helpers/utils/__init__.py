@@ -1,0 +1,1 @@
+"""Small shared utilities: atomic files, progress bars, devices, DDP, argument types."""
