@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,92 @@ def test_no_module_uses_a_private_name_of_another(folder):
 
 def test_evaluation_does_not_import_the_trainer():
     assert "helpers.training.train" not in _graph()["helpers.evaluation.evaluate"]
+
+
+# ------------------------------------------------------------------ size and shape
+MAX_LINES = 500
+LONG_REASON = "Longer than 500 lines because"
+MAX_TOP_LEVEL_MODULES = 10
+
+
+def long_modules(folder: Path, limit: int = MAX_LINES) -> list[str]:
+    """Modules over `limit` lines whose docstring does not say why they are that long."""
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        lines = path.read_text().count("\n")
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        if lines > limit and LONG_REASON not in doc:
+            found.append(f"{path.relative_to(folder.parent)}: {lines} lines")
+    return found
+
+
+def test_the_long_module_finder_finds_them(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "short.py").write_text('"""Short."""\n' + "x = 1\n" * 10)
+    (pkg / "long.py").write_text('"""Long."""\n' + "x = 1\n" * 20)
+    (pkg / "why.py").write_text(f'"""Why.\n\n{LONG_REASON} it is one table."""\n' + "x = 1\n" * 20)
+    assert long_modules(pkg, limit=15) == ["pkg/long.py: 21 lines"]
+
+
+def test_no_module_is_longer_than_500_lines_without_a_reason():
+    assert long_modules(PACKAGE) == []
+
+
+def test_the_package_top_level_holds_few_modules():
+    """Everything else lives in a subpackage named for its concern (data, models, training,
+    evaluation, reporting, workflow, tools, utils)."""
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+
+
+def modules_only_tests_use(package: Path, users: set[str]) -> list[str]:
+    """Modules of `package` that nothing outside the tests imports: not another module of the
+    package, nor a name in `users` (the notebooks' imports and the CLI's command modules)."""
+    used = set(users)
+    for path in package.rglob("*.py"):
+        for target, names in _imports(path):
+            used |= {target} | {f"{target}.{n}" for n in names}
+    modules = {_module_name(p) for p in package.rglob("*.py")
+               if p.name not in ("__init__.py", "__main__.py")}
+    return sorted(m for m in modules
+                  if m not in used and not any(u.startswith(m + ".") for u in used))
+
+
+def test_the_test_only_finder_finds_them(monkeypatch, tmp_path):
+    pkg = tmp_path / "helpers"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "used.py").write_text("X = 1\n")
+    (pkg / "sub" / "cmd.py").write_text("from helpers.sub.used import X\n")
+    (pkg / "sub" / "only_tests.py").write_text("Y = 2\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
+    assert modules_only_tests_use(pkg, {"helpers.sub.cmd"}) == ["helpers.sub.only_tests"]
+
+
+def test_no_test_only_module_in_the_package():
+    """Code only the tests use (a conformance harness, fixtures) lives in tests/."""
+    from helpers.cli import COMMANDS
+
+    users = {module for module, _ in COMMANDS.values()}
+    for nb in (PACKAGE.parent / "notebooks").glob("*.ipynb"):
+        users |= _notebook_imports(nb)
+    assert modules_only_tests_use(PACKAGE, users) == []
+
+
+def _notebook_imports(path: Path) -> set[str]:
+    import json
+
+    found = set()
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        src = "".join(cell["source"])
+        clean = "\n".join(line for line in src.splitlines() if not line.startswith(("%", "!")))
+        for node in ast.walk(ast.parse(clean)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("helpers"):
+                found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("helpers")}
+    return found

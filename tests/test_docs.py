@@ -3,6 +3,7 @@ files that exist only beside the repository (`../shared`, a DESIGN.md outside do
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -85,3 +86,82 @@ def test_the_checks_can_fail(tmp_path):
     found = [line.split(": ", 1)[0] for line in stray_references([src], tmp_path)]
     assert found == ["mod.py:1", "mod.py:3"]
 
+
+
+# ------------------------------------------------------------------ module paths in the docs
+TREE_ROOTS = ("helpers", "tests", "scripts", "notebooks", "docs", "data_manifest")
+PATH_TOKEN = re.compile(rf"(?<![\w./-])((?:{'|'.join(TREE_ROOTS)})/[\w./{{}},-]*)")
+DOTTED = re.compile(r"(?<![\w.])helpers(?:\.[A-Za-z_]\w*)+")
+BARE_MODULE = re.compile(r"(?<![\w./-])([A-Za-z_]\w*\.py)\b")
+LAYOUT_LINE = re.compile(rf"^\s*((?:{'|'.join(TREE_ROOTS)})/(?:[\w]+/)*)\s")
+
+
+def _expand(token: str) -> list[str]:
+    """`resnet{2d,3d}.py` -> resnet2d.py, resnet3d.py (one brace group)."""
+    m = re.search(r"\{([^{}]*)\}", token)
+    if not m:
+        return [token]
+    return [token[:m.start()] + part + token[m.end():] for part in m.group(1).split(",")]
+
+
+def _dotted_exists(name: str, root: Path) -> bool:
+    """`helpers.a.b` is a module or package, or a top-level name of module `helpers.a`."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        base = root.joinpath(*parts[:cut])
+        path = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+        if path.is_file():
+            rest = parts[cut:]
+            if not rest:
+                return True
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            top = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            top |= {t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+                    for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                    if isinstance(t, ast.Name)}
+            return rest[0] in top
+    return False
+
+
+def missing_modules(text: str, root: Path = REPO_ROOT) -> list[str]:
+    """Paths (`helpers/data/store.py`, `tests/`), dotted names (`helpers.workflow.pipeline.Setup`)
+    and bare module names (`store.py`) that `text` mentions but the repository lacks. In a
+    layout line that starts with a folder, a bare name is looked up in that folder."""
+    files = {p.name for folder in TREE_ROOTS if (root / folder).is_dir()
+             for p in (root / folder).rglob("*.py")}
+    missing = []
+    for line in text.splitlines():
+        layout = LAYOUT_LINE.match(line)
+        for token in PATH_TOKEN.findall(line):
+            for path in _expand(token.rstrip(".,;:")):
+                if not (root / path).exists():
+                    missing.append(path)
+        missing += [d for d in DOTTED.findall(line) if not _dotted_exists(d, root)]
+        line_wo_paths = PATH_TOKEN.sub("", line)
+        for bare in BARE_MODULE.findall(line_wo_paths):
+            where = root / layout.group(1) / bare if layout else None
+            if (where is not None and where.is_file()) or (where is None and bare in files):
+                continue
+            missing.append(f"{layout.group(1)}{bare}" if layout else bare)
+    return missing
+
+
+def test_the_module_path_check_can_fail(tmp_path):
+    (tmp_path / "helpers" / "data").mkdir(parents=True)
+    (tmp_path / "helpers" / "__init__.py").write_text("")
+    (tmp_path / "helpers" / "data" / "__init__.py").write_text("")
+    (tmp_path / "helpers" / "data" / "store.py").write_text("class VideoStore: ...\nX = 1\n")
+    (tmp_path / "helpers" / "data" / "resnet2d.py").write_text("")
+    text = ("See helpers/data/store.py and helpers/data/gone.py, helpers/data/resnet{2d,3d}.py.\n"
+            "`helpers.data.store.VideoStore`, helpers.data.store.X, helpers.data.store.Nope,\n"
+            "helpers.data.missing\n"
+            "helpers/data/   store.py  prepare.py\n"
+            "and a bare store.py, a bare old.py\n")
+    assert missing_modules(text, tmp_path) == [
+        "helpers/data/gone.py", "helpers/data/resnet3d.py", "helpers.data.store.Nope",
+        "helpers.data.missing", "helpers/data/prepare.py", "old.py"]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_every_module_the_docs_name_exists(doc):
+    assert missing_modules(doc.read_text(encoding="utf-8")) == []

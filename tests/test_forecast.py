@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from helpers.errors import UserError
-from helpers.workflow.forecast import ModelForecast, format_forecast, measured_rate
+from helpers.workflow.forecast import Forecast, ModelForecast, format_forecast, measured_rate
 
 
 def test_time_per_epoch_comes_from_the_measured_rate():
     m = ModelForecast("clip", items_per_epoch=1000, items_per_s=10.0, epochs=6, stages=2)
     assert m.seconds_per_epoch == 100.0
-    text = format_forecast({"disk": [], "models": [m]})
+    text = format_forecast(Forecast(disk=[], models=[m]))
     assert "clip model: 1,000 items per epoch at 10.0/s measured here = 100 s per epoch, " \
            "10 min for 6 epochs over its 2 training stages" in text
 
@@ -21,7 +21,7 @@ def test_a_model_the_smoke_run_did_not_train_gets_no_time(tmp_path):
     assert measured_rate(tmp_path / "frame-holdout") is None
     m = ModelForecast("frame", items_per_epoch=76296, items_per_s=None, epochs=50, stages=2)
     assert m.seconds_per_epoch is None
-    line = format_forecast({"disk": [], "models": [m]}).splitlines()[1]
+    line = format_forecast(Forecast(disk=[], models=[m])).splitlines()[1]
     assert line == ("  frame model: 76,296 items per epoch; no time forecast, as this smoke run "
                     "did not train it (run its notebook too)")
 

@@ -5,15 +5,17 @@ training rates the smoke run measured on this hardware."""
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from helpers.config import get_profile
 from helpers.data.store import human_bytes
 from helpers.errors import UserError
 from helpers.workflow.pipeline import STAGES, Setup, data_paths, run_paths, train_config
+
+if TYPE_CHECKING:
+    from helpers.data.prepare import SpaceNeed
 
 
 @dataclass(frozen=True)
@@ -29,9 +31,15 @@ class ModelForecast:
         return self.items_per_epoch / self.items_per_s if self.items_per_s else None
 
 
-def forecast(setup: Setup) -> dict[str, Any]:
-    """{"disk": [SpaceNeed...], "models": [ModelForecast...]} for the full run that this
-    smoke run rehearsed."""
+@dataclass(frozen=True)
+class Forecast:
+    """What the full run that a smoke run rehearsed will need."""
+    disk: list[SpaceNeed]  # one per filesystem the stores go to
+    models: list[ModelForecast]
+
+
+def forecast(setup: Setup) -> Forecast:
+    """The disk and time that the full run of this smoke run's setup will need."""
     from helpers.data.prepare import estimate_stores
     from helpers.data.splits import load_split_data
 
@@ -54,7 +62,7 @@ def forecast(setup: Setup) -> dict[str, Any]:
         all_items = (len(split.train_ids) + len(split.val_ids)) * per_video
         models.append(ModelForecast(kind, all_items if len(stages) > 1 else items, rate,
                                     cfg.num_epochs * len(stages), len(stages)))
-    return {"disk": disk, "models": models}
+    return Forecast(disk, models)
 
 
 def measured_rate(run_dir: Path) -> float | None:
@@ -72,13 +80,13 @@ def measured_rate(run_dir: Path) -> float | None:
                         "it.") from None
 
 
-def format_forecast(result: dict[str, Any]) -> str:
+def format_forecast(result: Forecast) -> str:
     lines = ["what the full run will need (forecast from this smoke run):"]
-    for need in result["disk"]:
+    for need in result.disk:
         stores = ", ".join(p.name for p in need.stores)
         lines.append(f"  disk: {human_bytes(need.store_bytes)} for {stores} in {need.folder}; "
                      f"{human_bytes(need.need)} at the peak of `prepare`")
-    for m in result["models"]:
+    for m in result.models:
         if m.seconds_per_epoch is None:
             lines.append(f"  {m.kind} model: {m.items_per_epoch:,} items per epoch; no time "
                          "forecast, as this smoke run did not train it (run its notebook too)")
@@ -99,13 +107,3 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def to_json(result: dict[str, Any]) -> str:
-    return json.dumps({
-        "disk": [{"folder": str(n.folder), "stores": [str(p) for p in n.stores],
-                  "store_bytes": n.store_bytes, "peak_bytes": n.need} for n in result["disk"]],
-        "models": [{"kind": m.kind, "items_per_epoch": m.items_per_epoch,
-                    "items_per_s": m.items_per_s, "epochs": m.epochs,
-                    "seconds_per_epoch": m.seconds_per_epoch} for m in result["models"]]},
-        indent=1)
