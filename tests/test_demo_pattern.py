@@ -106,7 +106,7 @@ def test_spatial_vs_temporal_pattern(demo_run):
         top1 = float(np.mean(fused.correct))
         assert top1 > float(np.mean(a.correct)) and top1 > float(np.mean(b.correct)), method
     chosen = load(fusion_dir / f"fused_{fit['chosen']}_test.h5")
-    assert mcnemar_exact(chosen.correct, best.correct)["p_value"] < 0.05
+    assert mcnemar_exact(chosen.correct, best.correct).p_value < 0.05
 
 
 def test_plain_nbconvert_runs_all_four_notebooks_unchanged(demo_run, tmp_path):

@@ -1,3 +1,4 @@
+import dataclasses
 import inspect
 import json
 
@@ -8,6 +9,7 @@ from helpers.cli import main
 from helpers.errors import UserError
 from helpers.evaluation.fusion import (
     METHODS,
+    FusionFit,
     choose_method,
     evaluate_fusion,
     fit_fusion,
@@ -76,24 +78,26 @@ def test_stacking_recovers_a_known_temperature():
 def test_fit_fusion_improves_on_validation_and_is_json():
     val_a, val_b = _pair(240, groups=[8, 9, 10, 11], seed=0)
     fit = fit_fusion(val_a, val_b)
-    json.dumps(fit)
-    assert set(fit["params"]) == set(METHODS) == set(fit["val_scores"])
-    best_single = max(fit["val_single"].values())
+    assert set(fit.params) == set(METHODS) == set(fit.val_scores)
+    best_single = max(fit.val_single.values())
     for m in METHODS:
-        assert fit["val_scores"][m]["top1"] > best_single + 0.05
-    chosen = fit["chosen"]
-    assert fit["val_scores"][chosen]["nll"] == min(s["nll"] for s in fit["val_scores"].values())
-    by_l2 = fit["val_scores"]["stacking"]["nll_by_l2"]
-    assert by_l2[str(fit["params"]["stacking"]["l2"])] == min(by_l2.values())
-    assert fit["val_scores"]["stacking"]["nll"] == min(by_l2.values())
-    assert 0.0 <= fit["params"]["weighted"]["w"] <= 1.0
+        assert fit.val_scores[m].top1 > best_single + 0.05
+    chosen = fit.chosen
+    assert fit.val_scores[chosen].nll == min(s.nll for s in fit.val_scores.values())
+    by_l2 = fit.val_scores["stacking"].nll_by_l2
+    assert by_l2[str(fit.params["stacking"]["l2"])] == min(by_l2.values())
+    assert fit.val_scores["stacking"].nll == min(by_l2.values())
+    assert 0.0 <= fit.params["weighted"]["w"] <= 1.0
     assert fit_fusion(val_a, val_b) == fit
-    # a fit reloaded from fusion.json applies exactly like the one in memory
+    # a fit reloaded from fusion.json equals, and applies exactly like, the one in memory
     test_a, test_b = _pair(60, groups=[1, 2], seed=1, subset="test")
-    reloaded = json.loads(json.dumps(fit))
+    reloaded = FusionFit.from_json(json.loads(json.dumps(fit.to_json())))
+    assert reloaded == fit
+    assert list(fit.to_json()) == ["chosen", "selection", "params", "val_scores", "val_single",
+                                   "val_single_nll", "num_val_videos", "class_names", "seed"]
     for m in METHODS:
-        np.testing.assert_array_equal(fuse(m, test_a.probs, test_b.probs, fit["params"][m]),
-                                      fuse(m, test_a.probs, test_b.probs, reloaded["params"][m]))
+        np.testing.assert_array_equal(fuse(m, test_a.probs, test_b.probs, fit.params[m]),
+                                      fuse(m, test_a.probs, test_b.probs, reloaded.params[m]))
     with pytest.raises(UserError, match="older version"):
         fuse("stacking", test_a.probs, test_b.probs, {"C": 1.0, "coef": []})
 
@@ -112,26 +116,26 @@ def test_a_tie_on_top1_is_decided_by_validation_nll():
     # by far the lowest out-of-fold NLL, so it is chosen.
     a = _always_right()
     fit = fit_fusion(a, a)
-    scores = fit["val_scores"]
-    assert all(s["top1"] == 1.0 for s in scores.values())
-    assert scores["stacking"]["nll"] < 0.5 * scores["mean"]["nll"]
-    assert fit["chosen"] == "stacking"
-    assert "lowest validation NLL" in fit["selection"]
+    scores = fit.val_scores
+    assert all(s.top1 == 1.0 for s in scores.values())
+    assert scores["stacking"].nll < 0.5 * scores["mean"].nll
+    assert fit.chosen == "stacking"
+    assert "lowest validation NLL" in fit.selection
 
 
 def test_equal_nll_goes_to_the_simplest_method():
     # Identical models: the weighted mean is the mean up to float rounding, which must not
     # decide; a real difference in NLL does.
     def scores(**nll):
-        return {m: {"nll": nll.get(m, 1.0)} for m in METHODS}
+        return {m: nll.get(m, 1.0) for m in METHODS}
 
     assert choose_method(scores(mean=0.3, weighted=0.3 - 1e-13, product=0.3)) == "mean"
     assert choose_method(scores(mean=0.3, weighted=0.3 - 1e-6)) == "weighted"
     assert choose_method(scores(stacking=0.2)) == "stacking"
     a = _always_right(right=1.0)
     fit = fit_fusion(a, a)
-    assert fit["val_scores"]["weighted"]["nll"] == pytest.approx(0.0, abs=1e-12)
-    assert fit["chosen"] == "mean"
+    assert fit.val_scores["weighted"].nll == pytest.approx(0.0, abs=1e-12)
+    assert fit.chosen == "mean"
 
 
 def test_validation_files_of_different_splits_are_refused():
@@ -194,9 +198,9 @@ def test_test_labels_cannot_influence_any_fitted_choice():
     fit1, fit2 = fit_fusion(val_a, val_b), fit_fusion(val_a, val_b)
     table1, fused1 = evaluate_fusion(fit1, test_a, test_b)
     table2, fused2 = evaluate_fusion(fit2, sa, sb)
-    assert json.dumps(fit1, sort_keys=True) == json.dumps(fit2, sort_keys=True)
+    assert json.dumps(fit1.to_json(), sort_keys=True) == json.dumps(fit2.to_json(), sort_keys=True)
     assert _applied(table1, fused1) == _applied(table2, fused2)
-    assert _applied(table1, fused1)["chosen"] == [fit1["chosen"]]
+    assert _applied(table1, fused1)["chosen"] == [fit1.chosen]
     assert not np.allclose(table1["top1"], table2["top1"])
     for m in METHODS:  # fused probabilities depend on test inputs, never on test labels
         np.testing.assert_array_equal(fused1[m].probs, fused2[m].probs)
@@ -231,7 +235,7 @@ def test_evaluate_reports_every_method_and_marks_the_choice():
         p = fused[m]
         assert p.video_ids == test_a.video_ids and p.attrs["subset"] == "test"
         assert row["top1"] == pytest.approx(topk_accuracy(p.probs, p.labels, (1,))[1])
-        assert p.attrs["chosen_on_val"] == (m == fit["chosen"])
+        assert p.attrs["chosen_on_val"] == (m == fit.chosen)
     other = Predictions(test_a.video_ids, test_a.labels, test_a.probs, list("abcdef"))
     with pytest.raises(UserError, match="class list"):
         evaluate_fusion(fit, other, other)
@@ -272,7 +276,7 @@ def test_fuse_cli_writes_files_and_ignores_test_labels(tmp_path, capsys):
 def test_analysis_refits_when_the_validation_predictions_change(tmp_path):
     # The report reuses the cached fit; new validation predictions (a re-evaluation) must
     # not be scored with a fit made on the old ones.
-    from helpers.reporting.analysis import analyze
+    from helpers.evaluation.results import analyze
     from helpers.workflow.pipeline import RunPaths
 
     run = RunPaths(tmp_path)
@@ -288,6 +292,29 @@ def test_analysis_refits_when_the_validation_predictions_change(tmp_path):
     assert analyze(run, n_boot=50).fit == first  # cached
     write(seed=2)
     second = analyze(run, n_boot=50).fit
-    assert second["val_sha256"] != first["val_sha256"]
-    assert second == fit_fusion(*_pair(120, (22, 23, 24, 25), 2)) | {
-        "val_sha256": second["val_sha256"]}
+    assert second.val_sha256 != first.val_sha256
+    assert second == dataclasses.replace(fit_fusion(*_pair(120, (22, 23, 24, 25), 2)),
+                                         val_sha256=second.val_sha256)
+
+
+def test_a_cached_fit_from_an_older_version_is_fitted_again(tmp_path):
+    # fusion.json written by an older version (a key missing, or stacking without its
+    # per-class bias) is not a KeyError: the report fits the fusion again and overwrites it.
+    from helpers.evaluation.results import analyze
+    from helpers.workflow.pipeline import RunPaths
+
+    run = RunPaths(tmp_path)
+    for kind, pred in zip(("frame", "clip"), _pair(120, (22, 23, 24, 25), 1), strict=True):
+        pred.save(run.predictions(kind, "val"))
+    for kind, pred in zip(("frame", "clip"), _pair(84, (1, 2, 3), 9, "test"), strict=True):
+        pred.save(run.predictions(kind, "test"))
+    fresh = analyze(run, n_boot=50).fit
+    path = run.fusion_dir / "fusion.json"
+    for stale in ({k: v for k, v in fresh.to_json().items() if k != "val_single_nll"},
+                  {**fresh.to_json(), "params": {**fresh.params, "stacking": {"C": 1.0}}},
+                  ["not", "a", "fit"]):
+        path.write_text(json.dumps(stale))
+        assert analyze(run, n_boot=50).fit == fresh
+        assert FusionFit.from_json(json.loads(path.read_text())) == fresh
+    with pytest.raises(UserError, match="older version"):
+        FusionFit.from_json({"chosen": "mean"})

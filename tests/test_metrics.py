@@ -124,7 +124,7 @@ def test_best_list_names_a_tie_larger_than_its_places():
     probs[np.arange(12), labels] = 0.8  # every video right: all 3 classes tie at 100%
     s = summarize(Predictions([f"v_X_g01_c{i:02d}" for i in range(12)], labels, probs,
                               ["a", "b", "c"], {}), n=2)
-    assert sorted(s["best_ranked"].classes) == ["a", "b", "c"] and len(s["best"]) == 2
+    assert sorted(s.best_ranked.classes) == ["a", "b", "c"] and len(s.best) == 2
 
 
 def test_tie_across_the_last_place_is_named_after_the_classes_ahead_of_it():
@@ -181,12 +181,15 @@ def test_summarize_bundles_everything_and_frame_accuracy():
     pred = Predictions([f"v_X_g01_c{i:02d}" for i in range(5)], [0, 1, 2, 2, 1], probs,
                        ["a", "b", "c"], {"model": "m", "frame_accuracy": 0.5, "subset": "test"})
     s = summarize(pred)
-    assert s["top1"] == pytest.approx(0.6) and s["top5"] == 1.0
-    assert s["confusion"].sum() == 5 and s["confusion"][2, 1] == 1
-    assert s["frame_accuracy"] == 0.5 and "clip_accuracy" not in s
-    assert s["confused_pairs"].iloc[0][["true", "predicted"]].tolist() == ["b", "a"]
+    assert s.top1 == pytest.approx(0.6) and s.top5 == 1.0
+    assert s.confusion.sum() == 5 and s.confusion[2, 1] == 1
+    assert s.frame_accuracy == 0.5 and s.clip_accuracy is None and s.unit == "frame"
+    assert s.confused_pairs.iloc[0][["true", "predicted"]].tolist() == ["b", "a"]
     table = comparison_table({"2D": s})
     assert table.loc[0, "unit"] == "frame" and table.loc[0, "unit_accuracy"] == 0.5
+    bare = summarize(Predictions(pred.video_ids, pred.labels, pred.probs, pred.class_names))
+    assert bare.unit is None and np.isnan(bare.unit_accuracy)
+    assert comparison_table({"?": bare}).loc[0, "unit"] == "-"
 
 
 def test_compare_per_class_sorts_by_gain():
@@ -225,18 +228,18 @@ def test_to_markdown_proportional_widths():
 
 
 def test_report_text_names_the_whole_tie_and_both_directions():
-    from helpers.reporting import analysis
+    from helpers.reporting import prose, tables
 
     perfect = {f"Perfect{i:02d}": (10, 10) for i in range(15)}
     pc = _per_class({**perfect, "Half": (5, 10), "Low": (1, 10)})
-    text = analysis.ranked_classes_md(rank_classes(pc, 10, best=True))
+    text = tables.ranked_classes_md(rank_classes(pc, 10, best=True))
     assert text.startswith("**15 classes tie at 100.0%**, more than the 10 places")
     assert all(name in text for name in perfect) and "|" not in text  # no table: none ahead
-    worst = analysis.ranked_classes_md(rank_classes(_per_class({**perfect, "Low": (1, 10)}), 10,
-                                                    best=False))
+    worst = tables.ranked_classes_md(rank_classes(_per_class({**perfect, "Low": (1, 10)}), 10,
+                                                  best=False))
     assert "for the last 9 of the 10 places" in worst and "The class ranked ahead" in worst
     assert "| Low | 10.0% | 1 | 10 |" in worst
     mutual = mutual_confusions(np.array([[5, 2, 0], [3, 4, 1], [0, 0, 6]]), ["A", "B", "C"])
-    assert analysis.mutual_text(mutual) == (
+    assert prose.mutual_pairs(mutual) == (
         "**Confused in both directions** (videos each way): B → A (3, back 2).")
-    assert analysis.mutual_text(mutual.iloc[:0]).startswith("No two classes")
+    assert prose.mutual_pairs(mutual.iloc[:0]).startswith("No two classes")

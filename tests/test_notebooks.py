@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
+from helpers.evaluation import results
 from helpers.paths import NOTEBOOKS_DIR
-from helpers.reporting import analysis
 from helpers.workflow import pipeline
 
 pytestmark = pytest.mark.slow
@@ -46,7 +46,7 @@ def test_pdf_holds_the_computed_results(report_run):
     text = subprocess.run(["pdftotext", "-layout", str(report_run["pdf"]), "-"],
                           capture_output=True, text=True, check=True).stdout
     run = pipeline.RunPaths(report_run["run"])
-    res = analysis.analyze(run)  # reuses the fitted fusion: the same numbers as the report
+    res = results.analyze(run)  # reuses the fitted fusion: the same numbers as the report
     # Prose wraps across lines, and TeX may break a word after a hyphen of its own (class
     # names) or after one of the text ("log-loss"): join the lines both ways.
     joined = " ".join(text.split())
@@ -56,8 +56,8 @@ def test_pdf_holds_the_computed_results(report_run):
     for name, s in res.summaries.items():
         assert name in text
         # the top-k table's row (the model name may wrap onto two lines)
-        assert re.search(rf"{s['top1']:.1%}\s+{s['top5']:.1%}\s+{s['top10']:.1%}", text), name
-        for ranked in (s["best_ranked"], s["worst_ranked"]):
+        assert re.search(rf"{s.top1:.1%}\s+{s.top5:.1%}\s+{s.top10:.1%}", text), name
+        for ranked in (s.best_ranked, s.worst_ranked):
             # every class of the list is named: a row of its table, or the tie's sentence
             assert len(ranked.classes) >= min(10, len(res.class_names))
             for _, row in ranked.ranked.iterrows():
@@ -67,12 +67,12 @@ def test_pdf_holds_the_computed_results(report_run):
                 assert f"{len(ranked.tied)} classes tie at {ranked.tie_accuracy:.1%}" in flat
                 for cls in ranked.tied["class"]:
                     assert cls in unhyphenated, (name, cls)
-        mutual = s["mutual_confusions"]
+        mutual = s.mutual_confusions
         if mutual.empty:
             assert "No two classes are confused in both directions." in flat
         for r in mutual.itertuples():
             assert f"{r.a} → {r.b} ({r.count_ab}, back {r.count_ba})" in unhyphenated
-        pairs = s["confused_pairs"]
+        pairs = s.confused_pairs
         for _, row in pairs.iterrows():  # each pair is one table row of the PDF
             assert re.search(rf"{row['true']}\s+{row['predicted']}\s+{row['rate']:.1%}\s+"
                              rf"{row['count']}\b", text), (name, row["true"], row["predicted"])
@@ -82,9 +82,9 @@ def test_pdf_holds_the_computed_results(report_run):
                    "Did combining help?", "Spatial or temporal?", "What is held out, and why."):
         assert header in text
     # the fusion chosen on validation is reported beside the mean, on test
-    chosen = res.fit["chosen"]
+    chosen = res.fit.chosen
     if chosen != "mean":
-        assert analysis.chosen_label(chosen) in flat
-    assert f"lowest log-loss of the {len(res.fit['val_scores'])} fusion methods" in flat
+        assert results.chosen_label(chosen) in flat
+    assert f"lowest log-loss of the {len(res.fit.val_scores)} fusion methods" in flat
     assert f"resample the {res.num_clusters} (class, group) clusters" in flat
     assert "import " not in text and "display(" not in text  # code is hidden

@@ -28,7 +28,7 @@ def refit_demo(monkeypatch):
 @pytest.mark.slow
 def test_refit_protocol_on_the_tiny_configuration(refit_demo, tiny_bench, tmp_path,
                                                   monkeypatch):
-    from helpers.reporting import analysis
+    from helpers.evaluation import results
 
     monkeypatch.setattr(pipeline, "DATA_DIR", tmp_path / "data")
     setup = pipeline.Setup(data_dir=str(tiny_bench["source"]), run_dir=str(tmp_path / "run"),
@@ -58,10 +58,10 @@ def test_refit_protocol_on_the_tiny_configuration(refit_demo, tiny_bench, tmp_pa
     for probe in ("reversed", "shuffled", "static"):
         pred = load(run.predictions("clip", "test", probe))
         assert pred.attrs["probe"] == probe
-    res = analysis.analyze(run, data, n_boot=50)
+    res = results.analyze(run, data, n_boot=50)
     # fusion was fitted on the held-out models' validation predictions
     fit = json.loads((run.fusion_dir / "fusion.json").read_text())
-    assert fit["num_val_videos"] == len(held) and res.fit["chosen"] == fit["chosen"]
+    assert fit["num_val_videos"] == len(held) and res.fit.chosen == fit["chosen"]
     # a rerun finds every stage done and redoes nothing
     stamp = {p: p.stat().st_mtime_ns for p in run.root.rglob("*.pt")}
     for kind in ("frame", "clip"):

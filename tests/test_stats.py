@@ -91,10 +91,10 @@ def test_mcnemar_exact_against_hand_computed_cases(b, c, expected):
     a = np.array([1] * b + [0] * c + [1] * 7 + [0] * 4, bool)
     bb = np.array([0] * b + [1] * c + [1] * 7 + [0] * 4, bool)
     out = mcnemar_exact(a, bb)
-    assert (out["b"], out["c"], out["n_discordant"]) == (b, c, b + c)
-    assert out["p_value"] == pytest.approx(expected, rel=1e-12)
+    assert (out.b, out.c, out.n_discordant) == (b, c, b + c)
+    assert out.p_value == pytest.approx(expected, rel=1e-12)
     if b + c:
-        assert out["p_value"] == pytest.approx(binomtest(b, b + c, 0.5).pvalue, rel=1e-9)
+        assert out.p_value == pytest.approx(binomtest(b, b + c, 0.5).pvalue, rel=1e-9)
 
 
 def test_paired_difference_and_verdicts():
@@ -104,14 +104,13 @@ def test_paired_difference_and_verdicts():
     better = base.copy()
     better[np.flatnonzero(~base)[:80]] = True  # fixes 80 videos, breaks none
     gain = fusion_gain(better, base)
-    assert gain["gain"] == pytest.approx(0.08) and gain["lo"] > 0 and gain["p_value"] < 1e-6
-    assert gain["verdict"].startswith("Yes")
-    assert "+8.0 points" in gain["verdict"]
+    assert gain.gain == pytest.approx(0.08) and gain.lo > 0 and gain.test.p_value < 1e-6
+    assert gain.outcome == "better" and (gain.test.b, gain.test.c) == (80, 0)
     noise = base.copy()
     flip = rng.choice(1000, 6, replace=False)
     noise[flip] = ~noise[flip]
-    assert fusion_gain(noise, base)["verdict"].startswith("Not shown")
-    assert fusion_gain(base, better)["verdict"].startswith("No:")
+    assert fusion_gain(noise, base).outcome == "not shown"
+    assert fusion_gain(base, better).outcome == "worse"
     with pytest.raises(UserError, match="differ in length"):
         mcnemar_exact(base, base[:-1])
 

@@ -1,1 +1,2 @@
-"""Evaluation: predictions files, metrics, statistics, fusion and temporal probes."""
+"""Evaluation: predictions files, metrics, statistics, fusion, temporal probes, and the
+results of a run that the report presents (results)."""

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,65 @@ NLL_TIE = 1e-9
 SELECTION = ("lowest validation NLL (out-of-fold for weighted and stacking, in-sample for mean "
              f"and product); within {NLL_TIE:g} the simpler method wins (mean, weighted, "
              "product, stacking)")
+
+# What `fit_fusion` returns, in the order fusion.json lists it (the cache under a run's
+# fusion/ folder adds `val_sha256`; the `fuse` command adds its inputs and test scores).
+_FIT_KEYS = ("chosen", "selection", "params", "val_scores", "val_single", "val_single_nll",
+             "num_val_videos", "class_names", "seed")
+
+
+@dataclass(frozen=True)
+class MethodScore:
+    """One method's score on the validation predictions, and how it was scored."""
+
+    top1: float
+    nll: float  # mean negative log-probability of the true class (log-loss)
+    scored: str  # "in-sample" or "out-of-fold, K folds ..."
+    top1_by_l2: dict[str, float] | None = None  # stacking: per bias penalty tried
+    nll_by_l2: dict[str, float] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class FusionFit:
+    """Every method fitted on the validation predictions, and the one chosen (see
+    `SELECTION`). `params` holds each method's parameters as `fuse` takes them; `val_single`
+    and `val_single_nll` hold each model's own top-1 and NLL under "a" and "b"."""
+
+    chosen: str
+    selection: str
+    params: dict[str, dict[str, Any]]
+    val_scores: dict[str, MethodScore]
+    val_single: dict[str, float]
+    val_single_nll: dict[str, float]
+    num_val_videos: int
+    class_names: list[str]
+    seed: int
+    val_sha256: str | None = None  # the validation predictions it was fitted on (the cache)
+
+    def to_json(self) -> dict[str, Any]:
+        """The dict fusion.json holds (JSON-serialisable, keys in `_FIT_KEYS` order)."""
+        out = {k: getattr(self, k) for k in _FIT_KEYS}
+        out["val_scores"] = {m: v.to_json() for m, v in self.val_scores.items()}
+        if self.val_sha256 is not None:
+            out["val_sha256"] = self.val_sha256
+        return copy.deepcopy(out)
+
+    @classmethod
+    def from_json(cls, data: Any) -> FusionFit:
+        """A fit read back from fusion.json; one that an older version wrote (or not a fit
+        at all) is refused with a UserError, so the caller can fit again."""
+        try:
+            if "bias" not in data["params"]["stacking"]:
+                raise KeyError("bias")
+            fields = {k: data[k] for k in _FIT_KEYS}
+            fields["val_scores"] = {m: MethodScore(**data["val_scores"][m]) for m in METHODS}
+        except (KeyError, TypeError) as exc:
+            raise UserError(f"This fusion.json comes from an older version of this code (it "
+                            f"lacks {exc}); fit the fusion again.") from None
+        return cls(**fields, val_sha256=data.get("val_sha256"))
 
 
 def _log(p: np.ndarray) -> np.ndarray:
@@ -165,14 +227,9 @@ def _out_of_fold(fit_predict, n: int, folds: np.ndarray, num_classes: int) -> np
 
 
 def fit_fusion(val_a: Predictions, val_b: Predictions, *, weight_step: float = 0.05,
-               l2s: tuple[float, ...] = DEFAULT_L2S, n_folds: int = 3, seed: int = 0) -> dict[str, Any]:
+               l2s: tuple[float, ...] = DEFAULT_L2S, n_folds: int = 3, seed: int = 0) -> FusionFit:
     """Fit every method on validation predictions and choose the one with the lowest
-    validation NLL (see `SELECTION`).
-
-    Returns a JSON-serialisable dict: `params` per method, `val_scores` per method (top1,
-    nll, and how it was scored), `chosen`, `selection`, `val_single` and `val_single_nll`
-    (each model's top-1 and NLL), `class_names`.
-    """
+    validation NLL (see `SELECTION`); `FusionFit.to_json` is what fusion.json holds."""
     for p in (val_a, val_b):
         if str(p.attrs.get("subset", "")).lower() == "test":
             raise UserError("Fusion must be fitted on validation predictions (held-out training "
@@ -189,10 +246,10 @@ def fit_fusion(val_a: Predictions, val_b: Predictions, *, weight_step: float = 0
                         f"{len(np.unique(labels))} classes); hold out more training groups.")
     folds = make_folds(a.video_ids, n_folds, seed)
     params: dict[str, dict[str, Any]] = {"mean": {}, "product": {}}
-    scores: dict[str, dict[str, Any]] = {}
+    scores: dict[str, MethodScore] = {}
     for m in ("mean", "product"):
         p = fuse(m, pa, pb)
-        scores[m] = {"top1": _top1(p, labels), "nll": _nll(p, labels), "scored": "in-sample"}
+        scores[m] = MethodScore(_top1(p, labels), _nll(p, labels), "in-sample")
 
     params["weighted"] = {"w": _fit_weight(pa, pb, labels, weight_step), "step": weight_step}
 
@@ -201,8 +258,8 @@ def fit_fusion(val_a: Predictions, val_b: Predictions, *, weight_step: float = 0
         return fuse("weighted", pa[held], pb[held], {"w": w})
 
     p = _out_of_fold(weighted_oof, n, folds, num_classes)
-    scores["weighted"] = {"top1": _top1(p, labels), "nll": _nll(p, labels),
-                          "scored": f"out-of-fold, {n_folds} folds"}
+    scores["weighted"] = MethodScore(_top1(p, labels), _nll(p, labels),
+                                     f"out-of-fold, {n_folds} folds")
 
     by_l2 = []
     for l2 in l2s:
@@ -214,42 +271,36 @@ def fit_fusion(val_a: Predictions, val_b: Predictions, *, weight_step: float = 0
         by_l2.append((_nll(p, labels), -float(l2), _top1(p, labels)))
     nll, neg_l2, top1 = min(by_l2)  # lowest out-of-fold NLL; ties: the stronger penalty
     params["stacking"] = fit_stacking(pa, pb, labels, -neg_l2)
-    scores["stacking"] = {"top1": top1, "nll": nll,
-                          "scored": f"out-of-fold, {n_folds} folds (l2 with the lowest NLL "
-                                    f"of {list(l2s)})",
-                          "top1_by_l2": {str(-l2): t for _, l2, t in by_l2},
-                          "nll_by_l2": {str(-l2): v for v, l2, _ in by_l2}}
-    return {
-        "chosen": choose_method(scores),
-        "selection": SELECTION,
-        "params": {m: params[m] for m in METHODS},
-        "val_scores": {m: scores[m] for m in METHODS},
-        "val_single": {"a": _top1(pa, labels), "b": _top1(pb, labels)},
-        "val_single_nll": {"a": _nll(pa, labels), "b": _nll(pb, labels)},
-        "num_val_videos": n,
-        "class_names": list(a.class_names),
-        "seed": seed,
-    }
+    scores["stacking"] = MethodScore(
+        top1, nll, f"out-of-fold, {n_folds} folds (l2 with the lowest NLL of {list(l2s)})",
+        top1_by_l2={str(-l2): t for _, l2, t in by_l2},
+        nll_by_l2={str(-l2): v for v, l2, _ in by_l2})
+    return FusionFit(
+        chosen=choose_method({m: scores[m].nll for m in METHODS}), selection=SELECTION,
+        params={m: params[m] for m in METHODS}, val_scores={m: scores[m] for m in METHODS},
+        val_single={"a": _top1(pa, labels), "b": _top1(pb, labels)},
+        val_single_nll={"a": _nll(pa, labels), "b": _nll(pb, labels)},
+        num_val_videos=n, class_names=list(a.class_names), seed=seed)
 
 
-def choose_method(scores: dict[str, dict[str, Any]]) -> str:
+def choose_method(nll: Mapping[str, float]) -> str:
     """The simplest method (METHODS order) whose validation NLL is within NLL_TIE of the lowest."""
-    best = min(scores[m]["nll"] for m in METHODS)
-    return next(m for m in METHODS if scores[m]["nll"] <= best + NLL_TIE)
+    best = min(nll[m] for m in METHODS)
+    return next(m for m in METHODS if nll[m] <= best + NLL_TIE)
 
 
 def _name(p: Predictions, default: str) -> str:
     return str(p.attrs.get("model") or default)
 
 
-def evaluate_fusion(fit: dict[str, Any], test_a: Predictions,
+def evaluate_fusion(fit: FusionFit, test_a: Predictions,
                     test_b: Predictions) -> tuple[pd.DataFrame, dict[str, Predictions]]:
     """Apply the fitted methods to the test predictions. Returns a table (one row per single
     model and per method: val_top1, val_nll, top1, top5, top10 on test, chosen_on_val) and
     the fused Predictions per method. Nothing here is fitted: test labels only score the
     results."""
     a, b = align(test_a, test_b)
-    if a.class_names != fit["class_names"]:
+    if a.class_names != fit.class_names:
         raise UserError("The test predictions use a different class list than the fitted "
                         "fusion; fit and evaluate with the same classInd.txt.")
     name_a, name_b = _name(a, "a"), _name(b, "b")
@@ -258,26 +309,26 @@ def evaluate_fusion(fit: dict[str, Any], test_a: Predictions,
     rows = []
     for name, p, key in ((name_a, a, "a"), (name_b, b, "b")):
         top = topk_accuracy(p.probs, p.labels)
-        rows.append({"method": name, "kind": "single", "val_top1": fit["val_single"][key],
-                     "val_nll": fit.get("val_single_nll", {}).get(key, float("nan")),
+        rows.append({"method": name, "kind": "single", "val_top1": fit.val_single[key],
+                     "val_nll": fit.val_single_nll[key],
                      "top1": top[1], "top5": top[5], "top10": top[10], "chosen_on_val": False})
     fused: dict[str, Predictions] = {}
     for m in METHODS:
-        params = fit["params"][m]
+        params = fit.params[m]
         probs = fuse(m, a.probs, b.probs, params).astype(np.float32)
         probs /= probs.sum(axis=1, keepdims=True)
         shown = {k: v for k, v in params.items() if k not in ("coef", "intercept", "classes")}
         attrs = {"model": f"fusion-{m}", "fusion_method": m, "fusion_params": shown,
-                 "sources": [name_a, name_b], "chosen_on_val": m == fit["chosen"]}
+                 "sources": [name_a, name_b], "chosen_on_val": m == fit.chosen}
         for key in ("split", "subset"):
             if a.attrs.get(key) is not None:
                 attrs[key] = a.attrs[key]
         fused[m] = Predictions(list(a.video_ids), a.labels.copy(), probs,
                                list(a.class_names), attrs)
         top = topk_accuracy(probs, a.labels)
-        rows.append({"method": m, "kind": "fusion", "val_top1": fit["val_scores"][m]["top1"],
-                     "val_nll": fit["val_scores"][m]["nll"], "top1": top[1], "top5": top[5],
-                     "top10": top[10], "chosen_on_val": m == fit["chosen"]})
+        rows.append({"method": m, "kind": "fusion", "val_top1": fit.val_scores[m].top1,
+                     "val_nll": fit.val_scores[m].nll, "top1": top[1], "top5": top[5],
+                     "top10": top[10], "chosen_on_val": m == fit.chosen})
     return pd.DataFrame(rows), fused
 
 
@@ -321,16 +372,16 @@ def run(args: argparse.Namespace) -> int:
             check_disjoint(val, test)
     fit = fit_fusion(val_a, val_b, weight_step=args.weight_step, n_folds=args.folds,
                      seed=args.seed)
-    table, fused = evaluate_fusion(copy.deepcopy(fit), test_a, test_b)
+    table, fused = evaluate_fusion(fit, test_a, test_b)
     args.out.mkdir(parents=True, exist_ok=True)
     for m, pred in fused.items():
         pred.save(args.out / f"fused_{m}.h5")
-    report = dict(fit)
+    report = fit.to_json()
     report["inputs"] = {"a": str(args.a), "b": str(args.b),
                         "val_a": str(args.val_a), "val_b": str(args.val_b)}
     report["test"] = json.loads(table.to_json(orient="records"))
     write_json_atomic(args.out / "fusion.json", report)
     print(to_markdown(table))
-    print(f"\nchosen on validation: {fit['chosen']}; wrote {len(fused)} fused predictions "
+    print(f"\nchosen on validation: {fit.chosen}; wrote {len(fused)} fused predictions "
           f"files and fusion.json to {args.out}")
     return 0

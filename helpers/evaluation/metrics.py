@@ -189,46 +189,74 @@ def compare_per_class(per_class_a: pd.DataFrame, per_class_b: pd.DataFrame) -> p
                           na_position="last")
 
 
-def summarize(pred: Predictions, n: int = 10) -> dict[str, Any]:
-    """Every video-level metric of one predictions set, plus its frame/clip accuracy.
-    `best`/`worst` are the first n under the tie rule; `best_ranked`/`worst_ranked` name the
-    whole tie at place n (see `rank_classes`), which is what a report should print."""
+@dataclass(frozen=True)
+class ModelSummary:
+    """Every video-level metric of one predictions set (see `summarize`).
+
+    `best`/`worst` are the first n classes under the tie rule; `best_ranked`/`worst_ranked`
+    name the whole tie at place n (see `rank_classes`), which is what a report should print.
+    `frame_accuracy` (2D) or `clip_accuracy` (3D) is the accuracy of single frames or clips
+    before they are averaged into videos, when the predictions file records it.
+    """
+
+    model: str | None
+    split: int | str | None
+    subset: str | None
+    num_videos: int
+    num_classes: int
+    top1: float
+    top5: float
+    top10: float
+    confusion: np.ndarray  # counts [C, C], rows = true classes
+    confusion_norm: np.ndarray  # each row divided by its sum
+    per_class: pd.DataFrame  # see `per_class_accuracy`
+    best: pd.DataFrame
+    worst: pd.DataFrame
+    best_ranked: RankedClasses
+    worst_ranked: RankedClasses
+    confused_pairs: pd.DataFrame  # see `most_confused_pairs`
+    mutual_confusions: pd.DataFrame  # see `mutual_confusions`
+    frame_accuracy: float | None = None
+    clip_accuracy: float | None = None
+
+    @property
+    def unit(self) -> str | None:
+        """"frame" or "clip": what the model scores before averaging; None when unknown."""
+        return ("frame" if self.frame_accuracy is not None else
+                "clip" if self.clip_accuracy is not None else None)
+
+    @property
+    def unit_accuracy(self) -> float:
+        """The frame- or clip-level accuracy, NaN when the file does not record it."""
+        value = self.frame_accuracy if self.frame_accuracy is not None else self.clip_accuracy
+        return float("nan") if value is None else value
+
+
+def summarize(pred: Predictions, n: int = 10) -> ModelSummary:
+    """Every video-level metric of one predictions set, plus its frame/clip accuracy."""
     topk = topk_accuracy(pred.probs, pred.labels, ks=(1, 5, 10))
     cm = confusion_matrix(pred.labels, pred.preds, pred.num_classes)
     per_class = per_class_accuracy(cm, pred.class_names)
     best, worst = best_worst(per_class, n)
-    out: dict[str, Any] = {
-        "model": pred.attrs.get("model"),
-        "split": pred.attrs.get("split"),
-        "subset": pred.attrs.get("subset"),
-        "num_videos": pred.num_videos,
-        "num_classes": pred.num_classes,
-        "top1": topk[1], "top5": topk[5], "top10": topk[10],
-        "confusion": cm,
-        "confusion_norm": row_normalize(cm),
-        "per_class": per_class,
-        "best": best,
-        "worst": worst,
-        "best_ranked": rank_classes(per_class, n, best=True),
-        "worst_ranked": rank_classes(per_class, n, best=False),
-        "confused_pairs": most_confused_pairs(cm, pred.class_names, n),
-        "mutual_confusions": mutual_confusions(cm, pred.class_names),
-    }
-    for key in ("frame_accuracy", "clip_accuracy"):
-        if pred.attrs.get(key) is not None:
-            out[key] = float(pred.attrs[key])
-    return out
+    unit = {key: float(pred.attrs[key]) for key in ("frame_accuracy", "clip_accuracy")
+            if pred.attrs.get(key) is not None}
+    return ModelSummary(
+        model=pred.attrs.get("model"), split=pred.attrs.get("split"),
+        subset=pred.attrs.get("subset"), num_videos=pred.num_videos,
+        num_classes=pred.num_classes, top1=topk[1], top5=topk[5], top10=topk[10],
+        confusion=cm, confusion_norm=row_normalize(cm), per_class=per_class,
+        best=best, worst=worst,
+        best_ranked=rank_classes(per_class, n, best=True),
+        worst_ranked=rank_classes(per_class, n, best=False),
+        confused_pairs=most_confused_pairs(cm, pred.class_names, n),
+        mutual_confusions=mutual_confusions(cm, pred.class_names), **unit)
 
 
-def comparison_table(summaries: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+def comparison_table(summaries: Mapping[str, ModelSummary]) -> pd.DataFrame:
     """One row per model: the frame- or clip-level accuracy beside the per-video top-k."""
-    rows = []
-    for name, s in summaries.items():
-        unit = "frame" if "frame_accuracy" in s else "clip" if "clip_accuracy" in s else "-"
-        rows.append({"model": name, "unit": unit,
-                     "unit_accuracy": s.get(f"{unit}_accuracy", np.nan),
-                     "top1": s["top1"], "top5": s["top5"], "top10": s["top10"],
-                     "num_videos": s["num_videos"]})
+    rows = [{"model": name, "unit": s.unit or "-", "unit_accuracy": s.unit_accuracy,
+             "top1": s.top1, "top5": s.top5, "top10": s.top10, "num_videos": s.num_videos}
+            for name, s in summaries.items()]
     return pd.DataFrame(rows)
 
 

@@ -6,11 +6,14 @@ independent; pass `groups` (one id per (class, group) cluster, see
 gives wider, more honest intervals. The cluster is the pair, not the group number: gGG of one
 class is unrelated to gGG of another, and the 7 group numbers of a test split would be far too
 few units (split 1 has 707 clusters).
+
+`fusion_gain` returns numbers only (a `Gain`); `helpers.reporting.prose.verdict` words them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -88,7 +91,17 @@ def paired_bootstrap_diff(correct_a: np.ndarray, correct_b: np.ndarray, *, n_boo
     return (float(d.mean()), *_interval(reps, alpha))
 
 
-def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float | int]:
+@dataclass(frozen=True)
+class McNemar:
+    """McNemar's exact test on paired outcomes: `b` videos only a gets right, `c` only b."""
+
+    b: int
+    c: int
+    n_discordant: int
+    p_value: float
+
+
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
     """McNemar's exact two-sided test on the discordant videos.
 
     b = videos a gets right and b gets wrong, c = the reverse. Under H0 (equal accuracy)
@@ -103,7 +116,7 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, flo
     c = int((~a & bb).sum())
     n = b + c
     p = 1.0 if n == 0 else float(min(1.0, 2.0 * binom.cdf(min(b, c), n, 0.5)))
-    return {"b": b, "c": c, "n_discordant": n, "p_value": p}
+    return McNemar(b=b, c=c, n_discordant=n, p_value=p)
 
 
 def accuracy_cis(correct_by_model: Mapping[str, np.ndarray], *, n_boot: int = 2000,
@@ -118,21 +131,36 @@ def accuracy_cis(correct_by_model: Mapping[str, np.ndarray], *, n_boot: int = 20
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class Gain:
+    """Fused minus best single model's top-1 on the same videos: the difference with its
+    paired bootstrap interval [lo, hi] at level 1 - alpha, and McNemar's exact test."""
+
+    gain: float
+    lo: float
+    hi: float
+    test: McNemar
+    alpha: float = 0.05
+    level: float = 0.05  # significance level of the test
+
+    @property
+    def outcome(self) -> str:
+        """"better" or "worse" when McNemar's test is significant and the interval excludes
+        zero on that side; "not shown" otherwise."""
+        significant = self.test.p_value < self.level
+        if significant and self.lo > 0:
+            return "better"
+        if significant and self.hi < 0:
+            return "worse"
+        return "not shown"
+
+
 def fusion_gain(correct_fused: np.ndarray, correct_best: np.ndarray, *, n_boot: int = 2000,
                 alpha: float = 0.05, seed: int = 0, groups: np.ndarray | None = None,
-                level: float = 0.05) -> dict[str, object]:
-    """Did fusion beat the best single model? The gain with its paired bootstrap interval,
-    McNemar's exact p-value, and a one-sentence verdict built from those numbers."""
+                level: float = 0.05) -> Gain:
+    """Did fusion beat the best single model? The gain with its paired bootstrap interval
+    and McNemar's exact test (`Gain.outcome` reads them)."""
     gain, lo, hi = paired_bootstrap_diff(correct_fused, correct_best, n_boot=n_boot,
                                          alpha=alpha, seed=seed, groups=groups)
-    test = mcnemar_exact(correct_fused, correct_best)
-    pct = (f"{gain * 100:+.1f} points ({1 - alpha:.0%} CI {lo * 100:+.1f} to {hi * 100:+.1f}; "
-           f"McNemar p = {test['p_value']:.3g})")
-    if test["p_value"] < level and lo > 0:
-        verdict = f"Yes: fusion improves top-1 by {pct}."
-    elif test["p_value"] < level and hi < 0:
-        verdict = f"No: fusion is worse than the best single model by {pct}."
-    else:
-        verdict = (f"Not shown: the change of {pct} is within what chance on this test set "
-                   "allows.")
-    return {"gain": gain, "lo": lo, "hi": hi, **test, "verdict": verdict}
+    return Gain(gain=gain, lo=lo, hi=hi, test=mcnemar_exact(correct_fused, correct_best),
+                alpha=alpha, level=level)

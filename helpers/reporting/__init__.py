@@ -1,1 +1,2 @@
-"""Reporting: the analysis of a run, its tables, its prose and its figures."""
+"""Reporting: the report's tables (tables), its sentences (prose), its figures (plots) and
+the PDF (render). The numbers they present come from `helpers.evaluation.results`."""

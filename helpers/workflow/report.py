@@ -172,19 +172,20 @@ def report_title(setup: Setup) -> str:
 def results_summary(run_dir: Path, setup: Setup | None = None) -> str:
     """The three models' test scores and the fusion verdict, for the console at the end
     of a run (empty while the run has no predictions for both models yet)."""
-    from helpers.reporting import analysis
+    from helpers.evaluation.results import analyze
+    from helpers.reporting.prose import verdict
     from helpers.workflow.pipeline import RunPaths, Setup
 
     run = RunPaths(run_dir, (setup or Setup()).protocol)
     needed = [run.predictions(k, s) for k in ("frame", "clip") for s in ("val", "test")]
     if not all(p.is_file() for p in needed):
         return ""
-    res = analysis.analyze(run)  # the same numbers as the report (fusion fit is cached)
+    res = analyze(run)  # the same numbers as the report (fusion fit is cached)
     lines = ["results on the test split (per video):"]
     for name, s in res.summaries.items():
-        lines.append(f"  {name:<20} top-1 {s['top1']:6.1%}   top-5 {s['top5']:6.1%}   "
-                     f"top-10 {s['top10']:6.1%}")
-    lines.append(f"  did combining help? {res.gain['verdict']}")
+        lines.append(f"  {name:<20} top-1 {s.top1:6.1%}   top-5 {s.top5:6.1%}   "
+                     f"top-10 {s.top10:6.1%}")
+    lines.append(f"  did combining help? {verdict(res.gain)}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,153 @@
+"""The report's markdown tables, built from a run's `Results`: top-k, intervals, fusion
+methods, accuracy per kind of class, temporal probes, best and worst classes with their
+confused pairs, and the training recipes. The sentences around them come from
+`helpers.reporting.prose`.
+
+Every table goes through `md`, which gives the columns of a wide table room in proportion to
+their longest cell so that pandoc wraps long cells inside their column in the PDF.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from helpers.evaluation import probes
+from helpers.evaluation.metrics import ModelSummary, RankedClasses, to_markdown
+from helpers.evaluation.results import (
+    CLIP,
+    FRAME,
+    FUSED,
+    Results,
+    chosen_label,
+    eval_config,
+    kind_accuracy,
+)
+from helpers.reporting import prose
+
+
+def md(df: pd.DataFrame, **kwargs: Any) -> str:
+    """A markdown table whose columns, when it is too wide to set as is, get room in
+    proportion to their longest cell (see `metrics.to_markdown`)."""
+    return to_markdown(df, **{"proportional": True, **kwargs})
+
+
+# ----------------------------------------------------------------------------- models
+def topk_table(res: Results) -> pd.DataFrame:
+    """Top-1/5/10 on test of the three models of the assignment and, when it is not the
+    mean itself, the fusion chosen on validation."""
+    rows = []
+    for name, s in res.summaries.items():
+        rows.append({"model": name, "top-1": s.top1, "top-5": s.top5, "top-10": s.top10,
+                     "frame/clip top-1": s.unit_accuracy,
+                     "unit": f"per-{s.unit}" if s.unit else "-", "videos": s.num_videos})
+    if res.fit.chosen != "mean":
+        row = res.chosen_test
+        rows.append({"model": chosen_label(res.fit.chosen), "top-1": row["top1"],
+                     "top-5": row["top5"], "top-10": row["top10"], "frame/clip top-1": np.nan,
+                     "unit": "-", "videos": res.summaries[FUSED].num_videos})
+    return pd.DataFrame(rows)
+
+
+def topk_md(res: Results) -> str:
+    return md(topk_table(res), formats={"videos": "d"})
+
+
+def ci_table(res: Results) -> pd.DataFrame:
+    return res.cis.rename(columns={"top1": "top-1", "lo": "95% CI low", "hi": "95% CI high"})
+
+
+def ci_md(res: Results) -> str:
+    return md(ci_table(res))
+
+
+def fusion_methods_table(res: Results) -> pd.DataFrame:
+    return res.fusion_table.rename(columns={
+        "val_top1": "val top-1", "val_nll": "val log-loss", "top1": "test top-1",
+        "top5": "test top-5", "top10": "test top-10", "chosen_on_val": "chosen on val"})
+
+
+def fusion_methods_md(res: Results) -> str:
+    return md(fusion_methods_table(res), formats={"val log-loss": ".3f"})
+
+
+# ----------------------------------------------------------------------------- kinds, probes
+def kind_table(res: Results) -> pd.DataFrame | None:
+    """Synthetic benchmark: accuracy of each model over the videos of each kind of class,
+    the kind labelled with its number of classes ("temporal (12)"); None elsewhere."""
+    kinds = kind_accuracy(res)
+    if kinds is None:
+        return None
+    label = [f"{k} ({n})" for k, n in zip(kinds["kind"], kinds["num_classes"], strict=True)]
+    return kinds.drop(columns=["kind", "num_classes"]).assign(classes=label)[
+        ["classes", *res.summaries]]
+
+
+def probe_md(res: Results) -> str:
+    """The clip model's per-video top-1 on normal and probed windows (and per kind of class
+    on the synthetic benchmark)."""
+    if res.probe_overall is None or res.probe_table is None:
+        return prose.NO_PROBES
+    overall = res.probe_overall.rename(columns={"top1": "top-1", "drop": "drop (points)"})
+    overall["drop (points)"] = overall["drop (points)"] * 100
+    text = md(overall, formats={"drop (points)": "+.1f"})
+    if res.kinds:
+        text += "\n\n" + md(probes.drop_by_kind(res.probe_table, res.kinds))
+    return text
+
+
+# ----------------------------------------------------------------------------- classes
+def classes_table(df: pd.DataFrame) -> str:
+    return md(df[["class", "accuracy", "correct", "support"]], formats={"accuracy": ".1%"})
+
+
+def ranked_classes_md(r: RankedClasses) -> str:
+    """A best or worst list: a tie too large for its places named in one sentence, then the
+    classes ranked ahead of it as a table."""
+    parts = []
+    if len(r.tied):
+        parts.append(prose.tie(r))
+        if len(r.ranked):
+            parts.append(prose.ranked_ahead(r))
+    if len(r.ranked):
+        parts.append(classes_table(r.ranked))
+    return "\n\n".join(parts)
+
+
+def pairs_table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return prose.NO_CONFUSIONS
+    return md(df[["true", "predicted", "rate", "count"]], formats={"rate": ".1%"})
+
+
+def classes_md(name: str, s: ModelSummary) -> str:
+    """One model's best and worst classes and most confused pairs, under its own heading."""
+    n = s.best_ranked.n
+    return "\n\n".join([
+        f"## {name}",
+        f"### {n} best classes", ranked_classes_md(s.best_ranked),
+        f"### {n} worst classes", ranked_classes_md(s.worst_ranked),
+        f"### {n} most confused pairs", pairs_table(s.confused_pairs),
+        prose.mutual_pairs(s.mutual_confusions),
+    ])
+
+
+# ----------------------------------------------------------------------------- recipes
+def recipe_table(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
+                 res: Results | None = None) -> str:
+    """Each model's network, initial weights, input, optimisation and test-time averaging,
+    read from the run's saved configs (and the test predictions' own, with `res`)."""
+    def row(name: str, c: dict[str, Any], model: str) -> dict[str, str]:
+        cfg = c["config"]
+        shape = (f"{cfg['crop_size']}×{cfg['crop_size']} frames" if cfg["model"] == "frame"
+                 else f"{cfg['clip_len']}×{cfg['crop_size']}×{cfg['crop_size']} clips")
+        return {"model": name, "network": cfg["arch"],
+                "initial weights": cfg["weights"] or "random (trained from scratch)",
+                "input": shape,
+                "optimisation": f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['schedule']}, "
+                                f"{cfg['num_epochs']} epochs, batch {cfg['batch_size']}",
+                "test-time averaging": prose.scored(eval_config(res, model, cfg))}
+    df = pd.DataFrame([row("single frame", frame_cfg, FRAME), row("3D clips", clip_cfg, CLIP)])
+    return md(df)

@@ -1,0 +1,104 @@
+"""The notebooks' shape: one short parameters cell that is `pipeline.Setup`'s fields, a Setup
+built from it, no code cell copied between notebooks, and notebooks 01 and 02 showing the
+method in code (the training draw, one batch, the per-video mean of softmaxes checked against
+the predictions file). Executing them is tested in test_notebooks.py (slow)."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from helpers.paths import NOTEBOOKS_DIR
+from helpers.workflow.pipeline import Setup
+
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))
+MAX_PARAMETER_LINE = 90  # characters: a name, its default and a short comment
+
+
+def code_cells(path: Path) -> list[dict]:
+    return [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def parameters(cell: dict) -> dict[str, object]:
+    """The names a parameters cell assigns, in order, with their literal values."""
+    tree = ast.parse(source(cell))
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+
+
+def shared_code_cells(paths: list[Path]) -> dict[str, list[str]]:
+    """Code cells (but the parameters cell) whose text appears in more than one notebook."""
+    where: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        for cell in code_cells(path):
+            if "parameters" not in cell["metadata"].get("tags", []):
+                where[source(cell).strip()].append(path.name)
+    return {text: names for text, names in where.items() if len(set(names)) > 1}
+
+
+def method_source(path: Path) -> str:
+    return "\n".join(source(c) for c in code_cells(path))
+
+
+def test_there_are_four_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_is_the_setup_fields_one_line_each(path):
+    first = code_cells(path)[0]
+    assert first["metadata"].get("tags") == ["parameters"]
+    fields = dataclasses.fields(Setup)
+    assert parameters(first) == {f.name: f.default for f in fields}
+    lines = source(first).splitlines()  # a header, then one short line per parameter
+    assert lines[0].startswith("#") and len(lines) == 1 + len(fields)
+    assert max(len(line) for line in lines) <= MAX_PARAMETER_LINE
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_setup_is_built_from_the_parameters(path):
+    text = method_source(path)
+    assert "setup = pipeline.Setup.from_namespace(globals())" in text
+    assert "pipeline.Setup(" not in text
+
+
+def test_no_code_cell_is_copied_between_notebooks():
+    assert shared_code_cells(NOTEBOOKS) == {}
+
+
+def test_the_copy_finder_finds_a_copy(tmp_path):
+    def notebook(name: str, *cells: str) -> Path:
+        nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]},
+                         "source": ["x = 1"]}]
+              + [{"cell_type": "code", "metadata": {}, "source": [c]} for c in cells]}
+        path = tmp_path / name
+        path.write_text(json.dumps(nb))
+        return path
+
+    a = notebook("a.ipynb", "print(1)", "shared()")
+    b = notebook("b.ipynb", "shared()\n", "print(2)")
+    assert shared_code_cells([a, b]) == {"shared()": ["a.ipynb", "b.ipynb"]}
+
+
+def test_notebook_01_shows_the_frame_method_in_code():
+    text = method_source(NOTEBOOKS_DIR / "01_single_frame.ipynb")
+    for line in ("sampling.train_frame(", "F.cross_entropy(", ".softmax(1)",
+                 "per_video = per_frame.mean(axis=0)", "assert np.allclose(per_video, test.probs"):
+        assert line in text, line
+
+
+def test_notebook_02_shows_the_clip_method_in_code():
+    text = method_source(NOTEBOOKS_DIR / "02_3d_resnet.ipynb")
+    for line in ("sampling.train_window(", "sampling.eval_windows(", "F.cross_entropy(",
+                 ".softmax(1)", "per_video = per_window.mean(axis=0)",
+                 "assert np.allclose(per_video, test.probs"):
+        assert line in text, line
