@@ -16,7 +16,7 @@ from helpers.errors import UserError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("helpers.data.synthetic", "generate the synthetic spatial/temporal benchmark"),
+    "synth": ("helpers.data.synthetic.cli", "generate the synthetic spatial/temporal benchmark"),
     "download": ("helpers.data.download", "download and extract UCF-101 and its split files"),
     "prepare": ("helpers.data.prepare", "decode videos into a compact JPEG-in-HDF5 store"),
     "info": ("helpers.data.store", "print what a store holds"),

@@ -13,7 +13,7 @@
 # Without CUDA it says so and runs a tiny dry run of the same code path (about a minute).
 # Environment: GPU_CHECK_DIR (work folder; the table goes to $GPU_CHECK_DIR.md),
 # GPU_CHECK_DRY_RUN=1 (dry run even on a GPU), GPU_CHECK_BUDGET (seconds, default 480).
-# The logic is helpers/tools/gpucheck.py: `python -m helpers gpu-check --help`.
+# The logic is helpers/tools/gpucheck/ (one module per step): `python -m helpers gpu-check --help`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

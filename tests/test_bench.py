@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from helpers.cli import main
-from helpers.tools.bench import bench_data, decode_avi_frames, format_table
+from helpers.tools.bench.data import DataBench, bench_data, format_table
+from helpers.tools.bench.loaders import decode_avi_frames
 
 COUNTS = {"v_Alpha_g01_c01": 30, "v_Alpha_g02_c01": 12, "v_Beta_g01_c01": 24}
 
@@ -35,18 +36,17 @@ EXPECTED = {"store_bytes_per_frame", "raw_bytes_per_frame", "store_ratio", "deco
             "avi_clip_cps", "clip_speedup"}
 
 
-def _check(result, videos, frames):
-    assert result["videos"] == videos and result["frames"] == frames
+def _check(result: DataBench, videos, frames):
+    assert result.videos == videos and result.frames == frames
     for key in EXPECTED:
-        assert math.isfinite(result[key]) and result[key] > 0, key
-    assert result["raw_bytes_per_frame"] == 48 * 64 * 3
-    assert result["store_ratio"] == pytest.approx(
-        result["store_bytes_per_frame"] / result["raw_bytes_per_frame"])
-    assert result["clip_speedup"] == pytest.approx(
-        result["clip_dataset_cps"] / result["avi_clip_cps"])
-    rows = result["rows"]
-    assert [r["goal"] for r in rows] == ["≤ 1/12", "≥ 0.5", "≥ 1,000", "≥ 10×"]
-    assert rows[2]["met"] == (result["frame_dataset_fps"] >= 1000)
+        assert math.isfinite(getattr(result, key)) and getattr(result, key) > 0, key
+    assert result.raw_bytes_per_frame == 48 * 64 * 3
+    assert result.store_ratio == pytest.approx(
+        result.store_bytes_per_frame / result.raw_bytes_per_frame)
+    assert result.clip_speedup == pytest.approx(result.clip_dataset_cps / result.avi_clip_cps)
+    rows = result.rows
+    assert [r.goal for r in rows] == ["≤ 1/12", "≥ 0.5", "≥ 1,000", "≥ 10×"]
+    assert rows[2].met == (result.frame_dataset_fps >= 1000)
     table = format_table(result).splitlines()
     assert len(table) == 2 + 4 and all(line.count("|") == 5 for line in table)
 
@@ -78,13 +78,13 @@ def test_avi_decode_returns_the_asked_frames(tmp_path):
 def test_bench_train_measures_the_trainer_step():
     import torch
 
-    from helpers.tools.bench import bench_train_case
+    from helpers.tools.bench.train import bench_train_case
 
     r = bench_train_case("clip", "r3d18", (3, 4, 32, 32), 2, device=torch.device("cpu"),
                          steps=1, warmup=1, num_classes=5)
-    assert r["items_per_s"] > 0 and r["step_ms"] > 0
+    assert r.items_per_s > 0 and r.step_ms > 0
     # forward+backward of a real R3D-18 is far from free: the FLOP counter saw the convs
-    assert r["gflop_per_item"] > 0.1 and r["tflops"] > 0
+    assert r.gflop_per_item > 0.1 and r.tflops > 0
 
 
 @pytest.mark.slow
@@ -102,12 +102,12 @@ def test_bench_needs_a_subcommand(capsys):
 
 @pytest.mark.slow
 def test_bench_data_falls_back_to_synthetic(tmp_path, monkeypatch):
-    import helpers.tools.bench
+    from helpers.tools.bench import videos
 
-    monkeypatch.setattr(helpers.tools.bench, "SHARED_DIR", tmp_path / "absent")
+    monkeypatch.setattr(videos, "SHARED_DIR", tmp_path / "absent")
     result = bench_data(num_videos=2, work_dir=tmp_path, seconds=0.1, synth_size=(64, 48))
-    assert "synthetic" in result["source"]
-    _check(result, videos=2, frames=2 * helpers.tools.bench.SYNTH_FRAMES)
+    assert "synthetic" in result.source
+    _check(result, videos=2, frames=2 * videos.SYNTH_FRAMES)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -129,7 +129,7 @@ def test_bad_values_exit_2_with_one_sentence(capsys, argv, message):
 
 def test_bench_python_api_checks_its_values():
     from helpers.errors import UserError
-    from helpers.tools.bench import bench_train_case
+    from helpers.tools.bench.train import bench_train_case
 
     with pytest.raises(UserError, match="steps=0"):  # was a ZeroDivisionError
         bench_train_case("clip", "r3d18", (3, 4, 32, 32), 2, device=None, steps=0)
@@ -144,7 +144,7 @@ def test_bench_python_api_checks_its_values():
     ("NVIDIA L4", None), ("CPU (2 cores)", None),
 ])
 def test_gpu_check_finds_the_bf16_peak_by_device_name(name, peak):
-    from helpers.tools.gpucheck import bf16_peak_tflops
+    from helpers.tools.gpucheck.plan import bf16_peak_tflops
 
     assert bf16_peak_tflops(name) == peak
 
@@ -152,15 +152,15 @@ def test_gpu_check_finds_the_bf16_peak_by_device_name(name, peak):
 def test_gpu_check_report_says_which_steps_did_not_finish(tmp_path, capsys):
     import json
 
-    from helpers.tools.gpucheck import table_row
+    from helpers.tools.gpucheck.rows import Row
 
     (tmp_path / "device.json").write_text(json.dumps(
         {"dry": False, "device": "NVIDIA H200", "peak_tflops": 989.0, "torch": "2.x"}))
     (tmp_path / "data.json").write_text("{}")
-    done = table_row("train:resnet50:False", "train step, eager", "ResNet-50 224²", "2,000 img/s",
-                ok=True, order=(1, 0, 0), tflops=49.45, share="5.0%")
-    stopped = table_row("train:r3d50:False", "train step, eager", "R3D-50 16×112²", order=(1, 1, 0))
-    (tmp_path / "train.json").write_text(json.dumps({"rows": [done, stopped]}))
+    done = Row("train:resnet50:False", "train step, eager", "ResNet-50 224²", "2,000 img/s",
+               ok=True, order=(1, 0, 0), tflops=49.45, share="5.0%")
+    stopped = Row("train:r3d50:False", "train step, eager", "R3D-50 16×112²", order=(1, 1, 0))
+    (tmp_path / "train.json").write_text(json.dumps({"rows": [done.to_json(), stopped.to_json()]}))
     (tmp_path / "train.status").write_text("124 90 95\n")
     (tmp_path / "compile.status").write_text("skipped 0 0\n")
     (tmp_path / "epoch.status").write_text("1 120 30\n")
@@ -220,3 +220,37 @@ def test_gpu_check_script_dry_run_end_to_end(tmp_path):
     assert "≈" in rows[9] and "9,537" in rows[9]
     for step in ("setup", "train", "compile", "torchrun", "loaders", "epoch"):
         assert (work / f"{step}.status").read_text().split()[0] == "0", step
+
+
+def test_gpu_check_rows_are_filled_in_by_name_and_saved_after_each_change(tmp_path):
+    import json
+
+    from helpers.tools.gpucheck.rows import Row, StepTable, read_rows
+
+    measured = Row("epoch:frame", "frame model: one epoch, measured", "store")
+    extrapolated = Row("extrapolated:frame", "UCF-101 epoch", "9,537 videos", order=(4, 0, 1))
+    table = StepTable(tmp_path / "epoch.json", [measured, extrapolated])
+    table.set(extrapolated, result="≈ 60 s", ok=True)
+    saved = read_rows(json.loads((tmp_path / "epoch.json").read_text()))
+    assert saved == [measured, extrapolated]
+    assert saved[0].ok is None and saved[0].result == "did not finish"
+    assert saved[1].ok is True and saved[1].order == (4, 0, 1)
+    with pytest.raises(AttributeError, match="no field 'nope'"):
+        table.set(measured, nope=1)
+
+
+def test_gpu_check_setup_data_round_trips_and_a_damaged_file_is_one_sentence(tmp_path):
+    import json
+
+    from helpers.errors import UserError
+    from helpers.tools.gpucheck.plan import EpochTree, SetupData, read_data
+
+    data = SetupData(EpochTree("e/splits", 64, 4, 4, ["A", "B"]), tiny_store="t.h5",
+                     tiny_splits="t/splits", frames_store="f.h5", clips_store="c.h5")
+    (tmp_path / "data.json").write_text(json.dumps(data.to_json()))
+    assert read_data(tmp_path) == data
+    assert list(data.to_json())[:2] == ["splits", "num_train"]  # the file's keys, flat
+    (tmp_path / "data.json").write_text(json.dumps({"splits": "x"}))
+    with pytest.raises(UserError, match="lacks 'num_train'; run the setup step again") as exc:
+        read_data(tmp_path)
+    assert len(str(exc.value).splitlines()) == 1

@@ -19,6 +19,7 @@ import pytest
 
 from helpers.cli import main
 from helpers.data import download as dl
+from helpers.data import extract
 from helpers.errors import UserError
 
 
@@ -230,7 +231,7 @@ def test_safe_extract_zip_unpacks_nested_members(tmp_path):
     archive.write_bytes(_zip([("top/a.txt", b"a"), ("top/sub/b.txt", b"bb"),
                               (zipfile.ZipInfo("top/empty/"), b"")]))
     out = tmp_path / "out"
-    assert dl.safe_extract_zip(archive, out) == ["top"]
+    assert extract.safe_extract_zip(archive, out) == ["top"]
     assert (out / "top/sub/b.txt").read_bytes() == b"bb"
     assert _tree(out) == ["top", "top/a.txt", "top/empty", "top/sub", "top/sub/b.txt"]
 
@@ -249,7 +250,7 @@ def test_hostile_zip_is_refused_whole_and_writes_nothing(tmp_path, hostile, reas
     out = tmp_path / "a" / "out"
     before = _tree(tmp_path)
     with pytest.raises(UserError, match="unsafe") as exc:
-        dl.safe_extract_zip(archive, out)
+        extract.safe_extract_zip(archive, out)
     assert reason in str(exc.value)
     assert _tree(tmp_path) == sorted([*before, "a", "a/out"])  # nothing inside or outside
     assert not Path("/tmp/abs-evil.txt").exists()
@@ -259,7 +260,7 @@ def test_corrupt_zip_is_a_user_error(tmp_path):
     archive = tmp_path / "bad.zip"
     archive.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(UserError, match="not a readable zip"):
-        dl.safe_extract_zip(archive, tmp_path / "out")
+        extract.safe_extract_zip(archive, tmp_path / "out")
 
 
 def test_extraction_never_overwrites_an_existing_folder(tmp_path):
@@ -268,7 +269,7 @@ def test_extraction_never_overwrites_an_existing_folder(tmp_path):
     (tmp_path / "out" / "top").mkdir(parents=True)
     (tmp_path / "out" / "top" / "a.txt").write_bytes(b"mine")
     with pytest.raises(UserError, match="already exists"):
-        dl.safe_extract_zip(archive, tmp_path / "out")
+        extract.safe_extract_zip(archive, tmp_path / "out")
     assert (tmp_path / "out" / "top" / "a.txt").read_bytes() == b"mine"
     assert _tree(tmp_path / "out") == ["top", "top/a.txt"]  # staging folder cleaned up
 
@@ -280,7 +281,7 @@ def test_rar_without_unar_or_bsdtar_says_what_to_install(tmp_path, monkeypatch):
     archive = tmp_path / "UCF101.rar"
     archive.write_bytes(b"Rar!\x1a\x07\x00")
     with pytest.raises(UserError, match="apt-get install unar"):
-        dl.extract_rar(archive, tmp_path / "out")
+        extract.extract_rar(archive, tmp_path / "out")
 
 
 def test_member_listings_flag_links_and_special_files():
@@ -291,14 +292,14 @@ def test_member_listings_flag_links_and_special_files():
         {"XADFileName": "UCF-101/l", "XADIsSymbolicLink": 1, "XADLinkDestination": "/etc"},
         {"XADFileName": "UCF-101/h", "XADIsHardLink": 1},
     ]})
-    assert [m.kind for m in dl.members_from_lsar(lsar)] == ["dir", "file", "symlink", "hardlink"]
+    assert [m.kind for m in extract.members_from_lsar(lsar)] == ["dir", "file", "symlink", "hardlink"]
     names = "UCF-101/\nUCF-101/a.avi\nUCF-101/l\n"
     verbose = ("drwxr-xr-x  0 0 0  0 Jan  1  2012 UCF-101/\n"
                "-rw-r--r--  0 0 0 10 Jan  1  2012 UCF-101/a.avi\n"
                "lrwxrwxrwx  0 0 0  0 Jan  1  2012 UCF-101/l -> /etc\n")
-    assert [m.kind for m in dl.members_from_bsdtar(names, verbose)] == ["dir", "file", "symlink"]
+    assert [m.kind for m in extract.members_from_bsdtar(names, verbose)] == ["dir", "file", "symlink"]
     with pytest.raises(UserError, match="symlink"):
-        dl.check_members(dl.members_from_lsar(lsar), Path("/nonexistent/out"), Path("x.rar"))
+        extract.check_members(extract.members_from_lsar(lsar), Path("/nonexistent/out"), Path("x.rar"))
 
 
 @pytest.mark.skipif(not (shutil.which("bsdtar") or (shutil.which("unar") and shutil.which("lsar"))),
@@ -308,10 +309,10 @@ def test_extract_rar_tool_path_on_a_zip(tmp_path):
     good, bad = tmp_path / "good.zip", tmp_path / "bad.zip"
     good.write_bytes(_zip([("UCF-101/A/v_A_g01_c01.avi", b"video")]))
     bad.write_bytes(_zip([("UCF-101/ok.avi", b"x"), ("../evil.avi", b"x")]))
-    assert dl.extract_rar(good, tmp_path / "out") == ["UCF-101"]
+    assert extract.extract_rar(good, tmp_path / "out") == ["UCF-101"]
     assert (tmp_path / "out/UCF-101/A/v_A_g01_c01.avi").read_bytes() == b"video"
     with pytest.raises(UserError, match="unsafe"):
-        dl.extract_rar(bad, tmp_path / "out2")
+        extract.extract_rar(bad, tmp_path / "out2")
     assert not (tmp_path / "evil.avi").exists()
 
 

@@ -82,3 +82,18 @@ def test_course_hdf5_source_reads_while_another_process_holds_it(tmp_path, held)
     video = SourceVideo(path.stem, "YoYo", path, "hdf5")
     assert (probe(video).num_frames, probe(video).height) == (2, 4)
     np.testing.assert_array_equal(np.stack(list(iter_frames(video))), frames)
+
+
+def test_a_second_writer_of_the_same_folder_is_refused_at_once(tmp_path):
+    """`exclusive` (synth and prepare hold it while they write): a second holder gets the
+    given sentence, and the lock is free again once the first block ends."""
+    from helpers.errors import UserError
+    from helpers.utils.locking import exclusive
+
+    lock = tmp_path / "lock"
+    with exclusive(lock, "first"):
+        with pytest.raises(UserError, match=r"^Another run is writing here; wait\.$"):
+            with exclusive(lock, "Another run is writing here; wait."):
+                pass
+    with exclusive(lock, "free again"):
+        pass

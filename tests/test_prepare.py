@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from helpers.cli import main
-from helpers.data import prepare
-from helpers.data.prepare import prepare_store, prepare_stores, run_pool, target_size
+from helpers.data import encode, prepare, space
+from helpers.data.prepare import prepare_store, prepare_stores
 from helpers.data.sources import (
     SourceError,
     SourceVideo,
@@ -28,8 +28,11 @@ from helpers.data.sources import (
     iter_frames,
 )
 from helpers.data.store import VideoStore, parts_dir_for, report_path_for
+from helpers.data.store_report import StoreReport, VideoIssue, read_report
+from helpers.data.targets import target_size
 from helpers.errors import UserError
 from helpers.paths import REPO_ROOT
+from helpers.utils.pool import run_pool
 
 CLASSES = ["ApplyEyeMakeup", "HandstandPushups", "YoYo"]
 
@@ -156,8 +159,8 @@ def test_course_hdf5_tree(tmp_path):
         originals[name] = (cls, frames)
     splits = write_class_index(tmp_path / "splits")
     report = prepare_store(tmp_path / "src", splits, tmp_path / "s.h5", num_workers=2)
-    assert report["videos_ok"] == 3 and report["failures"] == [] and report["frames"] == 15
-    assert report["source_kind"] == "hdf5"
+    assert report.videos_ok == 3 and report.failures == () and report.frames == 15
+    assert report.source_kind == "hdf5"
     store = VideoStore(tmp_path / "s.h5")
     assert [v.name for v in store.videos] == sorted(originals)
     assert store.frame_size == (240, 320) and store.class_names == CLASSES
@@ -189,22 +192,23 @@ def test_broken_videos_are_reported_and_the_rest_stored(tmp_path):
     out = tmp_path / "s.h5"
     report = prepare_store(tmp_path / "src", splits, out, num_workers=2)
 
-    reasons = {f["name"]: f["reason"] for f in report["failures"]}
+    reasons = {f.name: f.reason for f in report.failures}
     assert set(reasons) == {"v_HandStandPushups_g01_c01", "v_HandStandPushups_g02_c01",
                             "v_HandStandPushups_g03_c01"}
     assert "truncated" in reasons["v_HandStandPushups_g01_c01"]
     assert "empty" in reasons["v_HandStandPushups_g02_c01"]
-    assert all(f["path"].endswith(".avi") for f in report["failures"])
-    assert (report["videos_total"], report["videos_ok"]) == (6, 3)
-    assert report["frames"] == 18 and report["bytes"] > 0
-    assert report["frames_per_s"] > 0 and report["videos_per_s"] > 0 and report["seconds"] > 0
-    assert json.loads(report_path_for(out).read_text()) == report
+    assert all(f.path.endswith(".avi") for f in report.failures)
+    assert (report.videos_total, report.videos_ok) == (6, 3)
+    assert report.frames == 18 and report.bytes > 0
+    assert report.frames_per_s > 0 and report.videos_per_s > 0 and report.seconds > 0
+    assert json.loads(report_path_for(out).read_text()) == report.to_json()
+    assert read_report(report_path_for(out)) == report
     store = VideoStore(out)
     assert [v.name for v in store.videos] == sorted(good)
     for i, v in enumerate(store.videos):
         direct = pyav_decode(root / "YoYo" / f"{v.name}.avi")  # tiny frames: JPEG costs more
         assert v.num_frames == 6 and psnr(store.read_frames(i, range(6)), direct) >= 30
-    assert json.loads(store.attrs["failures"]) == report["failures"]
+    assert json.loads(store.attrs["failures"]) == report.to_json()["failures"]
 
 
 def _declare_frames(path: Path, num_frames: int) -> None:
@@ -235,12 +239,12 @@ def test_video_damaged_mid_stream_fails_and_a_header_off_by_two_is_a_note(tmp_pa
     out = tmp_path / "s.h5"
     report = prepare_store(tmp_path / "src", write_class_index(tmp_path / "splits"), out,
                            num_workers=2)
-    assert [f["name"] for f in report["failures"]] == ["v_YoYo_g01_c01"]
-    reason = report["failures"][0]["reason"]
+    assert [f.name for f in report.failures] == ["v_YoYo_g01_c01"]
+    reason = report.failures[0].reason
     assert "damaged mid-stream" in reason and "of the 40 frames" in reason, reason
-    assert report["warnings"] == [{"name": "v_YoYo_g02_c01", "path": str(off_by_two.resolve()),
-                                   "reason": "decoded 40 frames; the header declares 42"}]
-    assert json.loads(report_path_for(out).read_text())["failures"] == report["failures"]
+    assert report.warnings == (VideoIssue("v_YoYo_g02_c01", str(off_by_two.resolve()),
+                                          "decoded 40 frames; the header declares 42"),)
+    assert json.loads(report_path_for(out).read_text())["failures"] == report.to_json()["failures"]
     store = VideoStore(out)
     assert [(v.name, v.num_frames) for v in store.videos] == [("v_YoYo_g02_c01", 40),
                                                               ("v_YoYo_g03_c01", 40)]
@@ -379,7 +383,7 @@ def test_leftovers_of_a_killed_assembly_are_finished(tmp_path):
     stale = tmp_path / f".{out.name}.abc123.tmp"
     stale.write_bytes(b"\x89HDF half written")
     report = prepare_store(tmp_path / "src", splits, out, num_workers=1)
-    assert report["resumed"] == 3 and report["processed"] == 0
+    assert report.resumed == 3 and report.processed == 0
     assert not stale.exists() and not parts_dir_for(out).exists()
     for key, value in store_arrays(out).items():
         np.testing.assert_array_equal(value, expected[key])
@@ -388,8 +392,8 @@ def test_leftovers_of_a_killed_assembly_are_finished(tmp_path):
     report_path_for(out).unlink()
     parts_dir_for(out).mkdir()
     again = prepare_store(tmp_path / "src", splits, out, num_workers=1)
-    assert again["videos_ok"] == clean["videos_ok"] and again["frames"] == clean["frames"]
-    assert again["bytes"] == clean["bytes"]
+    assert again.videos_ok == clean.videos_ok and again.frames == clean.frames
+    assert again.bytes == clean.bytes
     assert report_path_for(out).is_file() and not parts_dir_for(out).exists()
 
 
@@ -406,7 +410,7 @@ def test_sigkill_mid_run_resumes_to_the_same_store(tmp_path):
 
     clean_outs = {None: tmp_path / "clean.h5", 64: tmp_path / "clean_s64.h5"}
     clean = prepare_stores(tmp_path / "src", splits, clean_outs, num_workers=1)[None]
-    assert clean["videos_ok"] == total - 1 and len(clean["failures"]) == 1
+    assert clean.videos_ok == total - 1 and len(clean.failures) == 1
 
     # one decode pass fills two stores, each with its own parts folder
     out, small = tmp_path / "killed.h5", tmp_path / "killed_s64.h5"
@@ -434,11 +438,11 @@ def test_sigkill_mid_run_resumes_to_the_same_store(tmp_path):
 
     reports = prepare_stores(tmp_path / "src", splits, {None: out, 64: small}, num_workers=1)
     report = reports[None]
-    assert report["resumed"] == len(done) and report["processed"] == total - len(done)
-    assert reports[64]["resumed"] + reports[64]["processed"] == total
+    assert report.resumed == len(done) and report.processed == total - len(done)
+    assert reports[64].resumed + reports[64].processed == total
     for r in reports.values():
-        assert r["videos_ok"] == total - 1
-        assert [f["name"] for f in r["failures"]] == ["v_YoYo_g07_c02"]
+        assert r.videos_ok == total - 1
+        assert [f.name for f in r.failures] == ["v_YoYo_g07_c02"]
     for got, want in [(out, clean_outs[None]), (small, clean_outs[64])]:
         killed, expected = store_arrays(got), store_arrays(want)
         assert killed.keys() == expected.keys()
@@ -472,8 +476,8 @@ def test_all_failed_and_concurrent_runs_are_refused(tmp_path):
     with pytest.raises(UserError, match="none of the 1 videos could be read"):
         prepare_store(tmp_path / "src", splits, out, num_workers=1)
     assert not out.exists()
-    report = json.loads(report_path_for(out).read_text())
-    assert report["videos_ok"] == 0 and report["failures"][0]["reason"] == "empty file (0 bytes)"
+    report = read_report(report_path_for(out))
+    assert report.videos_ok == 0 and report.failures[0].reason == "empty file (0 bytes)"
 
     with open(parts_dir_for(out) / "lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running prepare holds it
@@ -500,19 +504,19 @@ def decodes(monkeypatch) -> Counter:
     """Count each video's decodes: the pool runs in this process, so the count sees them.
     The space estimate's sample (a few frames, tested on its own) is a constant here."""
     counts: Counter = Counter()
-    real = prepare.iter_frames
+    real = encode.iter_frames
 
     def counting(video, **kwargs):
         counts[video.name] += 1
         return real(video, **kwargs)
 
-    def inline_pool(items, num_workers, work, on_result, on_crash):
+    def inline_pool(items, num_workers, work, on_result, on_crash, initializer=None):
         for item in items:
             on_result(work(item))
 
-    monkeypatch.setattr(prepare, "iter_frames", counting)
+    monkeypatch.setattr(encode, "iter_frames", counting)
     monkeypatch.setattr(prepare, "run_pool", inline_pool)
-    monkeypatch.setattr(prepare, "sample_bytes_per_frame",
+    monkeypatch.setattr(space, "sample_bytes_per_frame",
                         lambda videos, sizes, quality: [1000.0] * len(sizes))
     return counts
 
@@ -540,14 +544,14 @@ def test_one_pass_builds_both_stores_as_two_passes_would(tmp_path, decodes):
     for side, name in [(None, "native.h5"), (32, "s32.h5")]:
         _assert_same_store(outs[side], tmp_path / "two" / name)  # same encoder: same bytes
         report = reports[side]
-        assert report["videos_ok"] == 4 and report["processed"] == 5 and report["resumed"] == 0
-        assert [f["name"] for f in report["failures"]] == ["v_YoYo_g01_c01"]
-        assert json.loads(report_path_for(outs[side]).read_text()) == report
+        assert report.videos_ok == 4 and report.processed == 5 and report.resumed == 0
+        assert [f.name for f in report.failures] == ["v_YoYo_g01_c01"]
+        assert json.loads(report_path_for(outs[side]).read_text()) == report.to_json()
         assert not parts_dir_for(outs[side]).exists()
 
     # a rerun on finished stores decodes nothing
     decodes.clear()
-    assert prepare_stores(src, None, outs, num_workers=1)[32]["frames"] == 40
+    assert prepare_stores(src, None, outs, num_workers=1)[32].frames == 40
     assert not decodes
 
 
@@ -567,8 +571,8 @@ def test_one_pass_decodes_only_what_some_store_lacks(tmp_path, decodes, monkeypa
     decodes.clear()
     reports = prepare_stores(src, None, outs, num_workers=1, space_check=False)
     assert len(decodes) == 4 and set(decodes.values()) == {1}  # all: s32 lacks every video
-    assert (reports[None]["resumed"], reports[None]["processed"]) == (4, 1)
-    assert (reports[32]["resumed"], reports[32]["processed"]) == (0, 5)
+    assert (reports[None].resumed, reports[None].processed) == (4, 1)
+    assert (reports[32].resumed, reports[32].processed) == (0, 5)
     for side in outs:
         _assert_same_store(outs[side], reference[side])
 
@@ -597,7 +601,7 @@ def test_disk_space_estimate_counts_written_parts(tmp_path, monkeypatch):
     assert both.store_bytes < both.need < 2 * both.store_bytes  # the small store's parts go
 
     report = prepare_store(src, None, out, num_workers=1)
-    assert report["bytes"] < fresh.store_bytes < 1.5 * report["bytes"]  # measured, with margin
+    assert report.bytes < fresh.store_bytes < 1.5 * report.bytes  # measured, with margin
 
     # half done: the parts written so far count as written, not as still to write
     out.unlink()
@@ -622,7 +626,7 @@ def test_disk_space_estimate_counts_written_parts(tmp_path, monkeypatch):
 def test_too_little_disk_space_is_refused_before_writing(tmp_path, monkeypatch, capsys):
     src = _tiny_tree(tmp_path / "src")
     out = tmp_path / "stores" / "s.h5"
-    monkeypatch.setattr(prepare.shutil, "disk_usage",
+    monkeypatch.setattr(space.shutil, "disk_usage",
                         lambda path: SimpleNamespace(total=10**12, used=10**12, free=2_500))
     assert main(["prepare", "--source", str(src), "--out", str(out), "--also-out",
                  str(tmp_path / "stores" / "s32.h5"), "--also-short-side", "32"]) == 1
@@ -632,9 +636,9 @@ def test_too_little_disk_space_is_refused_before_writing(tmp_path, monkeypatch, 
     assert "UCF_DATA_DIR=" in err and "--stores DIR" in err, err
     assert sorted(p.name for p in out.parent.iterdir()) == []  # nothing written
 
-    monkeypatch.setattr(prepare.shutil, "disk_usage",
+    monkeypatch.setattr(space.shutil, "disk_usage",
                         lambda path: SimpleNamespace(total=10**12, used=0, free=10**12))
-    assert prepare_store(src, None, out, num_workers=1)["videos_ok"] == 4
+    assert prepare_store(src, None, out, num_workers=1).videos_ok == 4
 
 
 def test_pipeline_builds_the_missing_stores_in_one_pass(tmp_path, decodes, monkeypatch):
@@ -650,3 +654,25 @@ def test_pipeline_builds_the_missing_stores_in_one_pass(tmp_path, decodes, monke
     data.clip_store.unlink()  # only the missing one is rebuilt
     pipeline.prepare_data(pipeline.Setup("ucf101", str(src)), num_workers=1)
     assert len(decodes) == 4 and data.clip_store.exists()
+
+
+# --- the report -------------------------------------------------------------------------------
+
+def test_a_report_written_before_loads_and_writes_back_the_same_keys(tmp_path):
+    """A report rebuilt after a kill (no throughput), as older versions wrote it, loads with
+    None for what it lacks, ignores keys it does not know, and writes back unchanged."""
+    old = {"store": "s.h5", "source": "/data", "videos_total": 2, "videos_ok": 1,
+           "frames": 9, "bytes": 900,
+           "failures": [{"name": "v_A", "path": "/data/v_A.avi", "reason": "empty file"}],
+           "warnings": []}
+    path = tmp_path / "s.h5.report.json"
+    path.write_text(json.dumps({**old, "from_the_future": 1}))
+    report = read_report(path)
+    assert report.failures == (VideoIssue("v_A", "/data/v_A.avi", "empty file"),)
+    assert report.seconds is None and report.quality is None
+    assert report.to_json() == old and list(report.to_json()) == list(old)
+    path.write_text("[1, 2]")
+    with pytest.raises(UserError, match="is not a store report") as exc:
+        read_report(path)
+    assert len(str(exc.value).splitlines()) == 1
+    assert StoreReport.from_json(report.to_json()) == report

@@ -235,7 +235,7 @@ def test_disk_estimate_covers_the_real_clip(real_store, monkeypatch):
     small = prepare_store(root / "src", root / "splits", root / "s128.h5", num_workers=1,
                           short_side=128)
     assert VideoStore(root / "s128.h5").frame_size == (128, 170)
-    actual = store_info(real_store)["totals"]["jpeg_bytes"] + small["bytes"]
+    actual = store_info(real_store)["totals"]["jpeg_bytes"] + small.bytes
     seen: list = []
 
     def record(needs) -> None:
@@ -248,3 +248,29 @@ def test_disk_estimate_covers_the_real_clip(real_store, monkeypatch):
                                {None: root / "a.h5", 128: root / "b.h5"}, num_workers=1)
     [need] = seen
     assert actual < need.store_bytes < 1.5 * actual
+
+
+def test_remove_store_takes_the_report_and_the_parts_and_minds_no_missing_piece(tmp_path):
+    from helpers.data.store import remove_store, report_path_for
+
+    out = tmp_path / "s.h5"
+    out.write_bytes(b"store")
+    report_path_for(out).write_text("{}")
+    (parts_dir_for(out) / "sub").mkdir(parents=True)
+    keep = tmp_path / "other.h5"
+    keep.write_bytes(b"x")
+    remove_store(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.h5"]
+    remove_store(out)  # nothing left: no error
+
+
+def test_read_json_reads_leniently_and_link_makes_its_folders(tmp_path):
+    from helpers.utils.files import link, read_json
+
+    (tmp_path / "ok.json").write_text('{"a": [1]}')
+    (tmp_path / "bad.json").write_text("{half")
+    assert read_json(tmp_path / "ok.json") == {"a": [1]}
+    assert read_json(tmp_path / "bad.json", default={}) == {}
+    assert read_json(tmp_path / "absent.json") is None
+    link(tmp_path / "ok.json", tmp_path / "deep" / "er" / "l.json")
+    assert (tmp_path / "deep" / "er" / "l.json").resolve() == (tmp_path / "ok.json").resolve()

@@ -68,7 +68,7 @@ def store_missing_two(tiny_bench, tmp_path_factory) -> dict:
         (source / "UCF-101" / entry.rel_path).write_bytes(b"not a video")
     store = root / "store.h5"
     report = prepare_store(source, source / "ucfTrainTestlist", store, num_workers=1)
-    assert {f["name"] for f in report["failures"]} == {test_video.name, train_video.name}
+    assert {f.name for f in report.failures} == {test_video.name, train_video.name}
     return {"store": store, "test_video": test_video.name, "train_video": train_video.name}
 
 

@@ -43,7 +43,18 @@ def parts_dir_for(store: str | os.PathLike) -> Path:
 
 
 def report_path_for(store: str | os.PathLike) -> Path:
+    """Where `prepare` writes the store's report: beside it, `STORE.report.json`."""
     return Path(f"{os.fspath(store)}.report.json")
+
+
+def remove_store(store: str | os.PathLike) -> None:
+    """Delete a store with its report and unfinished parts, so that the next `prepare` starts
+    from nothing instead of resuming or reusing it. Missing pieces are fine."""
+    import shutil
+
+    Path(store).unlink(missing_ok=True)
+    report_path_for(store).unlink(missing_ok=True)
+    shutil.rmtree(parts_dir_for(store), ignore_errors=True)
 
 
 def library_versions() -> dict[str, str]:

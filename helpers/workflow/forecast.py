@@ -15,7 +15,7 @@ from helpers.errors import UserError
 from helpers.workflow.pipeline import STAGES, Setup, data_paths, run_paths, train_config
 
 if TYPE_CHECKING:
-    from helpers.data.prepare import SpaceNeed
+    from helpers.data.space import SpaceNeed
 
 
 @dataclass(frozen=True)
