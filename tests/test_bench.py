@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from support import write_grey_tree
 
 from helpers.cli import main
 from helpers.tools.bench.data import DataBench, bench_data, format_table
@@ -14,21 +15,8 @@ from helpers.tools.bench.loaders import decode_avi_frames
 COUNTS = {"v_Alpha_g01_c01": 30, "v_Alpha_g02_c01": 12, "v_Beta_g01_c01": 24}
 
 
-def _write_tree(root, counts=COUNTS, size=(64, 48)):
-    """A UCF-style AVI tree with its classInd; frame f of each video is a flat grey 6*f."""
-    from helpers.data.synthetic import encode_avi
-
-    classes = sorted({n.split("_")[1] for n in counts})
-    (root / "splits").mkdir(parents=True)
-    (root / "splits" / "classInd.txt").write_text(
-        "".join(f"{i} {c}\r\n" for i, c in enumerate(classes, 1)))
-    for name, n in counts.items():
-        folder = root / "UCF-101" / name.split("_")[1]
-        folder.mkdir(parents=True, exist_ok=True)
-        w, h = size
-        encode_avi(folder / f"{name}.avi",
-                   np.stack([np.full((h, w, 3), 6 * f, np.uint8) for f in range(n)]))
-    return root
+def _write_tree(root, counts=COUNTS):
+    return write_grey_tree(root, counts)
 
 
 EXPECTED = {"store_bytes_per_frame", "raw_bytes_per_frame", "store_ratio", "decode_fps",

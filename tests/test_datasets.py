@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from support import write_grey_tree
 from torch.utils.data import DataLoader
 
 from helpers.data.datasets import ClipDataset, FrameDataset
@@ -322,28 +323,11 @@ def test_more_than_five_percent_absent_is_a_wrong_store(capfd):
 REAL_COUNTS = {"v_Alpha_g01_c01": 20, "v_Alpha_g02_c01": 5, "v_Beta_g01_c01": 33}
 
 
-def _write_tree(root, counts, size=(64, 48)):
-    """A UCF-style AVI tree: frame f of each video is a flat grey of 6*f (codec-proof)."""
-    from helpers.data.synthetic import encode_avi
-
-    classes = sorted({n.split("_")[1] for n in counts})
-    (root / "splits").mkdir(parents=True)
-    (root / "splits" / "classInd.txt").write_text(
-        "".join(f"{i} {c}\r\n" for i, c in enumerate(classes, 1)))
-    for name, n in counts.items():
-        folder = root / "UCF-101" / name.split("_")[1]
-        folder.mkdir(parents=True, exist_ok=True)
-        w, h = size
-        frames = np.stack([np.full((h, w, 3), 6 * f, np.uint8) for f in range(n)])
-        encode_avi(folder / f"{name}.avi", frames)
-    return root
-
-
 @pytest.fixture(scope="module")
 def real_store(tmp_path_factory):
     from helpers.data.prepare import prepare_store
 
-    root = _write_tree(tmp_path_factory.mktemp("tree"), REAL_COUNTS)
+    root = write_grey_tree(tmp_path_factory.mktemp("tree"), REAL_COUNTS)
     prepare_store(root, root / "splits", root / "store.h5", num_workers=1)
     return root / "store.h5"
 

@@ -14,13 +14,13 @@ README records this run's figures.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import run_report
 
 from helpers.data.synthetic import load_class_meta
 from helpers.evaluation.predictions import Predictions, align, load
@@ -33,14 +33,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "UCF_DATA_DIR": str(root / "data"), "UCF_RUNS_DIR": str(root / "runs"),
-           "UCF_FIGURES_DIR": str(root / "figures"), "UCF_NO_PROGRESS": "1"}
-    out = subprocess.run([sys.executable, "-m", "helpers", "report", "--pdf",
-                          str(root / "report.pdf")],
-                         env=env, capture_output=True, text=True, timeout=2400)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "results on the test split" in out.stdout  # the console says what it did
-    assert "Synthetic benchmark in" in out.stdout
+    env, stdout = run_report(root, "--pdf", str(root / "report.pdf"), timeout=2400)
+    assert "results on the test split" in stdout  # the console says what it did
+    assert "Synthetic benchmark in" in stdout
     return {"root": root, "env": env, "run": root / "runs" / "demo",
             "bench": root / "data" / "synthetic"}
 

@@ -4,13 +4,12 @@ the full demo run in test_demo_pattern.py."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
+from support import run_report
 
 from helpers.evaluation import results
 from helpers.paths import NOTEBOOKS_DIR
@@ -22,12 +21,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def report_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    env = {**os.environ, "UCF_DATA_DIR": str(root / "data"), "UCF_RUNS_DIR": str(root / "runs"),
-           "UCF_FIGURES_DIR": str(root / "figures"), "UCF_NO_PROGRESS": "1"}
     pdf = root / "report.pdf"
-    out = subprocess.run([sys.executable, "-m", "helpers", "report", "--fast", "--pdf", str(pdf)],
-                         env=env, capture_output=True, text=True, timeout=1500)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    env, _ = run_report(root, "--fast", "--pdf", str(pdf), timeout=1500)
     return {"root": root, "env": env, "pdf": pdf, "run": root / "runs" / "demo-fast",
             "data": root / "data"}
 
