@@ -19,6 +19,7 @@ import helpers.workflow.report as report
 from helpers.cli import main
 from helpers.errors import UserError
 from helpers.workflow.pipeline import Setup
+from helpers.workflow.provenance import read_stamp
 
 KERNEL = "python3"  # jupyter_client maps it to this interpreter
 
@@ -227,6 +228,9 @@ def test_pdf_hides_code_and_keeps_computed_output(tmp_path, monkeypatch):
                                  text=True, check=True).stdout.splitlines()[2:]  # 2 header lines
         assert sum(line.split()[2] == "image" for line in listing) == 1  # the figure
     assert (tmp_path / "run" / "report.pdf").is_file()
+    stamp = read_stamp(pdf)  # what `make submission` reads to name and check the report
+    assert stamp is not None and (stamp.profile, stamp.split, stamp.synthetic) == ("demo", 1, True)
+    assert stamp.run.endswith("run") and stamp.practice is not None
     assert (tmp_path / "run" / "figures" / "curve.png").is_file()
     assert not (tmp_path / "run" / "figures" / "stale.png").exists()
 

@@ -15,6 +15,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from helpers.cli import main
 from helpers.errors import UserError
+from helpers.workflow.provenance import read_stamp, write_stamp
 from helpers.workflow.submission import build_submission
 
 CODE = {
@@ -44,7 +45,7 @@ JUNK = {
     "junk.txt": "j",
     "video.avi": "v",
 }
-EXPECTED = {"report.pdf", "notebooks/01_a.ipynb", *CODE}
+EXPECTED = {"report.pdf", "report.json", "notebooks/01_a.ipynb", *CODE}
 
 
 def _project(root: Path) -> Path:
@@ -60,9 +61,14 @@ def _project(root: Path) -> Path:
     return root
 
 
-def _pdf(path: Path) -> Path:
+def _pdf(path: Path, *, profile: str = "ucf101", smoke: bool = False, fast: bool = False,
+         stamp: bool = True) -> Path:
+    """A PDF and, as `report` writes it, the record of the run it describes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"%PDF-1.5\nfake body for zip tests\n%%EOF\n")
+    if stamp:
+        write_stamp(path, profile=profile, split=2, run=f"runs/{profile}-split2",
+                    synthetic=profile == "demo", smoke=smoke, fast=fast)
     return path
 
 
@@ -135,3 +141,43 @@ def test_cli_on_this_checkout(tmp_path, capsys):
     assert not [n for n in names if n.endswith(bad) or n.startswith(("runs/", "data/"))]
     assert "wrote" in capsys.readouterr().out
     assert main(["submission", "--out", str(out), "--report", str(tmp_path / "no.pdf")]) == 1
+    demo = str(_pdf(tmp_path / "demo" / "report.pdf", profile="demo"))
+    assert main(["submission", "--out", str(out), "--report", demo]) == 1
+    assert main(["submission", "--out", str(out), "--report", demo, "--practice"]) == 0
+
+
+@pytest.mark.parametrize(("kwargs", "what"), [
+    ({"profile": "demo"}, "a demo report"),
+    ({"smoke": True}, "a smoke run's report"),
+    ({"fast": True}, "a --fast run's report"),
+    ({"stamp": False}, "has no record of the run"),
+])
+def test_practice_reports_are_refused_unless_on_purpose(tmp_path, no_parent_git, capsys,
+                                                        kwargs, what):
+    root = _project(tmp_path / "proj")
+    pdf = _pdf(tmp_path / "report" / "report.pdf", **kwargs)
+    with pytest.raises(UserError, match=what) as err:
+        build_submission(tmp_path / "s.zip", report_pdf=pdf, root=root)
+    assert "--practice" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "s.zip").exists()
+    out = build_submission(tmp_path / "s.zip", report_pdf=pdf, root=root, practice=True)
+    assert zipfile.ZipFile(out).read("report.pdf").startswith(b"%PDF-")
+    assert what in capsys.readouterr().err
+
+
+def test_the_zip_names_the_report_it_hands_in(tmp_path, no_parent_git, capsys):
+    root = _project(tmp_path / "proj")
+    pdf = _pdf(tmp_path / "report" / "report.pdf")
+    out = build_submission(tmp_path / "s.zip", report_pdf=pdf, root=root)
+    assert "profile ucf101, split 2, run runs/ucf101-split2" in capsys.readouterr().out
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read("report.json") == (tmp_path / "report" / "report.json").read_bytes()
+
+
+def test_a_pdf_changed_since_its_record_is_unidentified(tmp_path, no_parent_git):
+    pdf = _pdf(tmp_path / "report.pdf")
+    assert read_stamp(pdf) is not None
+    pdf.write_bytes(pdf.read_bytes() + b"% another render\n")
+    assert read_stamp(pdf) is None
+    with pytest.raises(UserError, match="describes another PDF"):
+        build_submission(tmp_path / "s.zip", report_pdf=pdf, root=_project(tmp_path / "proj"))

@@ -34,6 +34,7 @@ from helpers.workflow.notebooks import (
     find_notebooks,
     kernel_env,
 )
+from helpers.workflow.provenance import write_stamp
 
 if TYPE_CHECKING:
     from helpers.workflow.pipeline import Setup
@@ -143,6 +144,7 @@ def run_report(setup: Setup | None = None, *,
         print(f"rendering {dst.name} -> {pdf_path}", flush=True)
         t0 = time.time()
         result = render_pdf(dst, pdf_path, source_dir=src.parent, title=report_title(setup))
+        stamp_report(result, setup, run_path)
         with atomic_path(run_path / Path(pdf_path).name) as tmp:
             shutil.copyfile(result, tmp)
         print(f"rendered in {time.time() - t0:.1f} s", flush=True)
@@ -158,6 +160,18 @@ def run_report(setup: Setup | None = None, *,
         print(format_forecast(forecast(setup)), flush=True)
     print(f"report: finished in {time.time() - started:.1f} s", flush=True)
     return result
+
+
+def stamp_report(pdf: Path, setup: Setup, run_path: Path) -> None:
+    """Record beside the PDF which run it describes (`make submission` reads it)."""
+    from helpers.workflow.pipeline import data_paths
+
+    try:
+        run = run_path.relative_to(Path.cwd())
+    except ValueError:
+        run = run_path
+    write_stamp(pdf, profile=setup.profile, split=setup.split, run=run,
+                synthetic=data_paths(setup).synthetic, smoke=setup.smoke, fast=setup.fast)
 
 
 def report_title(setup: Setup) -> str:

@@ -1,6 +1,11 @@
 """`python -m helpers submission`: the turn-in zip, `report.pdf` plus the code.
 
-Members: `report.pdf` at the root, then (repo-relative) `helpers/**/*.py`,
+The report is identified by the record `report` writes beside it (`report/report.json`, see
+`helpers.workflow.provenance`): the zip names its profile, split and run, and a practice report
+(the synthetic demo, a smoke or a fast run, or a PDF with no record) is refused unless
+`--practice` says it is handed in on purpose.
+
+Members: `report.pdf` and `report.json` at the root, then (repo-relative) `helpers/**/*.py`,
 `notebooks/*.ipynb` with outputs stripped, `tests/**/*.py`, README.md, requirements.txt,
 pyproject.toml, Makefile, `.ci/run`, `scripts/*.sh` and `data_manifest/**`. In a git checkout only
 tracked files are taken, so ignored or untracked junk never slips in; untracked files
@@ -24,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from helpers.errors import UserError
 from helpers.paths import REPO_ROOT, REPORT_DIR
 from helpers.utils.io import atomic_path
+from helpers.workflow.provenance import ReportStamp, read_stamp, stamp_path
 
 DEFAULT_OUT = REPO_ROOT / "submission" / "ucf101_submission.zip"
 INCLUDE_FILES = {"README.md", "requirements.txt", "pyproject.toml", "Makefile", ".ci/run"}
@@ -122,9 +128,29 @@ def _print_listing(members: Iterable[tuple[str, int]], out: Path) -> None:
     print(f"wrote {out}: {out.stat().st_size:,d} bytes")
 
 
+def identify_report(report_pdf: Path, *, practice: bool = False) -> ReportStamp | None:
+    """The report's record, printed; a practice or unidentified report is refused in one
+    sentence unless `practice` says it is handed in on purpose."""
+    stamp = read_stamp(report_pdf)
+    if stamp is None:
+        why = (f"{report_pdf} has no record of the run it was rendered from ({stamp_path(report_pdf).name} "
+               "is missing or describes another PDF)")
+    elif stamp.practice is not None:
+        why = f"{report_pdf} is {stamp.practice}: {stamp.describe()}"
+    else:
+        print(f"report: {report_pdf} ({stamp.describe()})")
+        return stamp
+    if not practice:
+        raise UserError(f"{why}; render the real one with `make report PROFILE=ucf101 DATA=...`, "
+                        "or pass --practice (make submission PRACTICE=1) to hand this one in "
+                        "on purpose.")
+    print(f"note: {why}; handed in on purpose (--practice).", file=sys.stderr)
+    return stamp
+
+
 def build_submission(out: str | os.PathLike = DEFAULT_OUT, *,
                      report_pdf: str | os.PathLike = REPORT_DIR / "report.pdf",
-                     root: str | os.PathLike = REPO_ROOT) -> Path:
+                     root: str | os.PathLike = REPO_ROOT, practice: bool = False) -> Path:
     """Write the turn-in zip atomically and print its members, their sizes and the zip's size."""
     out, report_pdf, root = Path(out), Path(report_pdf), Path(root)
     if not report_pdf.is_file():
@@ -132,6 +158,7 @@ def build_submission(out: str | os.PathLike = DEFAULT_OUT, *,
     with open(report_pdf, "rb") as f:
         if f.read(5) != b"%PDF-":
             raise UserError(f"{report_pdf} is not a PDF; rerun `make report`.")
+    stamp = identify_report(report_pdf, practice=practice)
     files, left_out = candidate_files(root)
     if not any(f.startswith("helpers/") for f in files):
         raise UserError(f"No code found under {root}/helpers; run this from the project checkout.")
@@ -140,6 +167,10 @@ def build_submission(out: str | os.PathLike = DEFAULT_OUT, *,
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         zf.writestr(_info("report.pdf", report_pdf), report_pdf.read_bytes())
         members.append(("report.pdf", report_pdf.stat().st_size))
+        if stamp is not None:  # which run the PDF describes, for whoever grades it
+            record = stamp_path(report_pdf)
+            zf.writestr(_info("report.json", record), record.read_bytes())
+            members.append(("report.json", record.stat().st_size))
         for rel in files:
             src = root / rel
             data = stripped_notebook(src) if rel.endswith(".ipynb") else src.read_bytes()
@@ -157,8 +188,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="where to write the zip (default: submission/ucf101_submission.zip)")
     parser.add_argument("--report", metavar="PDF", default=str(REPORT_DIR / "report.pdf"),
                         help="the rendered report (default: report/report.pdf)")
+    parser.add_argument("--practice", action="store_true",
+                        help="hand in a demo, smoke or fast report (or one without its "
+                             "report.json) on purpose")
 
 
 def run(args: argparse.Namespace) -> int:
-    build_submission(args.out, report_pdf=args.report)
+    build_submission(args.out, report_pdf=args.report, practice=args.practice)
     return 0
