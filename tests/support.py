@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,208 @@ def run_report(root: Path, *flags: str, timeout: int) -> tuple[dict[str, str], s
                          capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return env, out.stdout
+
+
+# ----------------------------------------------------------------------------- simulated run
+# Related UCF-101 classes that a model plausibly takes for each other (both directions are
+# possible): most errors of the simulated run go to a class's partner here.
+RELATED_CLASSES = (
+    ("ApplyEyeMakeup", "ApplyLipstick"), ("PlayingCello", "PlayingViolin"),
+    ("PlayingDaf", "PlayingTabla"), ("PlayingDhol", "Drumming"), ("PlayingGuitar", "PlayingSitar"),
+    ("Rowing", "Kayaking"), ("Rafting", "Kayaking"), ("Surfing", "Skijet"),
+    ("BoxingPunchingBag", "BoxingSpeedBag"), ("Punch", "BoxingPunchingBag"),
+    ("FrontCrawl", "BreastStroke"), ("HighJump", "LongJump"), ("PoleVault", "HighJump"),
+    ("HammerThrow", "ThrowDiscus"), ("Shotput", "ThrowDiscus"), ("JavelinThrow", "LongJump"),
+    ("CricketShot", "CricketBowling"), ("TennisSwing", "TableTennisShot"),
+    ("Basketball", "BasketballDunk"), ("SoccerPenalty", "FieldHockeyPenalty"),
+    ("HorseRace", "HorseRiding"), ("ParallelBars", "UnevenBars"), ("PommelHorse", "StillRings"),
+    ("BalanceBeam", "FloorGymnastics"), ("PushUps", "WallPushups"), ("PullUps", "RopeClimbing"),
+    ("HandstandPushups", "HandstandWalking"), ("BodyWeightSquats", "Lunges"),
+    ("JumpingJack", "JumpRope"), ("Haircut", "BlowDryHair"), ("ShavingBeard", "BrushingTeeth"),
+    ("HeadMassage", "Haircut"), ("Typing", "Knitting"), ("WritingOnBoard", "Typing"),
+    ("CuttingInKitchen", "Mixing"), ("MilitaryParade", "BandMarching"), ("Skiing", "SkyDiving"),
+    ("CliffDiving", "Diving"), ("Swing", "TrampolineJumping"), ("Nunchucks", "TaiChi"),
+    ("SalsaSpin", "IceDancing"), ("YoYo", "JugglingBalls"), ("Hammering", "CuttingInKitchen"),
+)
+
+
+def _simulated_probs(rng: np.random.Generator, labels: np.ndarray, predicted: np.ndarray,
+                     num_classes: int) -> np.ndarray:
+    """Softmax rows whose top class is `predicted`: confident where it is the true class,
+    diffuse with the true class close behind where it is not (so top-5 stays high and the
+    mean of two models tends to follow the one that is right)."""
+    n = len(labels)
+    z = rng.normal(0.0, 1.0, (n, num_classes))
+    rows = np.arange(n)
+    right = predicted == labels
+    z[rows, labels] += np.where(right, 0.0, rng.uniform(2.0, 4.5, n))
+    top = z.max(axis=1)
+    z[rows, predicted] = top + np.where(right, rng.uniform(2.0, 7.0, n), rng.uniform(0.3, 3.0, n))
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _simulated_predictions(rng: np.random.Generator, labels: np.ndarray, wrong: np.ndarray,
+                           partner: np.ndarray, num_classes: int) -> np.ndarray:
+    """Probabilities for videos whose errors are `wrong`: most go to the class's partner."""
+    predicted = labels.copy()
+    idx = np.flatnonzero(wrong)
+    other = (labels[idx] + rng.integers(1, num_classes, len(idx))) % num_classes
+    predicted[idx] = np.where(rng.random(len(idx)) < 0.7, partner[labels[idx]], other)
+    return _simulated_probs(rng, labels, predicted, num_classes)
+
+
+def _simulated_errors(rng: np.random.Generator, labels: np.ndarray, clusters: np.ndarray,
+                      class_err: np.ndarray) -> np.ndarray:
+    """Which videos a model gets wrong: the class's error rate, scaled per (class, group)
+    cluster so that the videos of one recording tend to be right or wrong together."""
+    scale = rng.gamma(2.0, 0.5, clusters.max() + 1)
+    return rng.random(len(labels)) < np.clip(class_err[labels] * scale[clusters], 0, 0.95)
+
+
+def _simulated_history(rng: np.random.Generator, epochs: int, final_acc: float,
+                       with_val: bool) -> list[dict[str, object]]:
+    rows = []
+    for e in range(1, epochs + 1):
+        t = e / epochs
+        acc = final_acc * (1 - 0.7 * np.exp(-4 * t)) + rng.normal(0, 0.005)
+        rows.append({"epoch": e, "train_loss": 4.6 * np.exp(-3 * t) + 0.3, "train_acc": min(acc + 0.08, 1),
+                     "val_loss": 4.0 * np.exp(-3 * t) + 0.5 if with_val else "",
+                     "val_acc": acc if with_val else "", "lr": 0.005 * (1 + np.cos(np.pi * t)),
+                     "seconds": 600.0, "train_items_per_s": 800.0})
+    return rows
+
+
+def _simulated_store(path: Path, class_names: list[str], videos: list[tuple[str, int]],
+                     rng: np.random.Generator, size: tuple[int, int] = (80, 60),
+                     num_frames: int = 12) -> Path:
+    """A small store of `videos` (name, label) whose frames are a coloured bar crossing a
+    flat background (one hue per class): enough for the report's frame strips."""
+    import cv2
+
+    from helpers.data.store import Part, PartRef, save_part, write_store
+
+    w, h = size
+    parts_dir = path.parent / "simulated.parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    refs = []
+    for name, label in videos:
+        colour = np.array(cv2.cvtColor(np.uint8([[[label * 180 // len(class_names), 160, 200]]]),
+                                       cv2.COLOR_HSV2RGB)[0, 0], np.uint8)
+        chunks, offsets = [], [0]
+        for f in range(num_frames):
+            img = np.full((h, w, 3), 40 + int(rng.integers(0, 30)), np.uint8)
+            x = f * (w - 12) // max(num_frames - 1, 1)
+            img[h // 4: 3 * h // 4, x:x + 12] = colour
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+            assert ok
+            chunks.append(buf.reshape(-1))
+            offsets.append(offsets[-1] + len(buf))
+        part = parts_dir / f"{name}.npz"
+        save_part(part, Part(np.concatenate(chunks), np.array(offsets, np.int64), (h, w), (240, 320)))
+        refs.append(PartRef(name, class_names[label], part))
+    write_store(path, refs, class_names, {"source": "simulated", "source_kind": "simulated",
+                                          "short_side": 0, "quality": 95})
+    shutil.rmtree(parts_dir)
+    return path
+
+
+def simulated_ucf101_run(root: Path, splits_dir: Path, *, seed: int = 0,
+                         frame_error: float = 0.20, clip_error: float = 0.10,
+                         probe_loss: dict[str, float] | None = None):
+    """A run folder of UCF-101's shape for the `ucf101` profile, split 1, as the pipeline
+    writes it (`RunPaths`: the models' config.json and metrics.csv, choices.json, and the
+    predictions files with the attributes `evaluate` writes), with simulated predictions:
+    the 101 classes and 3,783 test videos (clustered by their real groups) of the official
+    lists in `splits_dir`, validation predictions on the held-out training groups, per-class
+    accuracies around 1 - `frame_error` (frame) and 1 - `clip_error` (clip) with many
+    classes at 100%, errors concentrated on related classes (`RELATED_CLASSES`), and the
+    clip model's temporal probes (`probe_loss`: the largest share of a class's right videos
+    each probe turns wrong; many classes lose nothing). A small store holds the frames of the
+    test videos the frame model gets wrong and of one video per class.
+
+    Returns the `pipeline.Setup` that notebooks 03 and 04 take (data, stores and run under
+    `root`). Not a trained run: nothing here measures a model.
+    """
+    from helpers.data.splits import load_split_data
+    from helpers.evaluation.predictions import Predictions, video_groups
+    from helpers.training.runs import write_metrics, write_summary
+    from helpers.utils.io import write_json_atomic
+    from helpers.workflow.pipeline import Setup, data_paths, record_choice, run_paths, train_config
+
+    rng = np.random.default_rng(seed)
+    probe_loss = probe_loss or {"shuffled": 0.5, "reversed": 0.25, "static": 0.8}
+    (root / "UCF-101").mkdir(parents=True, exist_ok=True)
+    setup = Setup(profile="ucf101", data_dir=str(root / "UCF-101"), splits_dir=str(splits_dir),
+                  run_dir=str(root / "run"), split=1, stores_dir=str(root / "stores"))
+    data, run = data_paths(setup), run_paths(setup)
+    cfg_holdout = {k: train_config(setup, k, "holdout") for k in ("frame", "clip")}
+    val_groups = cfg_holdout["frame"].val_groups
+    split = load_split_data(splits_dir, 1, val_groups)
+    names, c = split.class_names, len(split.class_names)
+    index = {n: i for i, n in enumerate(names)}
+    partner = (np.arange(c) + rng.integers(1, c, c)) % c
+    for a, b in RELATED_CLASSES:
+        partner[index[a]], partner[index[b]] = index[b], index[a]
+    # Class difficulty, shared by both models (gamma: many classes near zero, a long tail),
+    # with a model-specific factor: each model has classes the other does better on.
+    difficulty = rng.gamma(0.6, 1 / 0.6, c)
+    errors = {k: np.clip(e * difficulty * rng.lognormal(0, 0.5, c), 0, 0.9)
+              for k, e in (("frame", frame_error), ("clip", clip_error))}
+    order = np.clip(rng.gamma(0.5, 0.6, c) * (rng.random(c) < 0.6), 0, 1)  # frame order needed
+    epochs = {"frame": 18, "clip": 14}
+
+    subsets = {s: (list(ids), np.array(lab, np.int64)) for s, ids, lab in (
+        ("val", split.val_ids, split.val_labels), ("test", split.test_ids, split.test_labels))}
+    wrong_frame_test = np.zeros(0, bool)
+    for kind in ("frame", "clip"):
+        stages = {"holdout": cfg_holdout[kind], "reported": train_config(setup, kind, "reported")
+                  .replace(num_epochs=epochs[kind], **({"three_crop": True} if kind == "frame" else {}))}
+        counts = {"holdout": (len(split.train_ids), len(split.val_ids)),
+                  "reported": (len(split.train_ids) + len(split.val_ids), 0)}
+        for stage, cfg in stages.items():
+            out = run.model_dir(kind, stage)
+            write_summary(out, {
+                "config": cfg.to_dict(), "store": str(data.frame_store if kind == "frame" else data.clip_store),
+                "splits": str(splits_dir), "split": 1, "world_size": 1,
+                "num_train": counts[stage][0], "num_val": counts[stage][1],
+                "missing_train": [], "missing_val": [],
+                "data": {"split": 1, "split_sha256": split.split_sha256}})
+            write_metrics(out, _simulated_history(rng, cfg.num_epochs, 1 - errors[kind].mean(),
+                                                  with_val=stage == "holdout"))
+        for subset, (ids, labels) in subsets.items():
+            stage = "holdout" if subset == "val" else "reported"
+            cfg = stages[stage]
+            clusters = video_groups(ids)
+            wrong = _simulated_errors(rng, labels, clusters, errors[kind])
+            if kind == "frame" and subset == "test":
+                wrong_frame_test = wrong
+            unit_acc = float(np.clip(1 - wrong.mean() - (0.08 if kind == "frame" else 0.05), 0, 1))
+            per_video = 25 if kind == "frame" else 8
+
+            model_pt = run.model_dir(kind, stage) / "model.pt"
+            attrs = {"model": f"{cfg.arch} ({kind})", "kind": kind, "checkpoint": str(model_pt),
+                     "checkpoint_sha256": "0" * 64, "config": cfg.to_dict(), "split": 1,
+                     "subset": subset, "level": kind, f"{kind}_accuracy": unit_acc,
+                     "num_items": len(ids) * per_video, "unit": "img" if kind == "frame" else "clip",
+                     "eval_frames": -1 if cfg.eval_frames is None else cfg.eval_frames,
+                     "three_crop": bool(cfg.three_crop), "num_listed_videos": len(ids),
+                     "num_missing_videos": 0, "missing_videos": []}
+            probs = _simulated_predictions(rng, labels, wrong, partner, c)
+            Predictions(ids, labels, probs, names, attrs).save(run.predictions(kind, subset))
+            if kind == "clip" and subset == "test":
+                for probe, loss in probe_loss.items():
+                    lost = ~wrong & (rng.random(len(ids)) < loss * order[labels])
+                    probs = _simulated_predictions(rng, labels, wrong | lost, partner, c)
+                    Predictions(ids, labels, probs, names, {**attrs, "probe": probe}).save(
+                        run.predictions(kind, subset, probe))
+    write_json_atomic(run.choices, {kind: {"num_epochs": {
+        "value": epochs[kind], "rule": "epoch of the lowest validation loss of the held-out model"}}
+        for kind in ("frame", "clip")})
+    record_choice(run, "frame", "three_crop", {"value": True, "rule": "three crops when their "
+                                                "validation top-1 is higher"})
+    test_ids, test_labels = subsets["test"]
+    first = {int(lab): i for i, lab in reversed(list(enumerate(test_labels)))}
+    shown = sorted(set(np.flatnonzero(wrong_frame_test).tolist()) | set(first.values()))
+    _simulated_store(data.frame_store, names, [(test_ids[i], int(test_labels[i])) for i in shown], rng)
+    return setup

@@ -7,6 +7,7 @@ import pytest
 from helpers.errors import UserError
 from helpers.evaluation.metrics import (
     best_worst,
+    class_ends,
     compare_per_class,
     comparison_table,
     confusion_matrix,
@@ -87,10 +88,15 @@ def test_per_class_and_best_worst_tie_breaks():
     assert pc["support"].tolist() == [2, 4, 2, 3, 3, 0]
     assert np.isnan(pc.loc[5, "accuracy"])
     best, worst = best_worst(pc, n=3)
-    # equal accuracy: more videos first, then name A-Z; the class without videos is left out
-    assert best["class"].tolist() == ["Beta", "Alpha", "Gamma"]
-    assert worst["class"].tolist() == ["Delta", "Epsilon", "Gamma"]
-    assert len(best_worst(pc, n=10)[0]) == 5
+    # 5 scored classes: each list gets 2 places, so no class is in both; equal accuracy goes
+    # to more videos first, then name A-Z; the class without videos is left out
+    assert best["class"].tolist() == ["Beta", "Alpha"]
+    assert worst["class"].tolist() == ["Delta", "Epsilon"]
+    b10, w10 = best_worst(pc, n=10)
+    assert len(b10) == 2 and not set(b10["class"]) & set(w10["class"])
+    # all at the top accuracy: no worst class at all
+    tied = _per_class({"A": (1, 1), "B": (2, 2), "C": (3, 3)})
+    assert best_worst(tied, n=1)[1].empty
 
 
 def _per_class(accuracies: dict[str, tuple[int, int]]) -> pd.DataFrame:
@@ -115,16 +121,37 @@ def test_best_list_names_a_tie_larger_than_its_places():
     worst = rank_classes(pc, 10, best=False)
     assert worst.tied.empty and len(worst.ranked) == 10
     assert worst.ranked["class"].tolist() == [f"Rest{i:02d}" for i in range(10)]
-    # with fewer classes below, the worst list reaches the 100% tie and names it too
+    # with fewer classes below the top, the worst list holds only those, never the 100% tie
     few = rank_classes(_per_class({**perfect, "Low": (1, 10)}), 10, best=False)
-    assert few.ranked["class"].tolist() == ["Low"] and len(few.tied) == 15
+    assert few.classes == ["Low"] and few.tied.empty
+    assert (few.eligible, few.below_top, few.top_accuracy, few.short) == (1, 1, 1.0, True)
+    assert not worst.short and worst.eligible == 12
     # summarize carries the honest lists
     labels = np.repeat(np.arange(3), 4)
     probs = np.full((12, 3), 0.1)
     probs[np.arange(12), labels] = 0.8  # every video right: all 3 classes tie at 100%
     s = summarize(Predictions([f"v_X_g01_c{i:02d}" for i in range(12)], labels, probs,
                               ["a", "b", "c"], {}), n=2)
-    assert sorted(s.best_ranked.classes) == ["a", "b", "c"] and len(s.best) == 2
+    # (3 classes: one place per list, and no class below the top for the worst)
+    assert sorted(s.best_ranked.classes) == ["a", "b", "c"] and len(s.best) == 1
+    assert s.worst.empty and s.worst_ranked.classes == []
+
+
+def test_class_ends_are_disjoint_and_the_worst_leave_out_the_best_and_the_top():
+    # 6 classes: 3 places each; 3 at 100% fill the best list, so the worst holds the 3 below
+    pc = _per_class({"A": (4, 4), "B": (3, 3), "C": (2, 2), "D": (1, 2), "E": (1, 4),
+                     "F": (0, 3)})
+    best, worst = class_ends(pc, 10)
+    assert best.classes == ["A", "B", "C"] and worst.classes == ["F", "E", "D"]
+    assert best.n == worst.n == 3
+    # 5 classes, 2 places each, 4 tied at 100%: the best list names the whole tie, and the
+    # worst may only take the one class left
+    pc = _per_class({"A": (4, 4), "B": (3, 3), "C": (2, 2), "D": (1, 1), "E": (0, 3)})
+    best, worst = class_ends(pc, 10)
+    assert sorted(best.classes) == ["A", "B", "C", "D"] and worst.classes == ["E"]
+    assert worst.short and worst.below_top == 1
+    # rank_classes leaves out what it is told to, at either end
+    assert rank_classes(pc, 2, best=True, exclude=["A", "B"]).classes == ["C", "D"]
 
 
 def test_tie_across_the_last_place_is_named_after_the_classes_ahead_of_it():
@@ -237,8 +264,9 @@ def test_report_text_names_the_whole_tie_and_both_directions():
     assert all(name in text for name in perfect) and "|" not in text  # no table: none ahead
     worst = tables.ranked_classes_md(rank_classes(_per_class({**perfect, "Low": (1, 10)}), 10,
                                                   best=False))
-    assert "for the last 9 of the 10 places" in worst and "The class ranked ahead" in worst
-    assert "| Low | 10.0% | 1 | 10 |" in worst
+    # the worst list never reaches the 100% tie: it says how many classes are below the top
+    assert worst.startswith("Only 1 class is below the top accuracy (100.0%)")
+    assert "| Low | 10.0% | 1 | 10 |" in worst and "Perfect" not in worst
     mutual = mutual_confusions(np.array([[5, 2, 0], [3, 4, 1], [0, 0, 6]]), ["A", "B", "C"])
     assert prose.mutual_pairs(mutual) == (
         "**Confused in both directions** (videos each way): B → A (3, back 2).")

@@ -3,6 +3,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib import rcParams
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from helpers.data.sampling import spaced
@@ -14,7 +16,10 @@ from helpers.evaluation.metrics import (
     row_normalize,
 )
 from helpers.evaluation.predictions import Predictions
+from helpers.evaluation.probes import APPEARANCE, NEEDS_ORDER, UNCLEAR
 from helpers.reporting.plots import (
+    CONFUSION_FONT,
+    PRINT_WIDTH_IN,
     confusion_order,
     gain_rows,
     pair_rows,
@@ -22,6 +27,8 @@ from helpers.reporting.plots import (
     plot_best_worst,
     plot_confusion,
     plot_frame_strips,
+    plot_probe_vs_gain,
+    plot_sampling,
     plot_training_curves,
 )
 
@@ -62,8 +69,9 @@ def test_confusion_plot_101_classes(tmp_path):
     fig = plot_confusion(cm, NAMES, "test", out_dir=tmp_path, name="cm")
     assert isinstance(fig, Figure)
     _written(tmp_path, "cm")
-    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert sorted(labels) == NAMES  # every class is named
+    ax = fig.axes[0]
+    labels = [t.get_text() for a in (ax, *ax.child_axes) for t in a.get_yticklabels()]
+    assert sorted(labels) == NAMES  # every class is named, on one side or the other
     with pytest.raises(UserError):
         plot_confusion(cm[:5, :5], NAMES, out_dir=tmp_path)
 
@@ -176,3 +184,103 @@ def test_returned_figure_displays_once_in_an_executed_notebook(tmp_path):
     outputs = nb.cells[0].outputs
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1, outputs
+
+
+# ----------------------------------------------------------------------------- print size
+
+LATEX_MAX_WIDTH_IN = 0.9 * 6.5  # nbconvert's template scales a wider image down to this
+MIN_PRINTED_PT = 6.0  # the smallest text that reads on paper
+MATH_SHRINK = 0.7  # mathtext sets a super- or subscript (10^{-3}) at this fraction of the font
+
+
+def _as_printed(fig):
+    """(width in inches of the image the notebook shows and the PDF prints, [(text, points as
+    printed)] for every piece of text the figure draws). The notebook crops a figure to its
+    content plus savefig.pad_inches a side (bbox_inches="tight"); LaTeX scales an image wider
+    than LATEX_MAX_WIDTH_IN down to that width, and its text with it."""
+    canvas = FigureCanvasAgg(fig)
+    renderer = canvas.get_renderer()
+    drawn = []
+    draw_text = renderer.draw_text
+
+    def record(gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        size = prop.get_size_in_points()
+        if ismath and ("^" in s or "_" in s):
+            size *= MATH_SHRINK
+        drawn.append((s, size))
+        return draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+    renderer.draw_text = record
+    fig.draw(renderer)  # lays the figure out and draws only what is visible
+    shown_in = fig.get_tightbbox(renderer).width + 2 * rcParams["savefig.pad_inches"]
+    scale = min(1.0, LATEX_MAX_WIDTH_IN / shown_in)
+    return shown_in, [(s, size * scale) for s, size in drawn if s.strip()]
+
+
+def _frame_strips(tmp_path):
+    names = ["HandstandPushups", "HandstandWalking", "RockClimbingIndoor"]
+    ids = [f"v_{n}_g25_c07" for n in names]
+    store = _Store(ids, [0, 1, 2], num_frames=164)
+    store.read_frames = lambda index, frames: np.zeros((len(frames), 240, 320, 3), np.uint8)
+    rows = [(f"{names[0]} (true), taken for {names[1]} in 100% of its videos", 0),
+            (names[1], 1), (f"{names[2]}: right in 3D, wrong in 2D", 2)]
+    return plot_frame_strips(store, rows, title="Notable confused pairs (single-frame model)",
+                             out_dir=tmp_path)
+
+
+def _training_curves(tmp_path):
+    paths = {}
+    for run, epochs in (("frame model", 30), ("clip model", 45)):
+        e = np.arange(1, epochs + 1)
+        df = pd.DataFrame({"epoch": e, "train_loss": 4 / e, "train_acc": 1 - 1 / (e + 1),
+                           "val_loss": 4.2 / e, "val_acc": 0.9 - 1 / (e + 1),
+                           "lr": 0.01 * 0.1 ** (e // 15), "seconds": 60})
+        paths[run] = tmp_path / f"{run}.csv"
+        df.to_csv(paths[run], index=False)
+    return plot_training_curves(paths, out_dir=tmp_path)
+
+
+def _probe_vs_gain(tmp_path):
+    rng = np.random.default_rng(0)
+    d = rng.normal(0.05, 0.1, C)
+    table = pd.DataFrame({"class": NAMES, "support": rng.integers(25, 50, C),
+                          "reading": rng.choice([NEEDS_ORDER, APPEARANCE, UNCLEAR], C),
+                          "dprob_shuffled": d, "lo_shuffled": d - 0.05, "hi_shuffled": d + 0.05})
+    gain = pd.DataFrame({"class": NAMES, "gain": rng.normal(0.05, 0.1, C)})
+    return plot_probe_vs_gain(table, gain, out_dir=tmp_path)
+
+
+FIGURES = {
+    "confusion": lambda tmp: plot_confusion(row_normalize(_random_cm()), NAMES,
+                                            "Confusion matrix: clip model", out_dir=tmp),
+    "best_worst": lambda tmp: plot_best_worst(per_class_accuracy(_random_cm(1), NAMES),
+                                              title="Per-class accuracy: clip model",
+                                              out_dir=tmp),
+    "2d_vs_3d": lambda tmp: plot_2d_vs_3d(per_class_accuracy(_random_cm(1), NAMES),
+                                          per_class_accuracy(_random_cm(2), NAMES), out_dir=tmp),
+    "training_curves": _training_curves,
+    "frame_strips": _frame_strips,
+    "sampling_clip": lambda tmp: plot_sampling("v_RockClimbingIndoor_g25_c07", 301,
+                                               [range(s, s + 16) for s in range(0, 286, 28)],
+                                               what="window", out_dir=tmp),
+    "sampling_frame": lambda tmp: plot_sampling("v_RockClimbingIndoor_g25_c07", 301,
+                                                [spaced(301, 25).tolist()],
+                                                what="scored frames", out_dir=tmp),
+    "probe_vs_gain": _probe_vs_gain,
+}
+
+
+@pytest.mark.parametrize("build", FIGURES.values(), ids=FIGURES.keys())
+def test_every_figure_prints_its_text_at_a_readable_size(build, tmp_path):
+    """Each figure of the report is drawn at most as wide as it prints, so the PDF prints it at
+    full size, and all its text is at least MIN_PRINTED_PT on paper (the confusion matrix's
+    101 class labels: CONFUSION_FONT)."""
+    fig = build(tmp_path)
+    assert fig.get_figwidth() <= PRINT_WIDTH_IN + 1e-6
+    shown_in, texts = _as_printed(fig)
+    assert shown_in <= LATEX_MAX_WIDTH_IN, f"{shown_in:.2f} in wide: printed smaller"
+    assert texts
+    floor = {name: CONFUSION_FONT for name in NAMES}  # only the confusion matrix has them alone
+    small = sorted({(round(float(pt), 2), s) for s, pt in texts
+                    if pt < floor.get(s, MIN_PRINTED_PT)})
+    assert not small, f"text printed under {MIN_PRINTED_PT} pt: {small[:8]}"

@@ -1,4 +1,5 @@
-"""Temporal probes: the per-class table, the overall drop, the ranking and its figure; the
+"""Temporal probes: the per-class drop in true-class probability with its paired cluster
+bootstrap interval, the verdicts and readings built on it, the overall drop, the figure; the
 probe predictions files round-trip with their `probe` attribute."""
 
 from __future__ import annotations
@@ -12,54 +13,180 @@ from helpers.evaluation import probes
 from helpers.evaluation.predictions import Predictions, load
 from helpers.reporting.plots import plot_probe_vs_gain
 
-CLASSES = ["Static", "Forward", "Backward"]
+CLASSES = ["Spatial", "Forward", "Backward", "Detail"]
+GROUPS = 8  # clusters per class
+VIDEOS = 2  # videos per cluster
 
 
-def _pred(preds: list[int], labels: list[int], probe: str | None = None) -> Predictions:
-    probs = np.full((len(preds), 3), 0.05, dtype=np.float32)
-    probs[np.arange(len(preds)), preds] = 0.9
-    ids = [f"v_{CLASSES[lab]}_g{i + 1:02d}_c01" for i, lab in enumerate(labels)]
-    return Predictions(ids, np.array(labels), probs, CLASSES, {"probe": probe} if probe else {})
+def _pred(true: dict[str, np.ndarray], probe: str | None = None) -> Predictions:
+    """Each class's videos (GROUPS x VIDEOS, cluster-major) with the given true-class
+    probabilities; the rest of each row goes mostly to the next class, so a video is right
+    when its true-class probability is above about 0.47."""
+    ids, labels, rows = [], [], []
+    k = len(CLASSES)
+    for y, name in enumerate(CLASSES):
+        for i, t in enumerate(true[name]):
+            ids.append(f"v_{name}_g{1 + i // VIDEOS:02d}_c{1 + i % VIDEOS:02d}")
+            labels.append(y)
+            row = np.full(k, (1 - t) * 0.1 / (k - 2))
+            row[y], row[(y + 1) % k] = t, (1 - t) * 0.9
+            rows.append(row)
+    return Predictions(ids, np.array(labels), np.array(rows), CLASSES,
+                       {"probe": probe} if probe else {})
 
 
-LABELS = [0, 0, 1, 1, 2, 2]
+def _const(**by_class: float) -> dict[str, np.ndarray]:
+    return {c: np.full(GROUPS * VIDEOS, by_class[c]) for c in CLASSES}
 
 
-def test_probe_table_drop_and_ranking(tmp_path):
-    normal = _pred([0, 0, 1, 1, 2, 2], LABELS)
-    # reversed: the forward/backward pair swap, the static class survives
-    rev = _pred([0, 0, 2, 2, 1, 1], LABELS, "reversed")
-    path = rev.save(tmp_path / "clip_test_reversed.h5")
+NORMAL = _const(Spatial=0.95, Forward=0.9, Backward=0.9, Detail=0.55)
+# the detail class swings by cluster: half its clusters lose 15 points, half gain them
+SWING = np.repeat(np.where(np.arange(GROUPS) % 2 == 0, -0.15, 0.15), VIDEOS)
+
+
+def _probed() -> dict[str, Predictions]:
+    shuffled = _const(Spatial=0.94, Forward=0.45, Backward=0.45, Detail=0.55)
+    shuffled["Detail"] = 0.55 + SWING
+    reversed_ = _const(Spatial=0.95, Forward=0.05, Backward=0.05, Detail=0.55)
+    static = _const(Spatial=0.93, Forward=0.45, Backward=0.45, Detail=0.5)
+    return {"reversed": _pred(reversed_, "reversed"), "shuffled": _pred(shuffled, "shuffled"),
+            "static": _pred(static, "static")}
+
+
+def test_probe_table_reads_each_class_from_its_interval(tmp_path):
+    normal = _pred(NORMAL)
+    probed = _probed()
+    path = probed["reversed"].save(tmp_path / "clip_test_reversed.h5")
     assert load(path).attrs["probe"] == "reversed"  # round trip
-    shuf = _pred([0, 0, 1, 0, 2, 0], LABELS, "shuffled")
-    table = probes.probe_table(normal, {"reversed": load(path), "shuffled": shuf})
-    assert table["normal"].tolist() == [1.0, 1.0, 1.0]
-    assert table["reversed"].tolist() == [1.0, 0.0, 0.0]
-    assert table["drop_shuffled"].tolist() == [0.0, 0.5, 0.5]
-    most, least = probes.order_dependence(table, "shuffled", n=2)
-    assert most["class"].tolist() == ["Backward", "Forward"]  # equal drop: A-Z
-    assert least["class"].tolist()[0] == "Static"
-    top = probes.overall(normal, {"reversed": rev})
-    assert top.set_index("windows")["drop"]["reversed"] == pytest.approx(4 / 6)
-    kinds = probes.drop_by_kind(table, {"Static": "spatial", "Forward": "temporal",
-                                        "Backward": "temporal"}).set_index("kind")
+    table = probes.probe_table(normal, {**probed, "reversed": load(path)}).set_index("class")
+    assert probes.probe_names(table.reset_index()) == ["reversed", "shuffled", "static"]
+    assert table["clusters"].tolist() == [GROUPS] * 4
+    assert table.loc["Forward", "dprob_shuffled"] == pytest.approx(0.45, abs=1e-6)
+    assert table.loc["Forward", "drop_reversed"] == 1.0  # top-1 is kept in the table
+    # every video of Forward loses the same: the interval collapses onto the drop
+    assert table.loc["Forward", ["lo_shuffled", "hi_shuffled"]].tolist() == pytest.approx(
+        [0.45, 0.45], abs=1e-6)
+    assert table.loc["Forward", "reading"] == probes.NEEDS_ORDER
+    assert table.loc["Spatial", "reading"] == probes.APPEARANCE
+    # the detail class's top-1 falls by half under shuffling, its probability does not
+    assert table.loc["Detail", "drop_shuffled"] == pytest.approx(0.5)
+    assert table.loc["Detail", "dprob_shuffled"] == pytest.approx(0.0, abs=1e-6)
+    assert table.loc["Detail", "lo_shuffled"] < 0 < table.loc["Detail", "hi_shuffled"]
+    assert table.loc["Detail", "verdict_shuffled"] == probes.UNCLEAR
+    assert table.loc["Detail", "reading"] == probes.UNCLEAR
+    # ranked by effect size: the largest shuffled drop first, never by name
+    assert list(table.index[:2]) == ["Forward", "Backward"] or list(table.index[:2]) == [
+        "Backward", "Forward"]
+    assert list(table.index[2:]) == ["Spatial", "Detail"]  # 0.01 before 0.0
+    assert probes.losing(table.reset_index(), "reversed")["class"].tolist()[0] in (
+        "Forward", "Backward")
+    kinds = probes.drop_by_kind(table.reset_index(), {
+        "Spatial": "spatial", "Forward": "temporal", "Backward": "temporal",
+        "Detail": "detail"}).set_index("kind")
+    assert kinds.loc["temporal (2)", probes.NEEDS_ORDER] == 2
+    assert kinds.loc["detail (1)", probes.UNCLEAR] == 1
     assert kinds.loc["temporal (2)", "reversed"] == 0.0
-    assert kinds.loc["spatial (1)", "shuffled"] == 1.0
+
+
+def test_intervals_are_paired_cluster_bootstrap_intervals():
+    rng = np.random.default_rng(1)
+    clusters = np.repeat(np.arange(6), [1, 2, 3, 1, 2, 3])
+    values = rng.normal(size=(12, 2))
+    sums, sizes = probes.cluster_totals(values, clusters)
+    assert sizes.tolist() == [1, 2, 3, 1, 2, 3]
+    draws = probes.cluster_draws(6, 500, np.random.default_rng(0))
+    assert (draws.sum(axis=1) == 6).all()
+    lo, hi = probes.boot_intervals(sums[None], sizes[None], draws, 0.025)
+    # the same resamples by hand: ratio of the drawn clusters' totals to their videos
+    reps = np.array([[sum(w * values[clusters == u, j].sum() for u, w in enumerate(d))
+                      / sum(w * (clusters == u).sum() for u, w in enumerate(d))
+                      for j in range(2)] for d in draws])
+    assert lo[0] == pytest.approx(np.quantile(reps, 0.025, axis=0))
+    assert hi[0] == pytest.approx(np.quantile(reps, 0.975, axis=0))
+    with pytest.raises(UserError, match="over 5 clusters"):
+        probes.boot_intervals(sums[None], sizes[None], draws[:, :5], 0.025)
+
+
+def test_intervals_are_simultaneous_over_every_class_and_probe():
+    # Backward's drop varies by cluster; its interval widens with the number of pairs
+    true = _const(Spatial=0.9, Forward=0.9, Backward=0.9, Detail=0.9)
+    true["Backward"] = 0.9 - np.repeat(np.linspace(0.0, 0.4, GROUPS), VIDEOS)
+    normal, probe = _pred(_const(Spatial=0.9, Forward=0.9, Backward=0.9, Detail=0.9)), _pred(true)
+    one = probes.probe_table(normal, {"shuffled": probe}).set_index("class")
+    two = probes.probe_table(normal, {"shuffled": probe, "static": probe}).set_index("class")
+    assert two.loc["Backward", "lo_shuffled"] < one.loc["Backward", "lo_shuffled"]
+    assert probes.replicates_for(0.05 / 16) == 3200
+
+
+@pytest.mark.parametrize("drop, lo, hi, said", [
+    (0.30, 0.05, 0.55, probes.LOSES),
+    (0.08, 0.02, 0.14, probes.UNCLEAR),  # real, under 10 points, may reach beyond
+    (0.06, 0.02, 0.10, probes.KEEPS),  # real, but no more than 10 points
+    (0.30, -0.05, 0.60, probes.UNCLEAR),  # across zero
+    (0.01, -0.08, 0.09, probes.KEEPS),
+    (0.01, -0.08, 0.12, probes.UNCLEAR),  # small but not tight
+    (0.0, np.nan, np.nan, probes.UNCLEAR)])  # too few clusters for an interval
+def test_verdict(drop, lo, hi, said):
+    assert probes.verdict(drop, lo, hi) == said
+
+
+def test_a_class_with_few_clusters_gets_no_interval():
+    normal, probed = _pred(NORMAL), _probed()
+    few = [i for i, v in enumerate(normal.video_ids) if "Forward" not in v
+           or int(v.split("_g")[1][:2]) <= probes.MIN_CLUSTERS - 1]
+    table = probes.probe_table(normal.take(few), {p: pred.take(few) for p, pred in
+                                                   probed.items()}).set_index("class")
+    assert table.loc["Forward", "clusters"] == probes.MIN_CLUSTERS - 1
+    assert np.isnan(table.loc["Forward", "lo_shuffled"])
+    assert table.loc["Forward", "reading"] == probes.UNCLEAR
+    assert table.loc["Backward", "reading"] == probes.NEEDS_ORDER
+
+
+def test_a_class_the_model_does_not_recognise_is_not_read():
+    # Detail's videos all go to Spatial: Detail has no top-1, Spatial half its precision
+    normal = _pred(_const(Spatial=0.9, Forward=0.9, Backward=0.9, Detail=0.3))
+    true = _const(Spatial=0.9, Forward=0.9, Backward=0.9, Detail=0.1)
+    true["Forward"] = 0.9 + SWING / 7.5  # +-2 points by cluster
+    true["Backward"] = 0.9 + SWING / 3  # +-5 points
+    table = probes.probe_table(normal, {"shuffled": _pred(true)}).set_index("class")
+    assert table.loc["Spatial", "precision"] == 0.5 and table.loc["Spatial", "normal"] == 1.0
+    assert table.loc["Spatial", "verdict_shuffled"] == probes.KEEPS
+    assert table.loc["Spatial", "reading"] == probes.UNCLEAR
+    # Detail loses 20 points on every video, but it had no recognition to lose
+    assert table.loc["Detail", "verdict_shuffled"] == probes.LOSES
+    assert table.loc["Detail", "reading"] == probes.UNCLEAR
+    assert probes.losing(table.reset_index(), "shuffled").empty
+    # appearance, the tightest first: by effect size, not by name
+    ranked = probes.by_reading(table.reset_index(), probes.APPEARANCE)
+    assert ranked["class"].tolist() == ["Forward", "Backward"]
+
+
+def test_overall_drop_with_its_interval():
+    normal, probed = _pred(NORMAL), _probed()
+    top = probes.overall(normal, probed, n_boot=300).set_index("windows")
+    assert top.loc["normal", "top1"] == 1.0  # Detail too is right at 0.55
+    assert top.loc["reversed", "drop"] == pytest.approx(0.5)
+    assert top.loc["reversed", "drop_lo"] <= 0.5 <= top.loc["reversed", "drop_hi"]
+    assert top.loc["shuffled", "dprob"] == pytest.approx((0.01 + 0.45 + 0.45) / 4)
+    assert top.loc["shuffled", "dprob_lo"] < top.loc["shuffled", "dprob"]
+    assert top.loc["shuffled", "dprob_hi"] > top.loc["shuffled", "dprob"]
 
 
 def test_probe_files_must_match_their_name():
-    normal = _pred([0, 0, 1, 1, 2, 2], LABELS)
+    normal = _pred(NORMAL)
     with pytest.raises(UserError, match="made with probe 'static'"):
-        probes.probe_table(normal, {"shuffled": _pred([0] * 6, LABELS, "static")})
+        probes.probe_table(normal, {"shuffled": _probed()["static"]})
     with pytest.raises(UserError, match="No probe predictions"):
         probes.probe_table(normal, {})
 
 
 def test_probe_figure(tmp_path):
-    normal = _pred([0, 0, 1, 1, 2, 2], LABELS)
-    table = probes.probe_table(normal, {"shuffled": _pred([0, 0, 1, 0, 2, 0], LABELS)})
-    gain = pd.DataFrame({"class": CLASSES, "gain": [0.0, 0.5, 0.5]})
+    table = probes.probe_table(_pred(NORMAL), _probed())
+    gain = pd.DataFrame({"class": CLASSES, "gain": [0.0, 0.5, 0.5, -0.1]})
     fig = plot_probe_vs_gain(table, gain, out_dir=tmp_path, name="probe")
-    assert (tmp_path / "probe.png").is_file() and fig.axes[0].get_xlabel().startswith("accuracy")
-    with pytest.raises(UserError, match="no 'reversed' column"):
-        plot_probe_vs_gain(table, gain, probe="reversed", out_dir=tmp_path)
+    assert (tmp_path / "probe.png").is_file()
+    assert fig.axes[0].get_xlabel().startswith("drop in the 3D model's true-class probability")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["needs order (2)", "appearance (1)", "unclear (1)"]
+    with pytest.raises(UserError, match="no 'sideways' column"):
+        plot_probe_vs_gain(table, gain, probe="sideways", out_dir=tmp_path)

@@ -261,6 +261,17 @@ def test_long_words_in_table_rows_get_break_points():
     assert out.replace(z, "") == text
 
 
+def test_long_words_in_computed_prose_get_break_points_outside_code_and_math():
+    z = render.ZWSP
+    text = ("Computed on UCF-101 (videos from `/scratch/me/course/UCF-101`).\n\n"
+            "```\n/scratch/me/course/UCF-101\n```\n\n$a_{ij}+b_{kl}+c_{mn}$ is math.")
+    out = render.breakable_text(text)
+    assert f"`/{z}scratch/{z}me/{z}course/{z}UCF-101`" in out
+    assert "```\n/scratch/me/course/UCF-101\n```" in out  # a code block is verbatim
+    assert "$a_{ij}+b_{kl}+c_{mn}$" in out
+    assert render.breakable_text(out) == out and out.replace(z, "") == text
+
+
 def _layout_notebook(path: Path) -> Path:
     """Sections at every height of a page: filler of growing length, then a heading followed
     directly by a table (LaTeX keeps a heading with a paragraph, not with a table), and a

@@ -7,6 +7,9 @@ Tie rules (so every table is reproducible):
   the class with more test videos (more evidence), then to the class name A-Z. When the
   classes tied at the n-th place do not all fit in n places, `rank_classes` names the whole
   tie instead of letting that order pick some of them (34 classes at 100% are 34, not 10).
+  A class at the top accuracy is never among the worst, and `class_ends` keeps the two
+  lists disjoint (with fewer than 2n classes each list gets half of them): when ties leave
+  fewer than n classes for the worst list, it holds those few.
 - Confused pairs: highest row-normalised rate, then higher count, then true and predicted
   class names A-Z.
 Rows are true classes and columns predicted classes throughout.
@@ -96,8 +99,21 @@ def _ranking(per_class: pd.DataFrame, best: bool) -> pd.DataFrame:
 
 
 def best_worst(per_class: pd.DataFrame, n: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The n best and n worst classes (see the tie rule in the module docstring)."""
-    return _ranking(per_class, True).head(n), _ranking(per_class, False).head(n)
+    """The first places of each end under the tie rule, cut at their places without naming
+    a tie (see `class_ends` for the places and for the lists a report prints): disjoint, and
+    no class at the top accuracy among the worst."""
+    places = _places(per_class, n)
+    best = _ranking(per_class, True).head(places)
+    worst = _ranking(per_class, False)
+    worst = worst[(worst["accuracy"] < worst["accuracy"].max())
+                  & ~worst["class"].isin(list(best["class"]))]
+    return best, worst.head(places)
+
+
+def _places(per_class: pd.DataFrame, n: int) -> int:
+    """Places per list: n, or half the scored classes when there are fewer than 2n (so the
+    best and the worst list need not share a class); at least one for the best."""
+    return max(1, min(n, int(per_class["accuracy"].notna().sum()) // 2))
 
 
 @dataclass(frozen=True)
@@ -108,11 +124,18 @@ class RankedClasses:
     class whose accuracy equals that of place n when they do not all fit in the n places
     (then `ranked` holds only the classes ahead of the tie, and `ranked` + `tied` can exceed
     n); otherwise it is empty and `ranked` is the first n.
+
+    `eligible` classes could take a place: for the worst end, those below the top accuracy
+    (`top_accuracy`; `below_top` of them) and not already among the best. When fewer than n
+    are eligible, the list holds all of them.
     """
 
     ranked: pd.DataFrame
     tied: pd.DataFrame
     n: int
+    eligible: int = -1
+    below_top: int = -1
+    top_accuracy: float = float("nan")
 
     @property
     def tie_accuracy(self) -> float:
@@ -128,18 +151,41 @@ class RankedClasses:
         """Every class this end names: the ranked ones, then the tie."""
         return list(self.ranked["class"]) + list(self.tied["class"])
 
+    @property
+    def short(self) -> bool:
+        """Fewer classes could take a place than there are places (ties at the top)."""
+        return 0 <= self.eligible < self.n
 
-def rank_classes(per_class: pd.DataFrame, n: int = 10, *, best: bool = True) -> RankedClasses:
-    """The n best (or worst) classes, naming the whole tie at place n when it spills past n."""
-    order = _ranking(per_class, best)
+
+def rank_classes(per_class: pd.DataFrame, n: int = 10, *, best: bool = True,
+                 exclude: Iterable[str] = ()) -> RankedClasses:
+    """The n best (or worst) classes, naming the whole tie at place n when it spills past n.
+    The worst end leaves out every class at the top accuracy, and both ends the classes in
+    `exclude` (see `class_ends`)."""
+    scored = per_class[per_class["accuracy"].notna()]
+    top = float(scored["accuracy"].max()) if len(scored) else float("nan")
+    below = int((scored["accuracy"] < top).sum())
+    order = _ranking(scored[~scored["class"].isin(list(exclude))], best)
+    if not best:
+        order = order[order["accuracy"] < top]
+    facts = {"eligible": len(order), "below_top": below, "top_accuracy": top}
     if len(order) <= n:
-        return RankedClasses(order, order.iloc[:0], n)
+        return RankedClasses(order, order.iloc[:0], n, **facts)
     acc = order["accuracy"].to_numpy()
     tie = acc == acc[n - 1]
     if not tie[n:].any():  # the tie at place n ends within the n places
-        return RankedClasses(order.head(n), order.iloc[:0], n)
+        return RankedClasses(order.head(n), order.iloc[:0], n, **facts)
     first = int(np.argmax(tie))
-    return RankedClasses(order.iloc[:first], order[tie], n)
+    return RankedClasses(order.iloc[:first], order[tie], n, **facts)
+
+
+def class_ends(per_class: pd.DataFrame, n: int = 10) -> tuple[RankedClasses, RankedClasses]:
+    """The best and the worst classes as two disjoint lists: with fewer than 2n classes each
+    end gets half of them (at least one place for the best); the worst end leaves out the
+    classes at the top accuracy and those the best end names (a tie may make it longer)."""
+    places = _places(per_class, n)
+    best = rank_classes(per_class, places, best=True)
+    return best, rank_classes(per_class, places, best=False, exclude=best.classes)
 
 
 def most_confused_pairs(cm: np.ndarray, class_names: list[str], n: int = 10) -> pd.DataFrame:
@@ -194,7 +240,8 @@ class ModelSummary:
     """Every video-level metric of one predictions set (see `summarize`).
 
     `best`/`worst` are the first n classes under the tie rule; `best_ranked`/`worst_ranked`
-    name the whole tie at place n (see `rank_classes`), which is what a report should print.
+    name the whole tie at place n and never share a class (see `class_ends`), which is what
+    a report should print.
     `frame_accuracy` (2D) or `clip_accuracy` (3D) is the accuracy of single frames or clips
     before they are averaged into videos, when the predictions file records it.
     """
@@ -238,6 +285,7 @@ def summarize(pred: Predictions, n: int = 10) -> ModelSummary:
     cm = confusion_matrix(pred.labels, pred.preds, pred.num_classes)
     per_class = per_class_accuracy(cm, pred.class_names)
     best, worst = best_worst(per_class, n)
+    ends = class_ends(per_class, n)
     unit = {key: float(pred.attrs[key]) for key in ("frame_accuracy", "clip_accuracy")
             if pred.attrs.get(key) is not None}
     return ModelSummary(
@@ -246,8 +294,7 @@ def summarize(pred: Predictions, n: int = 10) -> ModelSummary:
         num_classes=pred.num_classes, top1=topk[1], top5=topk[5], top10=topk[10],
         confusion=cm, confusion_norm=row_normalize(cm), per_class=per_class,
         best=best, worst=worst,
-        best_ranked=rank_classes(per_class, n, best=True),
-        worst_ranked=rank_classes(per_class, n, best=False),
+        best_ranked=ends[0], worst_ranked=ends[1],
         confused_pairs=most_confused_pairs(cm, pred.class_names, n),
         mutual_confusions=mutual_confusions(cm, pred.class_names), **unit)
 

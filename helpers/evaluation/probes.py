@@ -1,13 +1,29 @@
 """What frame order is worth, measured: the clip model scored on the same test windows with
 their temporal structure destroyed (`evaluate --probe`), class by class.
 
-A class whose accuracy survives shuffled or static windows is recognised from appearance; a
-class that collapses needs the order of its frames. Reversed windows separate direction from
-order: a class confused with its own time-reversal needs the direction of motion.
+The measure is the drop in the mean probability the model gives the true class (normal minus
+probed windows, on the same videos): unlike per-video top-1, it sees a class at 100% lose
+confidence, and it moves by less than a whole video at a time. Each class's drop has a paired
+cluster-bootstrap interval over the class's (class, group) clusters (the videos of one group
+share an actor and a scene). A table of K classes and P probes holds K x P intervals, and at
+95% each about one in forty would exclude zero on the side of a loss by chance alone; the
+intervals are therefore simultaneous (Bonferroni: each at level 1 - alpha / (K x P)), so that
+all of them together cover at the stated level.
+
+Each (class, probe) is read as `LOSES` (interval above zero and a drop of at least `SMALL`:
+a real but tiny loss is not called order dependence, since probed windows are also unnatural
+input), `KEEPS` (the whole interval within +-`SMALL`) or `UNCLEAR`. Only a class the model
+recognises on normal windows (top-1 and precision both at least `RECOGNISED`) is read: one it
+does not recognise has no recognition for a probe to take away, and its probability only
+moves among the classes it is confused with (a class that absorbs its look-alike's videos has
+a high top-1 but a low precision). Such a class "needs order" when it loses on shuffled windows, and is "told
+apart by appearance" when it keeps under every probe run. Reversed windows separate
+direction from order: a recognised class that loses on them needs the direction of motion.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -17,13 +33,23 @@ from helpers.errors import UserError
 from helpers.evaluation.metrics import confusion_matrix, per_class_accuracy
 from helpers.evaluation.predictions import Predictions, align
 
-# Published measurements to compare the overall drop with.
+ALPHA = 0.05  # family-wise level of the per-class intervals; 95% for the overall drop
+SMALL = 0.10  # a change in true-class probability within +-10 points is "small"
+RECOGNISED = 0.8  # normal top-1 and precision a class needs before a probe's effect is read
+MIN_CLUSTERS = 4  # fewer clusters cannot show the spread between them: no interval
+_BATCH = 16  # classes resampled at once: bounds the replicates held to 16 x P x n_boot
+ORDER_PROBE, DIRECTION_PROBE = "shuffled", "reversed"
+LOSES, KEEPS, UNCLEAR = "loses", "keeps", "unclear"  # one (class, probe)
+NEEDS_ORDER, APPEARANCE = "needs order", "appearance"  # one class (else UNCLEAR)
+
+# Published measurements to compare the overall drop with (UCF-101 runs only).
 PUBLISHED = (
     "Huang et al. (CVPR 2018, \"What makes a video a video\") find that properly removing "
     "motion costs a 3D CNN only about 6 points on UCF-101",
     "Choi et al. (NeurIPS 2019, \"Why can't I dance in the mall?\") reach 59.7% on UCF-101 "
     "from the scene alone",
 )
+PUBLISHED_MOTION_COST = 0.06  # Huang et al.'s cost of removing motion, in top-1
 
 
 def _per_class(pred: Predictions) -> pd.DataFrame:
@@ -31,57 +57,206 @@ def _per_class(pred: Predictions) -> pd.DataFrame:
     return per_class_accuracy(cm, list(pred.class_names))
 
 
-def probe_table(normal: Predictions, probed: Mapping[str, Predictions]) -> pd.DataFrame:
-    """One row per class with test videos: `class`, `support`, `normal` (per-video accuracy
-    on ordinary windows), and per probe its accuracy and `drop_<probe>` (normal - probe)."""
+def true_prob(pred: Predictions) -> np.ndarray:
+    """The probability each video's prediction gives its true class."""
+    return pred.probs[np.arange(pred.num_videos), pred.labels].astype(np.float64)
+
+
+def probe_names(table: pd.DataFrame) -> list[str]:
+    """The probes of a `probe_table`, in its column order."""
+    return [c.removeprefix("verdict_") for c in table.columns if c.startswith("verdict_")]
+
+
+def _checked(normal: Predictions, probed: Mapping[str, Predictions]) -> dict[str, Predictions]:
+    """Each probe's predictions in the video order of `normal`, made with that probe."""
     if not probed:
         raise UserError("No probe predictions were given; run `evaluate --probe`.")
-    table = _per_class(normal)[["class", "support", "accuracy"]].rename(
-        columns={"accuracy": "normal"})
+    out = {}
     for name, pred in probed.items():
         if pred.attrs.get("probe") not in (None, name):
             raise UserError(f"The predictions given as probe {name!r} were made with probe "
                             f"{pred.attrs.get('probe')!r}; pass the matching files.")
-        _, pred = align(normal, pred)
+        out[name] = align(normal, pred)[1]
+    return out
+
+
+def cluster_draws(k: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of k clusters is drawn in each of n_boot resamples [n_boot, k]."""
+    idx = rng.integers(0, k, size=(n_boot, k))
+    flat = (np.arange(n_boot)[:, None] * k + idx).ravel()
+    return np.bincount(flat, minlength=n_boot * k).reshape(n_boot, k).astype(np.float64)
+
+
+def cluster_totals(values: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster (in sorted id order): the total of each column of `values` [n, P], [k, P],
+    and the number of videos, [k]."""
+    _, unit = np.unique(clusters, return_inverse=True)
+    k = int(unit.max()) + 1
+    sums = np.zeros((k, values.shape[1]))
+    np.add.at(sums, unit, values)
+    return sums, np.bincount(unit, minlength=k).astype(np.float64)
+
+
+def boot_intervals(sums: np.ndarray, sizes: np.ndarray, draws: np.ndarray,
+                   tail: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile intervals (lo, hi), each [C, P], of the mean of P paired measures in C
+    independent samples of k clusters each: `sums` [C, k, P] and `sizes` [C, k] from
+    `cluster_totals`, `draws` [n_boot, k] from `cluster_draws` (one resample serves every
+    measure, so they stay paired); `tail` is the probability left out at each end."""
+    c, k, p = sums.shape
+    if draws.shape[1] != k:
+        raise UserError(f"The draws are over {draws.shape[1]} clusters, the samples over {k}.")
+    # replicates last, so that the quantiles partition contiguous rows
+    totals = sums.transpose(0, 2, 1).reshape(c * p, k) @ draws.T  # [C * P, n_boot]
+    reps = totals.reshape(c, p, -1) / (sizes @ draws.T)[:, None, :]  # ratio of totals
+    lo, hi = np.quantile(reps.reshape(c * p, -1), [tail, 1.0 - tail], axis=1,
+                         overwrite_input=True)
+    return lo.reshape(c, p), hi.reshape(c, p)
+
+
+def replicates_for(tail: float) -> int:
+    """Bootstrap replicates that leave at least 10 beyond each end of the interval."""
+    return max(2000, math.ceil(10 / tail))
+
+
+def verdict(drop: float, lo: float, hi: float, small: float = SMALL) -> str:
+    """LOSES, KEEPS or UNCLEAR for one class under one probe (see the module docstring)."""
+    if np.isnan(lo) or np.isnan(hi):
+        return UNCLEAR
+    if lo > 0 and drop >= small:
+        return LOSES
+    if -small <= lo and hi <= small:
+        return KEEPS
+    return UNCLEAR
+
+
+def probe_table(normal: Predictions, probed: Mapping[str, Predictions], *,
+                alpha: float = ALPHA, seed: int = 0) -> pd.DataFrame:
+    """One row per class with test videos, ranked by the drop on shuffled windows (or the
+    first probe): `class`, `support`, `clusters`, `normal` (per-video top-1), `precision` and
+    `prob_normal` (mean true-class probability) on normal windows; per probe p its top-1 `p`, the top-1 drop `drop_p`, `prob_p`,
+    the drop in true-class probability `dprob_p` with its simultaneous interval `lo_p`, `hi_p`
+    (level 1 - alpha over every class and probe), and `verdict_p`; then the class's `reading`
+    (NEEDS_ORDER, APPEARANCE or UNCLEAR)."""
+    probed = _checked(normal, probed)
+    table = _per_class(normal)[["class", "support", "accuracy"]].rename(
+        columns={"accuracy": "normal"})
+    clusters = normal.groups
+    p_normal = true_prob(normal)
+    diffs = np.stack([p_normal - true_prob(p) for p in probed.values()], axis=1)
+    rows = table["support"].to_numpy() > 0
+    tail = alpha / (2 * int(rows.sum()) * len(probed))  # Bonferroni, both ends
+    rng = np.random.default_rng(seed)
+    n_boot = replicates_for(tail)
+    k = normal.num_classes
+    lo, hi = np.full((k, len(probed)), np.nan), np.full((k, len(probed)), np.nan)
+    totals = {c: cluster_totals(diffs[normal.labels == c], clusters[normal.labels == c])
+              for c in np.flatnonzero(rows)}
+    num_clusters = np.array([len(totals[c][1]) if c in totals else 0 for c in range(k)])
+    # Classes with as many clusters share one resample draw, in batches that bound memory.
+    for m in sorted(set(num_clusters[rows]) - set(range(MIN_CLUSTERS))):
+        draws = cluster_draws(int(m), n_boot, rng)
+        same = [c for c in totals if num_clusters[c] == m]
+        for start in range(0, len(same), _BATCH):
+            batch = same[start:start + _BATCH]
+            lo[batch], hi[batch] = boot_intervals(
+                np.stack([totals[c][0] for c in batch]), np.stack([totals[c][1] for c in batch]),
+                draws, tail)
+    table.insert(2, "clusters", num_clusters)
+    cm = confusion_matrix(normal.labels, normal.preds, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["precision"] = np.diag(cm) / cm.sum(axis=0)  # NaN: never predicted
+    table["prob_normal"] = _class_mean(p_normal, normal.labels, k)
+    for j, (name, pred) in enumerate(probed.items()):
         table[name] = _per_class(pred)["accuracy"].to_numpy()
         table[f"drop_{name}"] = table["normal"] - table[name]
-    return table[table["support"] > 0].reset_index(drop=True)
+        table[f"prob_{name}"] = _class_mean(true_prob(pred), normal.labels, k)
+        table[f"dprob_{name}"] = table["prob_normal"] - table[f"prob_{name}"]
+        table[f"lo_{name}"], table[f"hi_{name}"] = lo[:, j], hi[:, j]
+        table[f"verdict_{name}"] = [
+            verdict(d, a, b) for d, a, b in zip(table[f"dprob_{name}"], lo[:, j], hi[:, j],
+                                                strict=True)]
+    table["reading"] = [_reading(r) for _, r in table.iterrows()]
+    key = f"dprob_{ORDER_PROBE if ORDER_PROBE in probed else next(iter(probed))}"
+    table = table[rows].sort_values(key, ascending=False, kind="mergesort")
+    return table.reset_index(drop=True)
 
 
-def overall(normal: Predictions, probed: Mapping[str, Predictions]) -> pd.DataFrame:
-    """Per-video top-1 on normal windows and under each probe, and the drop in points."""
-    base = float(normal.correct.mean())
-    rows = [{"windows": "normal", "top1": base, "drop": 0.0}]
-    for name, pred in probed.items():
-        _, pred = align(normal, pred)
-        acc = float(pred.correct.mean())
-        rows.append({"windows": name, "top1": acc, "drop": base - acc})
+def _class_mean(values: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    support = np.bincount(labels, minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.bincount(labels, weights=values, minlength=k) / support
+
+
+def recognised(row: pd.Series | pd.DataFrame) -> bool | pd.Series:
+    """Whether the model recognises a class (a row of `probe_table`, or each row of one) on
+    normal windows: top-1 and precision both at least RECOGNISED."""
+    return (row["normal"] >= RECOGNISED) & (row["precision"] >= RECOGNISED)
+
+
+def _reading(row: pd.Series) -> str:
+    verdicts = [row[c] for c in row.index if str(c).startswith("verdict_")]
+    if not recognised(row):
+        return UNCLEAR
+    if row.get(f"verdict_{ORDER_PROBE}") == LOSES:
+        return NEEDS_ORDER
+    return APPEARANCE if all(v == KEEPS for v in verdicts) else UNCLEAR
+
+
+def overall(normal: Predictions, probed: Mapping[str, Predictions], *, alpha: float = ALPHA,
+            n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """One row per windows (normal, then each probe): per-video `top1` and its `drop` from
+    normal with a paired cluster-bootstrap (1 - alpha) interval `drop_lo`, `drop_hi`; the mean
+    true-class probability `prob` and its drop `dprob` with `dprob_lo`, `dprob_hi`."""
+    probed = _checked(normal, probed)
+    rows = [{"windows": "normal", "top1": float(normal.correct.mean()), "drop": 0.0,
+             "drop_lo": 0.0, "drop_hi": 0.0, "prob": float(true_prob(normal).mean()),
+             "dprob": 0.0, "dprob_lo": 0.0, "dprob_hi": 0.0}]
+    for i, (name, pred) in enumerate(probed.items()):
+        diffs = np.stack([normal.correct.astype(np.float64) - pred.correct,
+                          true_prob(normal) - true_prob(pred)], axis=1)
+        sums, sizes = cluster_totals(diffs, normal.groups)
+        draws = cluster_draws(len(sizes), n_boot, np.random.default_rng(seed + i))
+        (lo,), (hi,) = boot_intervals(sums[None], sizes[None], draws, alpha / 2)
+        rows.append({"windows": name, "top1": float(pred.correct.mean()),
+                     "drop": float(diffs[:, 0].mean()), "drop_lo": lo[0], "drop_hi": hi[0],
+                     "prob": float(true_prob(pred).mean()), "dprob": float(diffs[:, 1].mean()),
+                     "dprob_lo": lo[1], "dprob_hi": hi[1]})
     return pd.DataFrame(rows)
 
 
-def order_dependence(table: pd.DataFrame, probe: str = "shuffled", n: int = 5,
-                     min_normal: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(most, least): the n classes that lose most under `probe`, and the n that lose least
-    among those the clip model recognises on normal windows (accuracy at least `min_normal`:
-    a class it cannot recognise says nothing about frame order). Ties: more test videos,
-    then A-Z."""
-    col = f"drop_{probe}"
-    if col not in table:
-        raise UserError(f"No {probe!r} probe in the table; run `evaluate --probe {probe}`.")
-    ranked = table.sort_values([col, "support", "class"], ascending=[False, False, True],
-                               kind="mergesort")
-    most = ranked[ranked[col] > 0].head(n)
-    solved = table[table["normal"] >= min_normal]
-    least = solved.sort_values([col, "support", "class"], ascending=[True, False, True],
-                               kind="mergesort").head(n)
-    return most.reset_index(drop=True), least.reset_index(drop=True)
+def by_reading(table: pd.DataFrame, reading: str) -> pd.DataFrame:
+    """The classes of one reading, ranked by effect size: NEEDS_ORDER by the drop on
+    shuffled windows (largest first), APPEARANCE by `reach`, how far its intervals reach from
+    zero under any probe (the tightest bound first), UNCLEAR by the shuffled drop."""
+    part = table[table["reading"] == reading]
+    if reading == APPEARANCE:
+        reach = pd.concat([part[f"{e}_{p}"].abs() for p in probe_names(part)
+                           for e in ("lo", "hi")], axis=1).max(axis=1)
+        part = part.assign(reach=reach).sort_values("reach", kind="mergesort")
+        return part.reset_index(drop=True)
+    key = f"dprob_{ORDER_PROBE}" if f"dprob_{ORDER_PROBE}" in part else None
+    if key is not None:
+        part = part.sort_values(key, ascending=False, kind="mergesort")
+    return part.reset_index(drop=True)
+
+
+def losing(table: pd.DataFrame, probe: str) -> pd.DataFrame:
+    """The classes the model recognises (see `recognised`) that lose under
+    `probe` (interval above zero, drop at least SMALL), largest drop first; empty when the
+    probe was not run."""
+    if f"verdict_{probe}" not in table:
+        return table.iloc[:0]
+    part = table[(table[f"verdict_{probe}"] == LOSES) & recognised(table)]
+    return part.sort_values(f"dprob_{probe}", ascending=False, kind="mergesort").reset_index(
+        drop=True)
 
 
 def drop_by_kind(table: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
-    """Support-weighted accuracy per class kind (synthetic benchmark) under each probe."""
+    """Synthetic benchmark, per class kind: support-weighted top-1 on normal windows and
+    under each probe, and the classes of each reading."""
     rows = []
-    probes = [c for c in table.columns
-              if c not in ("class", "support", "normal") and not c.startswith("drop_")]
+    probes = probe_names(table)
     for kind in sorted(set(kinds.values())):
         part = table[table["class"].map(kinds) == kind]
         if part.empty:
@@ -90,5 +265,7 @@ def drop_by_kind(table: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
         row = {"kind": f"{kind} ({len(part)})",
                "normal": float(np.average(part["normal"], weights=w))}
         row.update({p: float(np.average(part[p], weights=w)) for p in probes})
+        row.update({r: int((part["reading"] == r).sum())
+                    for r in (NEEDS_ORDER, APPEARANCE, UNCLEAR)})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -1,5 +1,6 @@
-"""The numbers of a run, for notebooks 03 and 04: the three models, fusion, significance, the
-per-class comparison of 2D and 3D, and the temporal probes, gathered in one `Results`.
+"""The numbers of a run, for notebooks 03 and 04: the three models, fusion, significance (top-1,
+top-5 and top-10, each with the clustered test), the per-class comparisons of 2D, 3D and the
+combined output with their noise, and the temporal probes, gathered in one `Results`.
 
 `analyze` fits the fusion on the validation predictions once and caches the fit in the run's
 fusion/ folder, keyed on those predictions; later calls reload it, so the report notebook
@@ -25,11 +26,12 @@ from helpers.evaluation import fusion, metrics, probes, stats
 from helpers.evaluation.fusion import FusionFit
 from helpers.evaluation.metrics import ModelSummary
 from helpers.evaluation.predictions import Predictions, align, load
-from helpers.evaluation.stats import Gain
+from helpers.evaluation.stats import ClassDiffs, Gain
 from helpers.paths import DataPaths, RunPaths
 from helpers.utils.io import write_json_atomic
 
 FRAME, CLIP, FUSED = "Single frame (2D)", "3D clips", "Combined (mean)"
+TOPK = (1, 5, 10)
 
 
 def chosen_label(method: str) -> str:
@@ -46,6 +48,58 @@ class HeldOut:
     videos: int
 
 
+@dataclass(frozen=True)
+class ClassTests:
+    """Class-by-class comparisons on the same test videos, each a - b with its noise (see
+    `stats.ClassDiffs`): 3D against 2D, and the combined output against each single model."""
+
+    clip_vs_frame: ClassDiffs
+    fused_vs_frame: ClassDiffs
+    fused_vs_clip: ClassDiffs
+
+    def fused_vs(self, model: str) -> ClassDiffs:
+        """The combined output against FRAME or CLIP."""
+        return {FRAME: self.fused_vs_frame, CLIP: self.fused_vs_clip}[model]
+
+
+def class_tests(test: dict[str, Predictions], *, n_boot: int = 2000,
+                seed: int = 0) -> ClassTests:
+    """`ClassTests` of the aligned test predictions of FRAME, CLIP and FUSED."""
+    ref = test[FRAME]
+
+    def diff(a: str, b: str) -> ClassDiffs:
+        return stats.class_differences(test[a].correct, test[b].correct, ref.labels,
+                                       list(ref.class_names), groups=ref.groups,
+                                       n_boot=n_boot, seed=seed)
+
+    return ClassTests(clip_vs_frame=diff(CLIP, FRAME), fused_vs_frame=diff(FUSED, FRAME),
+                      fused_vs_clip=diff(FUSED, CLIP))
+
+
+def topk_gains(test: dict[str, Predictions], *, n_boot: int = 2000,
+               seed: int = 0) -> dict[int, Gain]:
+    """Top-k (k in TOPK) of the combined output against the better single model at that k,
+    each with its paired cluster-bootstrap interval and clustered test."""
+    hits = {m: {k: metrics.true_class_rank(p.probs, p.labels) < k for k in TOPK}
+            for m, p in test.items()}
+    groups = test[FRAME].groups
+    out = {}
+    for k in TOPK:
+        best = max((FRAME, CLIP), key=lambda m: float(hits[m][k].mean()))
+        out[k] = stats.fusion_gain(hits[FUSED][k], hits[best][k], n_boot=n_boot, seed=seed,
+                                   groups=groups, k=k)
+    return out
+
+
+def per_class_table(summaries: dict[str, ModelSummary], diffs: ClassDiffs) -> pd.DataFrame:
+    """2D against 3D per class, sorted by the gain of 3D (`metrics.compare_per_class`), with
+    the noise of each difference: lo, hi, clusters, p_value, p_adjusted, decision."""
+    table = metrics.compare_per_class(summaries[FRAME].per_class, summaries[CLIP].per_class)
+    noise = diffs.table.set_index("class")[["lo", "hi", "clusters", "p_value", "p_adjusted",
+                                           "decision"]]
+    return table.join(noise, on="class")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Results:
     """Everything the report says about a run, as numbers and tables (see `analyze`)."""
@@ -57,18 +111,25 @@ class Results:
     fusion_table: pd.DataFrame  # every fusion method on test; which one val chose
     fused: dict[str, Predictions]  # every fusion method's test predictions
     cis: pd.DataFrame  # top-1 with bootstrap 95% intervals (model, top1, lo, hi)
-    gain: Gain  # combined (mean) vs best single model
+    gain: Gain  # combined (mean) vs best single model, top-1
     gain_chosen: Gain  # the fusion chosen on validation vs best single model
-    per_class: pd.DataFrame  # 2D vs 3D per class, sorted by the gain of 3D
+    gains_topk: dict[int, Gain]  # k -> combined vs the better single model at top-k
+    per_class: pd.DataFrame  # 2D vs 3D per class, sorted by the gain of 3D, with its noise
+    class_tests: ClassTests  # per-class differences between the three models, with noise
     held_out: HeldOut
     kinds: dict[str, str] | None = None  # synthetic benchmark: class -> "spatial", ...
     # temporal probes of the clip model (helpers.evaluation.probes), when the run has them
-    probe_table: pd.DataFrame | None = None
-    probe_overall: pd.DataFrame | None = None
+    probe_table: pd.DataFrame | None = None  # per class: drops with intervals, readings
+    probe_overall: pd.DataFrame | None = None  # per windows: top-1 and its drop, intervals
+    synthetic: bool | None = None  # the synthetic benchmark; None: not known (no data given)
 
     @property
     def best_single(self) -> str:
         return max((FRAME, CLIP), key=lambda m: self.summaries[m].top1)
+
+    def best_single_at(self, k: int) -> str:
+        """The better single model at top-k (k in TOPK)."""
+        return max((FRAME, CLIP), key=lambda m: getattr(self.summaries[m], f"top{k}"))
 
     @property
     def num_clusters(self) -> int:
@@ -102,6 +163,7 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
     # (class, group) clusters (a cluster bootstrap); `groups` holds one id per cluster.
     groups = a_test.groups
     best = max((FRAME, CLIP), key=lambda m: summaries[m].top1)
+    tests = class_tests(test, n_boot=n_boot)
     val_cfg = a_val.attrs.get("config") or {}
     probed = {p: load(run.predictions("clip", "test", p)) for p in PROBES
               if run.predictions("clip", "test", p).is_file()}
@@ -112,13 +174,14 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
         gain=stats.fusion_gain(correct[FUSED], correct[best], n_boot=n_boot, groups=groups),
         gain_chosen=stats.fusion_gain(fused[fit.chosen].correct, correct[best],
                                       n_boot=n_boot, groups=groups),
-        per_class=metrics.compare_per_class(summaries[FRAME].per_class,
-                                            summaries[CLIP].per_class),
+        gains_topk=topk_gains(test, n_boot=n_boot),
+        per_class=per_class_table(summaries, tests.clip_vs_frame), class_tests=tests,
         held_out=HeldOut(groups=list(val_cfg.get("val_groups") or []),
                          videos=a_val.num_videos),
         kinds=class_kinds(data),
         probe_table=probes.probe_table(b_test, probed) if probed else None,
-        probe_overall=probes.overall(b_test, probed) if probed else None)
+        probe_overall=probes.overall(b_test, probed, n_boot=n_boot) if probed else None,
+        synthetic=None if data is None else data.synthetic)
 
 
 def cached_fit(run: RunPaths, a_val: Predictions, b_val: Predictions, *,

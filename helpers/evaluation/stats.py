@@ -1,4 +1,5 @@
-"""Is a difference in accuracy real? Bootstrap intervals and McNemar's exact test.
+"""Is a difference in accuracy real? Cluster-bootstrap intervals and an exact cluster
+sign-flip test, overall (`fusion_gain`) and class by class (`class_differences`).
 
 Videos of one UCF-101 group of one class share an actor and a scene, so they are not
 independent; pass `groups` (one id per (class, group) cluster, see
@@ -7,7 +8,16 @@ gives wider, more honest intervals. The cluster is the pair, not the group numbe
 class is unrelated to gGG of another, and the 7 group numbers of a test split would be far too
 few units (split 1 has 707 clusters).
 
-`fusion_gain` returns numbers only (a `Gain`); `helpers.reporting.prose.verdict` words them.
+The paired test treats clusters the same way: it flips the sign of each cluster's summed
+difference (`paired_test`), so a cluster that is right or wrong together counts once; without
+clusters it is McNemar's exact test. Per class, the same test runs over that class's
+clusters, each class at the test's level on its own (with UCF-101's ~7 clusters per class
+the smallest possible p is 1/64, so a correction across 101 classes would call almost no class
+however large its difference; the report states how many calls chance alone would make), or
+with Benjamini-Hochberg across classes (`control=BH`).
+
+`fusion_gain` and `class_differences` return numbers only (`Gain`, `ClassDiffs`);
+`helpers.reporting.prose` words them.
 """
 
 from __future__ import annotations
@@ -17,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom
 
 from helpers.errors import UserError
 
@@ -91,32 +100,74 @@ def paired_bootstrap_diff(correct_a: np.ndarray, correct_b: np.ndarray, *, n_boo
     return (float(d.mean()), *_interval(reps, alpha))
 
 
+def _cluster_sums(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """Per-unit sums of integer `values` (each video alone when `groups` is None)."""
+    unit, n_units = _units(groups, len(values))
+    return np.bincount(unit, weights=values, minlength=n_units).round().astype(np.int64)
+
+
+def sign_flip_p(d: np.ndarray) -> float:
+    """Exact two-sided p of the sign-flip test on integer per-cluster differences `d`: the
+    chance, when each cluster's difference is flipped in sign at random (as it would be if
+    the two models were exchangeable within the cluster), of a total at least as far from
+    zero as the observed one. Clusters without a difference carry no information.
+
+    The null distribution of the total is built exactly by convolution (each cluster adds
+    +|d| or -|d| with probability 1/2), so there is no Monte Carlo error; its support is at
+    most twice the number of videos wide. With k clusters that differ, p >= 2 / 2^k.
+
+    >>> sign_flip_p([1, 1, 1, 1, 1])  # 5 clusters, all one way: 2 / 32
+    0.0625
+    """
+    d = np.asarray(d, dtype=np.int64)
+    observed = abs(int(d.sum()))
+    mags = np.abs(d[d != 0])
+    if mags.size == 0:
+        return 1.0
+    total = int(mags.sum())
+    dist = np.zeros(2 * total + 1)
+    dist[total] = 1.0
+    for v in mags:  # the support stays within +-total, so np.roll never wraps mass around
+        dist = 0.5 * (np.roll(dist, int(v)) + np.roll(dist, -int(v)))
+    values = np.abs(np.arange(-total, total + 1))
+    return float(min(1.0, dist[values >= observed].sum()))
+
+
 @dataclass(frozen=True)
-class McNemar:
-    """McNemar's exact test on paired outcomes: `b` videos only a gets right, `c` only b."""
+class PairedTest:
+    """The exact sign-flip test of a against b on the same videos, with (class, group)
+    clusters as the units (videos when no clusters are given): `b` videos only a gets right,
+    `c` only b; `clusters` units in all, `informative` of them with a nonzero difference.
+    Without clusters it is McNemar's exact test."""
 
     b: int
     c: int
     n_discordant: int
+    clusters: int
+    informative: int
     p_value: float
+    unit: str = "clusters"  # what `clusters` counts: "clusters" or "videos"
+
+    @property
+    def name(self) -> str:
+        return f"cluster sign-flip test over {self.clusters} {self.unit}"
 
 
-def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
-    """McNemar's exact two-sided test on the discordant videos.
-
-    b = videos a gets right and b gets wrong, c = the reverse. Under H0 (equal accuracy)
-    b ~ Binomial(b + c, 1/2); p = min(1, 2 P(X <= min(b, c))), and p = 1 when b + c = 0.
-    """
+def paired_test(correct_a: np.ndarray, correct_b: np.ndarray,
+                groups: np.ndarray | None = None) -> PairedTest:
+    """Did a and b differ on the same videos? The exact sign-flip test on the per-cluster
+    sums of (a right) - (b right): a cluster whose videos are right or wrong together counts
+    once, not once per video (see `sign_flip_p`)."""
     a = _as_bool(correct_a, "correct_a")
     bb = _as_bool(correct_b, "correct_b")
     if a.shape != bb.shape:
         raise UserError(f"The two outcome arrays differ in length ({a.size} vs {bb.size}); "
                         "align the predictions first.")
-    b = int((a & ~bb).sum())
-    c = int((~a & bb).sum())
-    n = b + c
-    p = 1.0 if n == 0 else float(min(1.0, 2.0 * binom.cdf(min(b, c), n, 0.5)))
-    return McNemar(b=b, c=c, n_discordant=n, p_value=p)
+    d = _cluster_sums(a.astype(np.int64) - bb.astype(np.int64), groups)
+    b, c = int((a & ~bb).sum()), int((~a & bb).sum())
+    return PairedTest(b=b, c=c, n_discordant=b + c, clusters=len(d),
+                      informative=int((d != 0).sum()), p_value=sign_flip_p(d),
+                      unit="videos" if groups is None else "clusters")
 
 
 def accuracy_cis(correct_by_model: Mapping[str, np.ndarray], *, n_boot: int = 2000,
@@ -133,20 +184,22 @@ def accuracy_cis(correct_by_model: Mapping[str, np.ndarray], *, n_boot: int = 20
 
 @dataclass(frozen=True)
 class Gain:
-    """Fused minus best single model's top-1 on the same videos: the difference with its
-    paired bootstrap interval [lo, hi] at level 1 - alpha, and McNemar's exact test."""
+    """Fused minus best single model's top-k on the same videos: the difference with its
+    paired cluster-bootstrap interval [lo, hi] at level 1 - alpha, and the clustered paired
+    test (`PairedTest`)."""
 
     gain: float
     lo: float
     hi: float
-    test: McNemar
+    test: PairedTest
     alpha: float = 0.05
     level: float = 0.05  # significance level of the test
+    k: int = 1  # top-k: a video counts as right when its class is among the k best
 
     @property
     def outcome(self) -> str:
-        """"better" or "worse" when McNemar's test is significant and the interval excludes
-        zero on that side; "not shown" otherwise."""
+        """"better" or "worse" when the clustered test is significant and the interval
+        excludes zero on that side; "not shown" otherwise."""
         significant = self.test.p_value < self.level
         if significant and self.lo > 0:
             return "better"
@@ -157,10 +210,133 @@ class Gain:
 
 def fusion_gain(correct_fused: np.ndarray, correct_best: np.ndarray, *, n_boot: int = 2000,
                 alpha: float = 0.05, seed: int = 0, groups: np.ndarray | None = None,
-                level: float = 0.05) -> Gain:
+                level: float = 0.05, k: int = 1) -> Gain:
     """Did fusion beat the best single model? The gain with its paired bootstrap interval
-    and McNemar's exact test (`Gain.outcome` reads them)."""
+    and the clustered sign-flip test (`Gain.outcome` reads them). `correct_*` may be top-k
+    hits; `k` only labels them."""
     gain, lo, hi = paired_bootstrap_diff(correct_fused, correct_best, n_boot=n_boot,
                                          alpha=alpha, seed=seed, groups=groups)
-    return Gain(gain=gain, lo=lo, hi=hi, test=mcnemar_exact(correct_fused, correct_best),
-                alpha=alpha, level=level)
+    return Gain(gain=gain, lo=lo, hi=hi, test=paired_test(correct_fused, correct_best, groups),
+                alpha=alpha, level=level, k=k)
+
+
+# ----------------------------------------------------------------------------- per class
+HIGHER, LOWER, NOISE = "higher", "lower", "within noise"
+BH = "Benjamini-Hochberg"
+PER_CLASS = "per class"  # no adjustment across classes
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (NaN stays NaN and does not count): a class is
+    called at false-discovery rate q when its adjusted p is at most q.
+
+    >>> benjamini_hochberg(np.array([0.01, 0.04, 0.03])).round(3).tolist()
+    [0.03, 0.04, 0.04]
+    """
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    if ok.size == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="mergesort")]
+    scaled = p[order] * ok.size / np.arange(1, ok.size + 1)
+    out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return out
+
+
+def min_clusters(level: float) -> int:
+    """The fewest differing clusters with which the sign-flip test can reach p <= level
+    (with k of them p >= 2 / 2^k).
+
+    >>> min_clusters(0.05)
+    6
+    """
+    k = 1
+    while 2.0 ** (1 - k) > level:
+        k += 1
+    return k
+
+
+@dataclass(frozen=True)
+class ClassDiffs:
+    """Model a against model b class by class, on the same videos.
+
+    `table` has one row per class with test videos, in class order: class, accuracy_a,
+    accuracy_b, diff (= a - b), lo and hi (paired cluster-bootstrap interval over that
+    class's clusters), clusters, informative (clusters with a difference), p_value (exact
+    sign-flip test on those clusters), p_adjusted (`control`: the p-value itself with
+    `PER_CLASS`, or Benjamini-Hochberg across the classes with at least `min_clusters(level)`
+    differing clusters; 1 for the others, which cannot pass) and decision:
+    "higher" (a above b beyond noise), "lower", or "within noise". A decision needs both
+    the adjusted test at `level` and an interval that excludes zero on that side, so a
+    class with fewer than `min_clusters(level)` differing clusters is always within noise.
+    """
+
+    table: pd.DataFrame
+    alpha: float = 0.05
+    level: float = 0.05
+    control: str = PER_CLASS
+
+    @property
+    def able(self) -> int:
+        """Classes whose models differ on enough clusters to be called at all."""
+        return int((self.table["informative"] >= min_clusters(self.level)).sum())
+
+    @property
+    def chance_calls(self) -> float:
+        """How many classes a per-class test would call when no class truly differs, at most
+        (each able class at `level`); 0 under Benjamini-Hochberg's false-discovery control."""
+        return self.level * self.able if self.control == PER_CLASS else 0.0
+
+    def decision(self, cls: str) -> str:
+        rows = self.table.loc[self.table["class"] == cls, "decision"]
+        return str(rows.iloc[0]) if len(rows) else NOISE
+
+    def classes(self, decision: str) -> list[str]:
+        """The classes with this decision, in class order."""
+        return list(self.table.loc[self.table["decision"] == decision, "class"])
+
+
+def class_differences(correct_a: np.ndarray, correct_b: np.ndarray, labels: np.ndarray,
+                      class_names: list[str], *, groups: np.ndarray | None = None,
+                      n_boot: int = 2000, alpha: float = 0.05, level: float = 0.05,
+                      seed: int = 0, control: str = PER_CLASS) -> ClassDiffs:
+    """Per class: a's and b's accuracy, their difference with a paired cluster-bootstrap
+    interval and the exact sign-flip test over that class's clusters, adjusted across classes
+    by `control` (`PER_CLASS`: not at all; `BH`), and the decision (see `ClassDiffs`)."""
+    if control not in (PER_CLASS, BH):
+        raise UserError(f"Unknown control {control!r}; choose {PER_CLASS!r} or {BH!r}.")
+    a = _as_bool(correct_a, "correct_a")
+    b = _as_bool(correct_b, "correct_b")
+    labels = np.asarray(labels)
+    if a.shape != b.shape or labels.shape != a.shape:
+        raise UserError("Outcomes and labels differ in length; align the predictions first.")
+    groups = None if groups is None else np.asarray(groups)
+    rows = []
+    for k, name in enumerate(class_names):
+        idx = np.flatnonzero(labels == k)
+        if idx.size == 0:
+            continue
+        g = None if groups is None else groups[idx]
+        d = a[idx].astype(np.int64) - b[idx].astype(np.int64)
+        sums = _cluster_sums(d, g)
+        diff, lo, hi = paired_bootstrap_diff(a[idx], b[idx], n_boot=n_boot, alpha=alpha,
+                                             seed=seed + k, groups=g)
+        rows.append({"class": name, "accuracy_a": float(a[idx].mean()),
+                     "accuracy_b": float(b[idx].mean()), "diff": diff, "lo": lo, "hi": hi,
+                     "clusters": len(sums), "informative": int((sums != 0).sum()),
+                     "p_value": sign_flip_p(sums)})
+    table = pd.DataFrame(rows, columns=["class", "accuracy_a", "accuracy_b", "diff", "lo", "hi",
+                                        "clusters", "informative", "p_value"])
+    # Independent filtering (Bourgon et al. 2010): a class with too few differing clusters
+    # cannot reach the level whatever its signs, and the test conditions on the magnitudes,
+    # so leaving it out of the adjustment keeps the false-discovery rate.
+    able = (table["informative"] >= min_clusters(level)).to_numpy()
+    adjusted = np.ones(len(table))
+    p_able = table["p_value"].to_numpy()[able]
+    adjusted[able] = benjamini_hochberg(p_able) if control == BH else p_able
+    table["p_adjusted"] = adjusted
+    called = table["p_adjusted"] <= level
+    table["decision"] = np.where(called & (table["lo"] > 0), HIGHER,
+                                 np.where(called & (table["hi"] < 0), LOWER, NOISE))
+    return ClassDiffs(table=table, alpha=alpha, level=level, control=control)

@@ -7,7 +7,8 @@ order:
 
 1. did the results improve after combining (top-1, top-5 and top-10)? `combining`
 2. the 10 best and 10 worst classes: differences and similarities across the three models;
-   `best_worst`
+   `best_worst` renders the statements `helpers.evaluation.claims.class_claims` decides,
+   which cannot contradict each other, and calls a per-class difference only beyond noise
 3. which classes are discriminated by spatial and which by temporal information, measured
    with the temporal probes of the 3D model and read off the 3D - 2D gain;
    `spatial_temporal`
@@ -15,6 +16,11 @@ order:
    directions, resolved by the other model or by fusion). `confusions`
 
 Every name and number comes from the run's predictions; the wording around them is fixed.
+
+Longer than 500 lines because every computed sentence of the report lives here, one section
+per question of the handout, so that the report's wording is read, reviewed and tested in
+one place (tests/test_prose.py); the decisions behind the sentences are made elsewhere
+(`helpers.evaluation`).
 
 >>> name_list(["a", "b", "c"])
 'a, b and c'
@@ -28,21 +34,38 @@ from typing import Any
 
 import pandas as pd
 
+from helpers.evaluation.claims import ClassClaims, class_claims
 from helpers.evaluation.metrics import RankedClasses
-from helpers.evaluation.probes import PUBLISHED, order_dependence
+from helpers.evaluation.probes import (
+    ALPHA,
+    APPEARANCE,
+    DIRECTION_PROBE,
+    NEEDS_ORDER,
+    ORDER_PROBE,
+    PUBLISHED,
+    PUBLISHED_MOTION_COST,
+    RECOGNISED,
+    SMALL,
+    UNCLEAR,
+    by_reading,
+    losing,
+    probe_names,
+)
 from helpers.evaluation.results import (
     CLIP,
     FRAME,
     FUSED,
+    TOPK,
     Results,
     confused_pair_set,
     eval_config,
     kind_accuracy,
 )
-from helpers.evaluation.stats import Gain
+from helpers.evaluation.stats import BH, HIGHER, LOWER, Gain
 from helpers.paths import DataPaths, RunPaths
 
 SOLVED = 0.95  # a class "solved" by a model: at least this per-video accuracy
+_LABEL = {FRAME: "single-frame model", CLIP: "3D model", FUSED: "combined output"}
 NO_PROBES = "This run has no temporal probes (`evaluate --probe`)."
 NO_CONFUSIONS = "No confusions: every test video was given its true class."
 
@@ -75,10 +98,15 @@ def scored(cfg: dict[str, Any]) -> str:
     return f"{cfg['clip_len']}-frame windows{stride} covering the whole video{crops}"
 
 
+def gain_numbers(gain: Gain) -> str:
+    """A gain in points with its interval and the clustered test that judged it."""
+    return (f"{gain.gain * 100:+.1f} points ({1 - gain.alpha:.0%} CI {gain.lo * 100:+.1f} to "
+            f"{gain.hi * 100:+.1f}; {gain.test.name}, p = {gain.test.p_value:.3g})")
+
+
 def verdict(gain: Gain) -> str:
     """Did fusion beat the best single model? One sentence from the test's numbers."""
-    pct = (f"{gain.gain * 100:+.1f} points ({1 - gain.alpha:.0%} CI {gain.lo * 100:+.1f} to "
-           f"{gain.hi * 100:+.1f}; McNemar p = {gain.test.p_value:.3g})")
+    pct = gain_numbers(gain)
     if gain.outcome == "better":
         return f"Yes: fusion improves top-1 by {pct}."
     if gain.outcome == "worse":
@@ -92,6 +120,20 @@ def tie(r: RankedClasses) -> str:
              f" for the last {r.n - len(r.ranked)} of the {r.n} places")
     return (f"**{len(r.tied)} classes tie at {r.tie_accuracy:.1%}**{where}, so all are "
             f"named: {name_list(list(r.tied['class']))}.")
+
+
+def below_top(r: RankedClasses) -> str:
+    """The sentence above a worst list that ties at the top accuracy leave short of its
+    places: how many classes could be listed, and that the list holds just those."""
+    top = f"{r.top_accuracy:.1%}"
+    if r.eligible <= 0:
+        why = (f"No class is below the top accuracy ({top})" if r.below_top <= 0 else
+               f"Every class below the top accuracy ({top}) is among the best")
+        return f"{why}, so no class is listed as worst."
+    rest = "" if r.eligible == r.below_top else " and not among the best"
+    one = r.eligible == 1
+    return (f"Only {r.eligible} {'class is' if one else 'classes are'} below the top accuracy "
+            f"({top}){rest}, so the list holds {'it' if one else 'those ' + str(r.eligible)}:")
 
 
 def ranked_ahead(r: RankedClasses) -> str:
@@ -192,57 +234,127 @@ def fusion_result(res: Results) -> str:
 
 
 def combining(res: Results) -> str:
-    """Question 1: did combining improve top-1, top-5 and top-10?"""
+    """Question 1: did combining improve top-1, top-5 and top-10? Each k against the better
+    single model at that k, judged by its interval and the clustered test."""
     s = res.summaries
     parts = []
-    for k, label in (("top1", "1"), ("top5", "5"), ("top10", "10")):
-        a, b, fused = (getattr(s[m], k) for m in (FRAME, CLIP, FUSED))
-        best = max(a, b)
-        delta = (fused - best) * 100
-        change = ("higher than" if delta > 0.05 else "lower than" if delta < -0.05
-                  else "equal to")
-        parts.append(f"top-{label} {fused:.1%}, {change} the better single model's "
-                     f"{best:.1%} ({delta:+.1f} points)")
+    for k in TOPK:
+        gain, best = res.gains_topk[k], res.best_single_at(k)
+        if gain.test.b == gain.test.c == 0:  # the same videos right: nothing to test
+            parts.append(f"top-{k} {getattr(s[FUSED], f'top{k}'):.1%}, right on exactly the "
+                         f"videos the {_LABEL[best]} gets right")
+            continue
+        change = {"better": "higher than", "worse": "lower than"}.get(gain.outcome,
+                                                                      "within noise of")
+        parts.append(f"top-{k} {getattr(s[FUSED], f'top{k}'):.1%}, {change} the "
+                     f"{getattr(s[best], f'top{k}'):.1%} of the {_LABEL[best]}: "
+                     + gain_numbers(gain))
     return ("**Did combining improve the results?** The combined output (the mean of the two "
-            "models' probabilities) reaches " + "; ".join(parts) + f". {verdict(res.gain)}")
+            "models' probabilities) reaches " + "; ".join(parts) + ", each against the better "
+            "single model at that k. A change counts as higher or lower only when the test "
+            f"gives p < {res.gain.level:g} and the interval excludes zero.")
 
 
 # ----------------------------------------------------------------------------- classes
 def best_worst(res: Results) -> str:
-    """Question 2: the best and worst classes across the three models."""
-    (b2, w2), (b3, w3), (_, wf) = ((res.summaries[m].best_ranked.classes,
-                                    res.summaries[m].worst_ranked.classes)
-                                   for m in (FRAME, CLIP, FUSED))
-    shared_best = [c for c in b2 if c in b3]
-    shared_worst = [c for c in w2 if c in w3]
-    acc = {m: res.summaries[m].per_class.set_index("class")["accuracy"]
-           for m in (FRAME, CLIP, FUSED)}
-    rescued = [c for c in dict.fromkeys(w2 + w3)
-               if acc[FUSED][c] >= SOLVED and min(acc[FRAME][c], acc[CLIP][c]) < SOLVED]
-    parts = [
-        f"**Best and worst classes across the three models.** Of the single-frame model's "
-        f"{len(b2)} best classes, {len(shared_best)} are also among the 3D model's best"
-        + (f" ({name_list(shared_best[:8])}{', ...' if len(shared_best) > 8 else ''})"
-           if shared_best else "") + ".",
-        f"The two models share {len(shared_worst)} of their worst classes"
-        + (f": {name_list(shared_worst)}" if shared_worst else "") + "; these stay hard whatever "
-        "the input.",
-    ]
-    moved = [c for c in w2 if c in b3]
-    if moved:
-        parts.append(f"Classes among the single-frame model's worst but the 3D model's best: "
-                     f"{name_list(moved)} — single frames miss what clips show.")
-    moved_back = [c for c in w3 if c in b2]
-    if moved_back:
-        parts.append(f"The reverse, worst for 3D but best for single frames: "
-                     f"{name_list(moved_back)}.")
-    if rescued:
-        parts.append(f"Combining rescues {name_list(rescued)}: at least {SOLVED:.0%} combined, "
-                     "below that with one of the two models alone.")
-    still = [c for c in wf if c in w2 and c in w3]
-    if still:
-        parts.append(f"Still among the worst after combining: {name_list(still)}.")
+    """Question 2: the best and worst classes across the three models (`class_claims`)."""
+    return render_claims(class_claims(res))
+
+
+def _names(items: tuple[str, ...], n: int = 8) -> str:
+    return name_list(list(items[:n])) + (", ..." if len(items) > n else "")
+
+
+def _are(items: tuple[str, ...]) -> str:
+    return "is" if len(items) == 1 else "are"
+
+
+def _it(items: tuple[str, ...]) -> str:
+    return "it" if len(items) == 1 else "them"
+
+
+def render_claims(cl: ClassClaims) -> str:
+    """The best-and-worst paragraph: one sentence per statement of `cl`, each class with the
+    accuracies it rests on; what is within noise is said to be."""
+    acc = {m: cl.ends[m].accuracy for m in (FRAME, CLIP, FUSED)}
+
+    def with_acc(items: tuple[str, ...], models: tuple[str, ...] = (FRAME, CLIP, FUSED)) -> str:
+        short = {FRAME: "2D", CLIP: "3D", FUSED: "combined"}
+        return name_list([f"{c} (" + ", ".join(f"{short[m]} {acc[m][c]:.0%}" for m in models)
+                          + ")" for c in items])
+
+    e2 = cl.ends[FRAME]
+    parts = [f"**Best and worst classes across the three models.** Of the single-frame model's "
+             f"{len(e2.best)} best classes, {len(cl.shared_best)} {_are(cl.shared_best)} also "
+             "among the 3D model's best" + (f" ({_names(cl.shared_best)})" if cl.shared_best else "") + "."]
+    flat = [m for m in (FRAME, CLIP, FUSED) if cl.ends[m].below_top == 0]
+    if flat:
+        tops = [f"{cl.ends[m].top_accuracy:.1%}" for m in flat]
+        one = len(flat) == 1
+        parts.append("T" + name_list([f"the {_LABEL[m]}" for m in flat])[1:]
+                     + f" {'gives' if one else 'each give'} every class the same accuracy ("
+                     + (tops[0] if len(set(tops)) == 1 else name_list(tops))
+                     + f"), so {'it has no' if one else 'none has any'} worst classes.")
+    for model in (FRAME, CLIP, FUSED):
+        e = cl.ends[model]
+        if 0 < e.below_top and len(e.worst) < e.places:
+            rest = "" if len(e.worst) == e.below_top else " and not among its best"
+            parts.append(f"Only {len(e.worst)} of the {_LABEL[model]}'s classes "
+                         f"{_are(e.worst)} below its top accuracy ({e.top_accuracy:.1%}){rest}, "
+                         "so its worst list is that short.")
+    if e2.worst and cl.ends[CLIP].worst:
+        parts.append(f"The two models share {len(cl.shared_worst)} of their worst classes"
+                     + (f": {with_acc(cl.shared_worst)}" if cl.shared_worst else "") + ".")
+    if cl.one_sided:
+        clauses = []
+        if cl.higher_in_3d:
+            clauses.append("the 3D model is higher beyond noise on "
+                           + with_acc(cl.higher_in_3d, (FRAME, CLIP)))
+        if cl.higher_in_2d:
+            clauses.append("the single-frame model is higher beyond noise on "
+                           + with_acc(cl.higher_in_2d, (FRAME, CLIP)))
+        if cl.similar:
+            clauses.append("the difference is within noise on "
+                           + with_acc(cl.similar, (FRAME, CLIP)))
+        parts.append(f"Of the {len(cl.one_sided)} classes among one model's worst but not the "
+                     "other's, " + "; ".join(clauses) + ".")
+    if cl.single_worst:
+        clauses = []
+        if cl.rescued:
+            clauses.append(f"{with_acc(cl.rescued)} {_are(cl.rescued)} higher beyond noise "
+                           f"than with each model that ranks {_it(cl.rescued)} among its "
+                           "worst, and not among the combined output's worst")
+        if cl.raised:
+            clauses.append(f"{with_acc(cl.raised)} {_are(cl.raised)} higher beyond noise but "
+                           "still among the combined output's worst")
+        if cl.lowered:
+            clauses.append(f"{with_acc(cl.lowered)} {_are(cl.lowered)} lower beyond noise "
+                           f"than with a model that ranks {_it(cl.lowered)} among its worst")
+        if cl.unchanged:
+            clauses.append(f"on {name_list(list(cl.unchanged))} the change is within noise")
+        parts.append(f"After combining, of the {len(cl.single_worst)} classes among either "
+                     "single model's worst: " + "; ".join(clauses) + ".")
+    if cl.still_worst:
+        parts.append("Shared worst classes still among the worst after combining: "
+                     + with_acc(cl.still_worst, (FUSED,)) + ".")
+    if cl.one_sided or cl.single_worst:
+        parts.append(noise_rule(cl))
     return " ".join(parts)
+
+
+def noise_rule(cl: ClassClaims) -> str:
+    """What "beyond noise" means for a class, and how many calls chance alone could make."""
+    base = (f"Beyond noise means an exact sign-flip test over the class's (class, group) "
+            f"clusters at the {cl.level:.0%} level"
+            + (f" with {cl.control} across classes" if cl.control == BH else "")
+            + f", and a {1 - cl.alpha:.0%} cluster-bootstrap interval that excludes zero; a "
+            f"class whose two models differ on fewer than {cl.min_clusters} of its clusters "
+            "can never pass.")
+    if cl.control == BH:
+        return base
+    return base + (f" Each class is tested on its own: of the {cl.able} classes whose 2D and "
+                   f"3D models differ on enough clusters, up to {cl.chance_calls:.1f} could be "
+                   "called by chance alone.")
 
 
 # ----------------------------------------------------------------------------- motion
@@ -259,39 +371,160 @@ _FRAME_BLIND = ("The single-frame model's per-video score is a mean over frames,
 
 
 def _probed(res: Results, n: int) -> str:
+    head = f"**Spatial or temporal?** {_FRAME_BLIND}"
     if res.probe_table is None or res.probe_overall is None:
-        return (f"**Spatial or temporal?** {_FRAME_BLIND} This run has no temporal probes of "
-                "the 3D model, so only the 3D − 2D gain below speaks to motion.")
-    drops = res.probe_overall.set_index("windows")
-    table = res.probe_table
-    most, least = order_dependence(table, "shuffled", n)
-    parts = [f"**Spatial or temporal?** {_FRAME_BLIND} To measure what the 3D model takes "
-             f"from motion, the same test windows were fed to it with their frames shuffled, "
-             f"reversed, or replaced by one repeated frame. Its per-video top-1 falls from "
-             f"{drops.loc['normal', 'top1']:.1%} to "
-             + name_list([f"{drops.loc[p, 'top1']:.1%} {p}" for p in drops.index
-                          if p != "normal"]) + "."]
-    if len(most):
-        parts.append("The classes that lose most when frame order is destroyed (shuffled), "
-                     "i.e. need temporal information: " + _shuffled_list(most) + ".")
-    if len(least):
-        parts.append("Those that keep their accuracy without frame order, i.e. are told apart "
-                     "by spatial information: " + _shuffled_list(least) + ".")
-    if "reversed" in table:
-        flipped = table[(table["normal"] >= SOLVED) & (table["reversed"] <= 0.25)]
-        if len(flipped):
-            parts.append("Playing windows backwards breaks " + name_list(list(flipped["class"]))
-                         + ": these need the direction of motion, not just motion.")
-    if "static" in drops.index:
-        parts.append(f"One repeated frame costs {drops.loc['static', 'drop'] * 100:.1f} points "
-                     f"overall. For comparison, {PUBLISHED[0]}, and {PUBLISHED[1]}: UCF-101 is "
-                     "largely solvable from appearance.")
+        return (f"{head} This run has no temporal probes of the 3D model, so only the 3D − 2D "
+                "gain below speaks to motion.")
+    table, ov = res.probe_table, res.probe_overall.set_index("windows")
+    run = probe_names(table)
+    parts = [head, "To measure what the 3D model takes from motion, the same test windows "
+             "were fed to it with their frames " + _or_list([_PROBE_SAID[p] for p in run])
+             + f". Its per-video top-1 is {ov.loc['normal', 'top1']:.1%} on normal windows, "
+             + name_list([f"{ov.loc[p, 'top1']:.1%} {p}" for p in run]) + ".",
+             _probe_method(len(table), len(run), ORDER_PROBE in run)]
+    parts += _readings(table, n, ORDER_PROBE in run)
+    if DIRECTION_PROBE in run:
+        parts.append(_direction(table, n))
+    if "static" in ov.index:
+        parts.append(_closing(ov.loc["static"]))
+        if res.synthetic is False:  # UCF-101: the published numbers are about it
+            parts.append(_published(ov.loc["static"]))
+    if res.kinds:
+        parts.append(_ground_truth(table, res.kinds))
     return " ".join(parts)
 
 
-def _shuffled_list(df: pd.DataFrame) -> str:
-    return name_list([f"{r['class']} ({r['normal']:.0%} → {r['shuffled']:.0%})"
-                      for _, r in df.iterrows()])
+_PROBE_SAID = {"shuffled": "shuffled", "reversed": "reversed",
+               "static": "replaced by one repeated frame"}
+
+
+def _or_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + ", or " + items[-1]
+
+
+def _pts(x: float) -> str:
+    """A probability or share as whole points, with a true minus sign (never "−0")."""
+    return str(round(x * 100)).replace("-", "−")
+
+
+def _probe_method(num_classes: int, num_probes: int, has_order: bool) -> str:
+    order = (f"needs frame order when shuffling costs it at least {_pts(SMALL)} points with "
+             "its interval above zero; it " if has_order else "")
+    return ("Per class, the measure is the drop in the mean probability the 3D model gives "
+            "the true class, in points, with a bootstrap interval over the class's (class, "
+            f"group) clusters; the intervals hold together at {1 - ALPHA:.0%} for all "
+            f"{num_classes * num_probes} class–probe pairs (Bonferroni), so chance alone is "
+            "unlikely to name a class. Only classes the 3D model recognises (top-1 and "
+            f"precision at least {RECOGNISED:.0%}) are read: one {order}is told apart by "
+            f"appearance when under every probe its interval lies within ±{_pts(SMALL)} points.")
+
+
+def _verb(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
+
+
+def _capped(items: list[str], n: int) -> str:
+    """The first n items and how many more; all of them when only one more would be left."""
+    if len(items) <= n + 1:
+        return name_list(items)
+    return name_list([*items[:n], f"{len(items) - n} more"])
+
+
+def _drop_list(df: pd.DataFrame, probe: str, n: int) -> str:
+    """Classes with their drop on `probe` windows and its interval, in order (see `_capped`)."""
+    return _capped([f"{r['class']} ({_pts(r[f'dprob_{probe}'])} points, "
+                    f"{_pts(r[f'lo_{probe}'])} to {_pts(r[f'hi_{probe}'])})"
+                    for _, r in df.iterrows()], n)
+
+
+def _readings(table: pd.DataFrame, n: int, has_order: bool) -> list[str]:
+    """Which classes need frame order, which are told apart by appearance, how many are
+    unclear: each named class with the numbers that put it there."""
+    k = len(table)
+    order, looks = by_reading(table, NEEDS_ORDER), by_reading(table, APPEARANCE)
+    parts = []
+    if has_order:
+        parts.append(f"{len(order)} of {k} classes {_verb(len(order), 'needs', 'need')} frame "
+                     "order" + (", largest drop first: " + _drop_list(order, ORDER_PROBE, n)
+                                if len(order) else "") + ".")
+    if len(looks):
+        items = [f"{r['class']} (within ±{_pts(r['reach'])})" for _, r in looks.iterrows()]
+        parts.append(f"{len(looks)} {_verb(len(looks), 'is', 'are')} told apart by appearance, "
+                     f"the tightest first: {_capped(items, n)}.")
+    else:
+        parts.append("No class is shown to be told apart by appearance.")
+    unclear = k - len(order) - len(looks)
+    if unclear:
+        parts.append(f"The other {unclear} {_verb(unclear, 'is', 'are')} unclear: neither "
+                     f"reading holds (an interval too wide to tell, a loss under {_pts(SMALL)} "
+                     "points, or a class the 3D model does not recognise).")
+    return parts
+
+
+def _direction(table: pd.DataFrame, n: int) -> str:
+    lost = losing(table, DIRECTION_PROBE)
+    if not len(lost):
+        return (f"Played backwards, no class loses at least {_pts(SMALL)} points with its "
+                "interval above zero: none is shown to need the direction of motion.")
+    who, need = (("1 class loses", "it needs") if len(lost) == 1 else
+                 (f"{len(lost)} classes lose", "they need"))
+    return (f"Played backwards, {who} at least {_pts(SMALL)} points with the interval above "
+            f"zero, so {need} the direction of motion, not just motion: "
+            + _drop_list(lost, DIRECTION_PROBE, n) + ".")
+
+
+def _closing(static: pd.Series) -> str:
+    """What one repeated frame costs overall, read from its interval."""
+    ci = f"95% CI {static['drop_lo'] * 100:.1f} to {static['drop_hi'] * 100:.1f}"
+    if static["drop_lo"] > 0:
+        return (f"One repeated frame costs the 3D model {static['drop'] * 100:.1f} points of "
+                f"top-1 overall ({ci}).")
+    if static["drop_hi"] < 0:
+        return (f"One repeated frame raises the 3D model's top-1 by "
+                f"{-static['drop'] * 100:.1f} points overall ({ci}).")
+    change = (0.0 - static["drop"]) * 100  # 0.0 - x: no "-0.0"
+    return (f"One repeated frame changes the 3D model's top-1 by {change:+.1f} points overall "
+            f"({ci}), within what chance allows.")
+
+
+def _published(static: pd.Series) -> str:
+    """The overall cost of one repeated frame set beside published UCF-101 numbers."""
+    cost = PUBLISHED_MOTION_COST
+    side = ("more than that" if static["drop_lo"] > cost else
+            "less than that" if static["drop_hi"] < cost else "an interval that includes it")
+    return (f"For comparison, {PUBLISHED[0]}; this run's cost is {side}. {PUBLISHED[1]}; "
+            f"from one repeated frame this 3D model reaches {static['top1']:.1%}.")
+
+
+_KIND_ORDER = ("spatial", "temporal", "detail")
+
+
+def _tally(names: list[str], kinds: dict[str, str]) -> str:
+    """How many of `names` are of each kind, most first: "4 are detail and 1 spatial"."""
+    got = [kinds.get(c, "unknown") for c in names]
+    order = sorted(dict.fromkeys(got), key=lambda k: (-got.count(k), _rank(k)))
+    counts = [f"{got.count(k)} {k}" for k in order]
+    return ("1 is " if got.count(order[0]) == 1 else f"{got.count(order[0])} are ") + name_list(
+        [order[0], *counts[1:]])
+
+
+def _rank(kind: str) -> tuple[int, str]:
+    return (_KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER), kind)
+
+
+def _ground_truth(table: pd.DataFrame, kinds: dict[str, str]) -> str:
+    """The readings checked against the kinds the benchmark gave its classes."""
+    groups = [("classes named as needing frame order", by_reading(table, NEEDS_ORDER)),
+              ("told apart by appearance", by_reading(table, APPEARANCE)),
+              ("named as needing the direction of motion", losing(table, DIRECTION_PROBE)),
+              ("unclear", by_reading(table, UNCLEAR))]
+    said = [f"of the {len(df)} {what}, {_tally(list(df['class']), kinds)}"
+            for what, df in groups if len(df)]
+    temporal = sum(k == "temporal" for c, k in kinds.items() if c in set(table["class"]))
+    return ("Checked against the benchmark's ground truth (its temporal classes need frame "
+            "order, its spatial and detail classes do not): "
+            + ("; ".join(said) if said else "no class is named") + f". The benchmark has "
+            f"{temporal} temporal classes among these {len(table)}.")
 
 
 _KIND_SAID = {"spatial": "the spatial classes",
@@ -299,6 +532,16 @@ _KIND_SAID = {"spatial": "the spatial classes",
                           "frame (chance within a pair is 50%),",
               "detail": "the detail classes, told apart by a detail the 3D model's smaller "
                         "input loses,"}
+
+
+def _noise_note(df: pd.DataFrame) -> str:
+    """Which of these per-class differences (rows of `Results.per_class`) are beyond noise."""
+    beyond = list(df.loc[df["decision"].isin([HIGHER, LOWER]), "class"])
+    if not beyond:
+        return "each within noise" if len(df) > 1 else "within noise"
+    if len(beyond) == len(df):
+        return "each beyond noise" if len(df) > 1 else "beyond noise"
+    return f"beyond noise: {name_list(beyond)}; the rest within noise"
 
 
 def _gains(res: Results, n: int) -> str:
@@ -309,13 +552,15 @@ def _gains(res: Results, n: int) -> str:
     worse = pc[pc["gain"] < 0].sort_values(["gain", "class"], kind="mergesort").head(n)
     lines = []
     if len(motion):
-        lines.append("**Largest gains of the 3D model:** " + _gain_list(motion) + ".")
+        lines.append("**Largest gains of the 3D model:** " + _gain_list(motion)
+                     + f" ({_noise_note(motion)}).")
     lines.append(f"**Solved by one frame** (single-frame accuracy at least {SOLVED:.0%}): "
                  f"{len(one_frame)} of {len(pc)} classes"
                  + (f", e.g. {name_list(list(one_frame['class'].head(n)))}." if len(one_frame)
                     else "."))
     if len(worse):
-        lines.append("**Better with one frame than with 3D:** " + _gain_list(worse, "vs") + ".")
+        lines.append("**Better with one frame than with 3D:** " + _gain_list(worse, "vs")
+                     + f" ({_noise_note(worse)}).")
     kinds = kind_accuracy(res)
     if kinds is not None:
         parts = [f"over {_KIND_SAID.get(r['kind'], r['kind'])} the single-frame model reaches "
@@ -341,9 +586,12 @@ def confusions(res: Results) -> str:
         return name_list([f"{a} → {b}" for a, b in pairs[:8]]) + (", ..." if len(pairs) > 8 else "")
 
     parts = ["**Notable confused pairs.**"]
+    still = [(a, b) for a, b in shared if cm[FUSED].loc[a, b] > 0]
+    after = ("" if not shared else
+             f"; the combined output still makes {arrows(still)}" if still else
+             "; the combined output makes none of them")
     parts.append(f"Both models share {len(shared)} of their top confusions"
-                 + (f" ({arrows(shared)}): the two classes look and move alike" if shared
-                    else "") + ".")
+                 + (f" ({arrows(shared)})" if shared else "") + after + ".")
     for m, label in ((FRAME, "the single-frame model"), (CLIP, "the 3D model")):
         df = res.summaries[m].mutual_confusions
         if len(df):
@@ -372,15 +620,18 @@ def conclusion(res: Results) -> str:
                 "validation)." if chosen != "mean" else ".")]
     parts.append(verdict(res.gain))
     pc = res.per_class.dropna(subset=["gain"])
-    won = list(pc.loc[pc["gain"] > 0, "class"])
-    parts.append(f"The 3D model is better on {len(won)} classes and worse on "
-                 f"{int((pc['gain'] < 0).sum())} of {len(pc)}.")
+    won = list(pc.loc[pc["decision"] == HIGHER, "class"])
+    lost = int((pc["decision"] == LOWER).sum())
+    parts.append(f"Beyond noise, the 3D model is better on {len(won)} of {len(pc)} classes and "
+                 f"worse on {lost}; on the other {len(pc) - len(won) - lost} the difference is "
+                 "within noise.")
     if res.kinds and won:
         n_temporal = sum(res.kinds.get(c) == "temporal" for c in won)
         parts.append(f"{n_temporal} of the {len(won)} classes it wins are temporal classes of "
                      "the benchmark, whose single frames look alike within their pair.")
     elif won:
-        parts.append("It gains most on " + _gain_list(pc[pc["gain"] > 0].head(3)) + ".")
+        parts.append("It gains most on "
+                     + _gain_list(pc[pc["decision"] == HIGHER].head(3)) + ".")
     return " ".join(parts)
 
 

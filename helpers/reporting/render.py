@@ -2,6 +2,8 @@
 
 Long words in table cells get break points (`breakable_tables`), headings are kept off the
 foot of a page (`LATEX_PREAMBLE`), and stderr output (progress bars, warnings) is dropped.
+xelatex's log is kept beside the PDF (`report.log` for `report.pdf`): its "Overfull hbox"
+lines say where something runs into the margin.
 """
 
 from __future__ import annotations
@@ -61,19 +63,21 @@ def _template_loader() -> Any:
     return jinja2.DictLoader({_TEMPLATE_FILE: source})
 
 
-# Table cells in the PDF wrap at spaces only; a long word (a weights path, a file name) would
-# run over its column. The PDF's copy of such a word gets a zero-width space after each
-# / _ . (pandoc writes it as \hspace{0pt}, a break point), outside links.
+# Table cells in the PDF wrap at spaces only; a long word (a weights path, a file name, a
+# CamelCase class name such as BoxingPunchingBag, a shape such as 16×112×112) would run over
+# its column. The PDF's copy of such a word gets a zero-width space (pandoc writes it as
+# \hspace{0pt}, a break point) after each / _ . × and between a lower-case letter and the
+# capital after it, outside links. A break is only taken where the column needs it.
 ZWSP = "\u200b"
-_LONG_WORD = re.compile(r"[^\s|`]{16,}")
-_BREAK_AFTER = re.compile(r"([/_.])(?=[^\s|`])")
+_LONG_WORD = re.compile(r"[^\s|`]{10,}")
+_BREAK_AT = re.compile(r"(?<=[/_.×])(?=[^\s|`])|(?<=[a-z])(?=[A-Z])")
 
 
 def _breakable_word(match: re.Match[str]) -> str:
     word = match.group(0)
-    if "](" in word or "://" in word or ZWSP in word:
-        return word
-    return _BREAK_AFTER.sub(lambda m: m.group(1) + ZWSP, word)
+    if "](" in word or "://" in word or ZWSP in word or "$" in word or "\\" in word:
+        return word  # links, URLs, math and LaTeX stay as they are
+    return _BREAK_AT.sub(ZWSP, word)
 
 
 def breakable_tables(markdown: str) -> str:
@@ -85,15 +89,29 @@ def breakable_tables(markdown: str) -> str:
     return "\n".join(lines)
 
 
+def breakable_text(markdown: str) -> str:
+    """`markdown` with break points in every long word outside code blocks: a computed
+    sentence can hold a long path (the data folder, a run folder) that would overrun the
+    line."""
+    lines = markdown.split("\n")
+    fenced = False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced:
+            lines[i] = _LONG_WORD.sub(_breakable_word, line)
+    return "\n".join(lines)
+
+
 def _breakable_cells(nb: Any) -> None:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            cell.source = breakable_tables(cell.source)
+            cell.source = breakable_text(cell.source)
         elif cell.cell_type == "code":
             for out in cell.get("outputs", []):
                 data = out.get("data", {})
                 if "text/markdown" in data:
-                    data["text/markdown"] = breakable_tables(data["text/markdown"])
+                    data["text/markdown"] = breakable_text(data["text/markdown"])
 
 
 def _drop_stderr(nb: Any) -> None:
@@ -104,15 +122,40 @@ def _drop_stderr(nb: Any) -> None:
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
 
 
+def _logging_exporter(config: Any) -> Any:
+    """nbconvert's PDFExporter that keeps the log of its last xelatex run (`latex_log`)."""
+    from nbconvert.exporters import PDFExporter
+    from nbconvert.exporters.pdf import LatexFailed
+
+    class LoggingPDFExporter(PDFExporter):
+        latex_log = ""
+
+        def run_latex(self, filename: str, raise_on_failure: type = LatexFailed) -> bool:
+            try:
+                return super().run_latex(filename, raise_on_failure)
+            finally:  # nbconvert runs xelatex in a temporary folder, deleted afterwards
+                log = Path(filename).with_suffix(".log")
+                if log.is_file():
+                    self.latex_log = log.read_text(errors="replace")
+
+    return LoggingPDFExporter(config=config, template_file=_TEMPLATE_FILE,
+                              extra_loaders=[_template_loader()])
+
+
+def latex_log_path(pdf_path: str | os.PathLike) -> Path:
+    """Where `render_pdf` keeps xelatex's log: beside the PDF, `.log` for `.pdf`."""
+    return Path(pdf_path).with_suffix(".log")
+
+
 def render_pdf(executed_notebook: str | os.PathLike, pdf_path: str | os.PathLike, *,
                source_dir: str | os.PathLike | None = None, title: str | None = None) -> Path:
     """Render an executed notebook to PDF with xelatex, code and prompts hidden.
 
     `source_dir` is where relative image paths in markdown resolve (default: the
-    notebook's folder). On a LaTeX failure the log is kept as `<notebook>.latex.log`.
+    notebook's folder). xelatex's log is kept beside the PDF (`latex_log_path`); on a LaTeX
+    failure, its output is kept as `<notebook>.latex.log`.
     """
     import nbformat
-    from nbconvert.exporters import PDFExporter
     from nbconvert.exporters.pdf import LatexFailed
     from traitlets.config import Config
 
@@ -135,8 +178,7 @@ def render_pdf(executed_notebook: str | os.PathLike, pdf_path: str | os.PathLike
     c.TagRemovePreprocessor.remove_input_tags = REMOVE_INPUT_TAGS
     c.TagRemovePreprocessor.remove_all_outputs_tags = REMOVE_OUTPUT_TAGS
     c.CoalesceStreamsPreprocessor.enabled = True  # also collapses "\r" rewrites
-    exporter = PDFExporter(config=c, template_file=_TEMPLATE_FILE,
-                           extra_loaders=[_template_loader()])
+    exporter = _logging_exporter(c)
     resources = {"metadata": {"name": executed_notebook.stem,
                               "path": str(Path(source_dir or executed_notebook.parent))}}
     log_path = executed_notebook.with_suffix(".latex.log")
@@ -147,5 +189,6 @@ def render_pdf(executed_notebook: str | os.PathLike, pdf_path: str | os.PathLike
         raise UserError(f"xelatex failed to render {executed_notebook.name}; "
                         f"its log is {log_path}.") from None
     write_bytes_atomic(pdf_path, pdf_data)
+    write_text_atomic(latex_log_path(pdf_path), exporter.latex_log)
     log_path.unlink(missing_ok=True)
     return pdf_path

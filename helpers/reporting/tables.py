@@ -86,16 +86,56 @@ def kind_table(res: Results) -> pd.DataFrame | None:
 
 
 def probe_md(res: Results) -> str:
-    """The clip model's per-video top-1 on normal and probed windows (and per kind of class
-    on the synthetic benchmark)."""
+    """The clip model on normal and probed windows: overall, its top-1 and mean true-class
+    probability with the drop of each and 95% intervals; per class (ranked by the drop on
+    shuffled windows), top-1 under each probe, the drop in true-class probability with its
+    simultaneous interval, and the reading; per kind of class on the synthetic benchmark."""
     if res.probe_overall is None or res.probe_table is None:
         return prose.NO_PROBES
-    overall = res.probe_overall.rename(columns={"top1": "top-1", "drop": "drop (points)"})
-    overall["drop (points)"] = overall["drop (points)"] * 100
-    text = md(overall, formats={"drop (points)": "+.1f"})
+    ov = res.probe_overall
+    overall = pd.DataFrame({
+        "windows": ov["windows"], "top-1": ov["top1"],
+        "top-1 drop, points (95% CI)": [_points(*r) for r in zip(
+            ov["drop"], ov["drop_lo"], ov["drop_hi"], strict=True)],
+        "true-class probability": ov["prob"],
+        "its drop, points (95% CI)": [_points(*r) for r in zip(
+            ov["dprob"], ov["dprob_lo"], ov["dprob_hi"], strict=True)]})
+    overall.iloc[0, [2, 4]] = "–"
+    text = md(overall, formats={"true-class probability": ".3f"})
+    table, run = res.probe_table, probes.probe_names(res.probe_table)
+    text += ("\n\n" + f"Per class: top-1 in % on normal windows, then under each probe; the "
+             f"drop in the mean true-class probability under each probe, in points, with "
+             f"intervals that hold together at {1 - probes.ALPHA:.0%} for all "
+             f"{len(table) * len(run)} class–probe pairs. One table per reading, ranked by "
+             "effect size.")
+    for reading, title in ((probes.NEEDS_ORDER, "Need frame order"),
+                           (probes.APPEARANCE, "Told apart by appearance")):
+        part = probes.by_reading(table, reading)
+        if part.empty:
+            text += f"\n\n**{title}:** no class."
+            continue
+        rows = pd.DataFrame({"class": part["class"], "top-1 " + " / ".join(["normal", *run]): [
+            " / ".join(f"{r[c] * 100:.0f}" for c in ["normal", *run]) for _, r in part.iterrows()]})
+        for p in run:
+            rows[p] = [_points(*r) for r in zip(part[f"dprob_{p}"], part[f"lo_{p}"],
+                                                part[f"hi_{p}"], strict=True)]
+        text += f"\n\n**{title}** ({len(part)}):\n\n" + md(rows)
+    unclear = int((table["reading"] == probes.UNCLEAR).sum())
+    if unclear:
+        text += (f"\n\nThe other {unclear} classes are unclear and not listed; notebook 03 "
+                 "writes every class's row to `probes.csv` in the run folder.")
     if res.kinds:
-        text += "\n\n" + md(probes.drop_by_kind(res.probe_table, res.kinds))
+        text += "\n\n" + md(probes.drop_by_kind(res.probe_table, res.kinds),
+                            formats={r: "d" for r in (probes.NEEDS_ORDER, probes.APPEARANCE,
+                                                      probes.UNCLEAR)})
     return text
+
+
+def _points(drop: float, lo: float, hi: float) -> str:
+    """A drop and its interval in whole points: "+45 (+30 to +60)"; no interval: "+45 (n/a)"
+    (rounded to integers first, so that a tiny negative number never prints as "-0")."""
+    ci = "n/a" if np.isnan(lo) else f"{round(lo * 100):+d} to {round(hi * 100):+d}"
+    return f"{round(drop * 100):+d} ({ci})"
 
 
 # ----------------------------------------------------------------------------- classes
@@ -104,9 +144,10 @@ def classes_table(df: pd.DataFrame) -> str:
 
 
 def ranked_classes_md(r: RankedClasses) -> str:
-    """A best or worst list: a tie too large for its places named in one sentence, then the
-    classes ranked ahead of it as a table."""
-    parts = []
+    """A best or worst list: when ties at the top leave the worst list short, how many classes
+    it can hold; a tie too large for its places named in one sentence, then the classes ranked
+    ahead of it as a table."""
+    parts = [prose.below_top(r)] if r.short else []
     if len(r.tied):
         parts.append(prose.tie(r))
         if len(r.ranked):
