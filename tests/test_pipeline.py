@@ -180,7 +180,7 @@ def test_reported_model_trains_the_held_out_schedule_over_more_steps(tmp_path):
     run = pipeline.run_paths(setup)
     held_cfg = pipeline.train_config(setup, "clip", "holdout").replace(num_epochs=12)
     _held_out_model(run, "clip", held_cfg)
-    reported = pipeline.reported_config(setup, "clip", run,
+    reported = pipeline.reported_config("clip", run,
                                         pipeline.train_config(setup, "clip", "reported"))
     assert reported.num_epochs == 12 and reported.val_groups == ()
     record = pipeline.read_choices(run)["clip"]["num_epochs"]
@@ -203,7 +203,7 @@ def test_reported_model_that_would_not_reproduce_its_held_out_model_is_refused(t
     run = pipeline.run_paths(setup)
     _held_out_model(run, "frame", pipeline.train_config(setup, "frame").replace(lr=0.1))
     with pytest.raises(UserError, match=r"would not reproduce .*lr: 0\.1 -> 0\.01"):
-        pipeline.reported_config(setup, "frame", run,
+        pipeline.reported_config("frame", run,
                                  pipeline.train_config(setup, "frame", "reported"))
 
 
@@ -219,11 +219,11 @@ def test_an_older_runs_epoch_choice_holds_only_where_the_reported_model_began_wi
     reported_dir.mkdir(parents=True)
     (reported_dir / CONFIG_JSON).write_text(json.dumps({"config": {"num_epochs": 7}}))
     (reported_dir / "checkpoint.pt").write_bytes(b"")
-    assert pipeline.reported_config(setup, "clip", run, cfg).num_epochs == 7
+    assert pipeline.reported_config("clip", run, cfg).num_epochs == 7
     assert pipeline.read_choices(run)["clip"]["num_epochs"] == old
     # not begun (no checkpoint yet): the held-out model's schedule, and the record says so
     (reported_dir / "checkpoint.pt").unlink()
-    assert pipeline.reported_config(setup, "clip", run, cfg).num_epochs == 20
+    assert pipeline.reported_config("clip", run, cfg).num_epochs == 20
     record = pipeline.read_choices(run)["clip"]["num_epochs"]
     assert record["value"] == 20 and record["rule"] == pipeline.NUM_EPOCHS_RULE
 

@@ -287,7 +287,7 @@ def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
     for stage in stages:
         cfg = train_config(setup, kind, stage).replace(**overrides)
         if stage == "reported":
-            cfg = reported_config(setup, kind, run, cfg)
+            cfg = reported_config(kind, run, cfg)
         path = train(cfg, store=store, splits=data.splits, split=setup.split,
                      out=run.model_dir(kind, stage), resume=True)
     return path
@@ -311,7 +311,7 @@ def check_protocol(run: RunPaths) -> None:
                         f"--protocol {other} (PROTOCOL={other}), or choose another run folder.")
 
 
-def reported_config(setup: Setup, kind: str, run: RunPaths, cfg: TrainConfig) -> TrainConfig:
+def reported_config(kind: str, run: RunPaths, cfg: TrainConfig) -> TrainConfig:
     """The reported model's config under `refit`: `cfg` (the profile's recipe without held-out
     groups) with the held-out model's number of epochs, after checking that everything else
     that shapes the weights, the learning-rate schedule included, is the held-out model's."""
@@ -325,10 +325,10 @@ def reported_config(setup: Setup, kind: str, run: RunPaths, cfg: TrainConfig) ->
         detail = ", ".join(f"{k}: {saved[k]!r} -> {cfg.to_dict()[k]!r}" for k in diff[:4])
         raise UserError(f"The reported {kind} model would not reproduce its held-out model "
                         f"{held} ({detail}); train both with the same options.")
-    return cfg.replace(num_epochs=reported_epochs(setup, kind, run, int(saved["num_epochs"])))
+    return cfg.replace(num_epochs=reported_epochs(kind, run, int(saved["num_epochs"])))
 
 
-def reported_epochs(setup: Setup, kind: str, run: RunPaths, held_out: int) -> int:
+def reported_epochs(kind: str, run: RunPaths, held_out: int) -> int:
     """Epochs of the reported model: the held-out model's (`held_out`), recorded in
     choices.json with the checkpoint it reproduces. An older run's recorded choice (the epoch
     of the lowest validation loss) is kept only where the reported model has already begun
