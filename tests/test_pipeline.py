@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from helpers import config
@@ -22,7 +23,7 @@ def refit_demo(monkeypatch):
     """The demo profile under the `ucf101` profile's protocol and choices."""
     demo = config.PROFILES["demo"]
     monkeypatch.setitem(config.PROFILES, "demo", dataclasses.replace(
-        demo, protocol="refit", epochs_from_validation=True, choose_three_crop=True))
+        demo, protocol="refit", choose_three_crop=True))
 
 
 @pytest.mark.slow
@@ -47,7 +48,12 @@ def test_refit_protocol_on_the_tiny_configuration(refit_demo, tiny_bench, tmp_pa
         assert final["num_train"] == len(listed.train)  # every training video
         assert final["config"]["val_groups"] == [] and final["num_val"] == 0
         choices = pipeline.read_choices(run)[kind]
-        assert final["config"]["num_epochs"] == choices["num_epochs"]["value"] in (1, 2)
+        # the held-out model's schedule: its epochs, its recipe, more steps per epoch
+        assert final["config"]["num_epochs"] == fit_on["config"]["num_epochs"] == 2
+        assert {k: v for k, v in final["config"].items() if k != "val_groups"} == \
+            {k: v for k, v in fit_on["config"].items() if k != "val_groups"}
+        assert choices["num_epochs"]["value"] == 2
+        assert choices["num_epochs"]["fitted_on"]["checkpoint"] == f"{kind}-holdout/model.pt"
         files = pipeline.evaluate_model(setup, kind, run, **({"eval_frames": 2}
                                                               if kind == "frame" else {}))
         val, test = load(files["val"]), load(files["test"])
@@ -155,3 +161,103 @@ def test_smoke_splits_pick_a_few_videos_of_a_few_classes(ucf_splits_dir, tmp_pat
             (tmp_path / "few" / "UCF-101" / e.rel_path).write_bytes(b"")
     with pytest.raises(UserError, match="at least 2 classes.*found 1"):
         pipeline.write_smoke_splits(tmp_path / "few", ucf_splits_dir, out, 1, (22,))
+
+
+# ----------------------------------------------------------------------------- refit schedule
+def _held_out_model(run, kind: str, cfg) -> None:
+    """A held-out model.pt that records `cfg` (only its config is read)."""
+    import torch
+
+    out = run.model_dir(kind, "holdout")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": cfg.to_dict()}, out / "model.pt")
+
+
+def test_reported_model_trains_the_held_out_schedule_over_more_steps(tmp_path):
+    from helpers.training.train import lr_factor
+
+    setup = pipeline.Setup(profile="ucf101", run_dir=str(tmp_path))
+    run = pipeline.run_paths(setup)
+    held_cfg = pipeline.train_config(setup, "clip", "holdout").replace(num_epochs=12)
+    _held_out_model(run, "clip", held_cfg)
+    reported = pipeline.reported_config("clip", run,
+                                        pipeline.train_config(setup, "clip", "reported"))
+    assert reported.num_epochs == 12 and reported.val_groups == ()
+    record = pipeline.read_choices(run)["clip"]["num_epochs"]
+    assert record["value"] == 12 and record["fitted_on"]["checkpoint"] == "clip-holdout/model.pt"
+    assert len(record["fitted_on"]["sha256"]) == 64
+    # split 1: 7,430 videos without the held-out groups, 9,537 with them, 64 a batch
+    steps = {"held": 7430 // 64, "reported": 9537 // 64}
+    for progress in np.linspace(0, 0.999, 200):
+        held = lr_factor(held_cfg, int(progress * 12 * steps["held"]), steps["held"])
+        refit = lr_factor(reported, int(progress * 12 * steps["reported"]), steps["reported"])
+        assert refit == pytest.approx(held, abs=0.005), progress
+    # what a cut of the longer schedule would have been: at 12 of 20 epochs, far from zero
+    cut = held_cfg.replace(num_epochs=20)
+    assert lr_factor(cut, 12 * steps["held"] - 1, steps["held"]) > 0.3
+    assert lr_factor(reported, 12 * steps["reported"] - 1, steps["reported"]) < 0.001
+
+
+def test_reported_model_that_would_not_reproduce_its_held_out_model_is_refused(tmp_path):
+    setup = pipeline.Setup(profile="ucf101", run_dir=str(tmp_path))
+    run = pipeline.run_paths(setup)
+    _held_out_model(run, "frame", pipeline.train_config(setup, "frame").replace(lr=0.1))
+    with pytest.raises(UserError, match=r"would not reproduce .*lr: 0\.1 -> 0\.01"):
+        pipeline.reported_config("frame", run,
+                                 pipeline.train_config(setup, "frame", "reported"))
+
+
+def test_an_older_runs_epoch_choice_holds_only_where_the_reported_model_began_with_it(tmp_path):
+    setup = pipeline.Setup(profile="ucf101", run_dir=str(tmp_path))
+    run = pipeline.run_paths(setup)
+    cfg = pipeline.train_config(setup, "clip", "reported")
+    _held_out_model(run, "clip", pipeline.train_config(setup, "clip"))  # 20 epochs
+    old = {"value": 7, "rule": "epoch of the lowest validation loss of the held-out model"}
+    pipeline.record_choice(run, "clip", "num_epochs", old)
+    # begun: config.json and a checkpoint of a 7-epoch run -> it resumes exactly
+    reported_dir = run.model_dir("clip")
+    reported_dir.mkdir(parents=True)
+    (reported_dir / CONFIG_JSON).write_text(json.dumps({"config": {"num_epochs": 7}}))
+    (reported_dir / "checkpoint.pt").write_bytes(b"")
+    assert pipeline.reported_config("clip", run, cfg).num_epochs == 7
+    assert pipeline.read_choices(run)["clip"]["num_epochs"] == old
+    # not begun (no checkpoint yet): the held-out model's schedule, and the record says so
+    (reported_dir / "checkpoint.pt").unlink()
+    assert pipeline.reported_config("clip", run, cfg).num_epochs == 20
+    record = pipeline.read_choices(run)["clip"]["num_epochs"]
+    assert record["value"] == 20 and record["rule"] == pipeline.NUM_EPOCHS_RULE
+
+
+def test_epochs_from_validation_is_refused_in_one_sentence(monkeypatch):
+    ucf = config.PROFILES["ucf101"]
+    monkeypatch.setitem(config.PROFILES, "ucf101",
+                        dataclasses.replace(ucf, epochs_from_validation=True))
+    with pytest.raises(UserError, match="each candidate length would need its own complete "
+                                        "schedule") as exc:
+        pipeline.Setup(profile="ucf101")
+    assert str(exc.value).count(". ") == 0
+    assert pipeline.Setup(profile="ucf101", protocol="holdout").protocol == "holdout"
+    assert not any(p.epochs_from_validation for p in (ucf, config.PROFILES["demo"]))
+
+
+def test_protocol_comes_from_the_profile_or_the_setup_and_names_the_run(tmp_path):
+    assert pipeline.Setup().protocol == "holdout"
+    assert pipeline.Setup(profile="ucf101").protocol == "refit"
+    assert pipeline.run_paths(pipeline.Setup(protocol="refit")).root.name == "demo-refit"
+    assert pipeline.run_paths(pipeline.Setup(protocol="holdout")).root.name == "demo"
+    assert pipeline.run_paths(pipeline.Setup(profile="ucf101", protocol="holdout",
+                                             split=2)).root.name == "ucf101-holdout-split2"
+    assert pipeline.run_paths(pipeline.Setup(protocol="refit", fast=True)).root.name == \
+        "demo-refit-fast"
+    with pytest.raises(UserError, match="Unknown protocol 'retrain'"):
+        pipeline.Setup(protocol="retrain")
+    # a run folder never mixes the protocols
+    (tmp_path / "frame-holdout").mkdir()
+    with pytest.raises(UserError, match="holds models of the refit protocol.*--protocol refit"):
+        pipeline.check_protocol(pipeline.RunPaths(tmp_path, "holdout"))
+    pipeline.check_protocol(pipeline.RunPaths(tmp_path, "refit"))
+    other = tmp_path / "other"
+    (other / "clip").mkdir(parents=True)
+    (other / "clip" / CONFIG_JSON).write_text(json.dumps({"config": {"val_groups": [22]}}))
+    with pytest.raises(UserError, match="holds models of the holdout protocol"):
+        pipeline.check_protocol(pipeline.RunPaths(other, "refit"))

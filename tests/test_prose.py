@@ -234,9 +234,10 @@ def test_mutual_pairs():
 def _cfgs(val_groups: list[int], frames: int = 3) -> tuple[dict, dict]:
     frame = {"split": 1, "num_train": 120, "num_val": 0,
              "config": {"model": "frame", "frames_per_video": frames, "eval_frames": None,
-                        "val_groups": val_groups}}
+                        "val_groups": val_groups, "num_epochs": 5}}
     clip = {"split": 1, "num_train": 120, "num_val": 30,
-            "config": {"model": "clip", "clip_len": 8, "val_groups": val_groups}}
+            "config": {"model": "clip", "clip_len": 8, "val_groups": val_groups,
+                       "num_epochs": 30}}
     return frame, clip
 
 
@@ -274,14 +275,41 @@ def test_method_facts_for_the_holdout_and_the_refit_protocols():
         "per video per epoch and scores 8-frame windows covering the whole video.")
     assert ("The reported models were trained without the held-out groups g22–g25 (30 "
             "training videos), whose predictions fitted the fusion") in holdout
+    assert "epochs" not in holdout and "Carried over" not in holdout
     frame, clip = _cfgs([], frames=1)
     refit = prose.method_facts(frame, clip, res)
     assert "trains on 1 frame per video" in refit
-    assert refit.endswith(
+    assert (
         "The reported models were trained on all 120 training videos, after the fusion had "
         "been fitted on the validation predictions (40 videos of the held-out training groups "
-        "g22–g25) of models trained without those groups.")
+        "g22–g25) of models trained without those groups.") in refit
     assert "validation predictions of models" in prose.method_facts(frame, clip)  # no res
+
+
+def test_method_facts_say_how_the_refit_length_was_set_and_what_was_carried_over():
+    frame, clip = _cfgs([], frames=1)
+    record = {"value": 5, "fitted_on": {"checkpoint": "frame-holdout/model.pt", "sha256": "ab"}}
+    choices = {"frame": {"num_epochs": record, "three_crop": {"value": True}},
+               "clip": {"num_epochs": {**record, "value": 30}}}
+    res = per_class(NAMES, ALL_RIGHT, ALL_RIGHT, chosen="weighted")
+    res.fit.params["weighted"].update(w=0.35)
+    text = prose.method_facts(frame, clip, res, choices)
+    assert ("They trained for as many epochs as the held-out models (5 for the frame model, "
+            "30 for the clip model) with the same learning-rate schedule as a function of "
+            "training progress, each epoch taking more steps on the larger training set.") in text
+    assert text.endswith(
+        "Carried over unchanged from the held-out models' final checkpoints to the reported "
+        "models: the fusion method chosen on their validation predictions, weighted (the frame "
+        "model's weight w = 0.35) and the frame model's test crops, chosen on validation top-1 "
+        "(three crops).")
+    # stacking names its fitted parameters; an older run's recorded epochs say so
+    res = per_class(NAMES, ALL_RIGHT, ALL_RIGHT, chosen="stacking")
+    res.fit.params["stacking"].update(w_a=0.8, w_b=1.25, bias=[0.0] * 6)
+    old = {"frame": {"num_epochs": {"value": 5, "rule": "epoch of the lowest validation loss"}}}
+    text = prose.method_facts(frame, clip, res, old)
+    assert ("stacking (one weight per model, 0.80 (frame) and 1.25 (clip), and 6 per-class "
+            "biases).") in text
+    assert "the epoch of each held-out model's lowest validation loss" in text
 
 
 # ----------------------------------------------------------------------------- fusion

@@ -125,7 +125,24 @@ def _check_run(rehearsal, run: str, weights: str, norm: str, stdout: str) -> Pat
     # the real size: ResNet-50 at 224
     frame_cfg = json.loads((run_dir / "frame" / "config.json").read_text())["config"]
     assert (frame_cfg["arch"], frame_cfg["crop_size"]) == ("resnet50", 224)
+    _check_refit(run_dir)
     return run_dir
+
+
+def _check_refit(run_dir: Path) -> None:
+    """The reported models train the held-out models' recipe, epochs and schedule, and every
+    choice names the held-out checkpoint it was fitted on."""
+    choices = json.loads((run_dir / "choices.json").read_text())
+    for kind in ("frame", "clip"):
+        held = json.loads((run_dir / f"{kind}-holdout" / "config.json").read_text())["config"]
+        reported = json.loads((run_dir / kind / "config.json").read_text())["config"]
+        assert reported == {**held, "val_groups": []}
+        assert choices[kind]["num_epochs"]["value"] == held["num_epochs"]
+        assert choices[kind]["num_epochs"]["fitted_on"]["checkpoint"] == f"{kind}-holdout/model.pt"
+    assert choices["frame"]["three_crop"]["fitted_on"]["checkpoint"] == "frame-holdout/model.pt"
+    fusion = json.loads((run_dir / "fusion" / "fusion.json").read_text())
+    assert {k: v["checkpoint"] for k, v in fusion["fitted_on"].items()} == {
+        "frame": "frame-holdout/model.pt", "clip": "clip-holdout/model.pt"}
 
 
 def test_smoke_run_with_new_format_kinetics_weights_then_resume(rehearsal):

@@ -308,3 +308,29 @@ def test_pdf_keeps_headings_off_page_bottoms_and_wraps_long_cells(tmp_path):
     # the weights path wraps inside its column instead of running over the next one
     first = [ln for ln in pages[0].splitlines() if "data/" in ln]
     assert first and "200ep.pth" not in first[0], first
+
+
+def test_protocol_flag_and_make_variable(tmp_path):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    report.configure(parser)
+    setup = report.setup_from_args(parser.parse_args(["--protocol", "refit"]))
+    assert setup.protocol == "refit"
+    assert report.resolve_run_dir(setup) == report.RUNS_DIR.absolute() / "demo-refit"
+    assert report.setup_from_args(parser.parse_args([])).protocol == "holdout"  # the profile's
+    assert report.setup_from_args(parser.parse_args(["--profile", "ucf101"])).protocol == "refit"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--protocol", "retrain"])
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    root = Path(report.__file__).resolve().parents[2]
+
+    def dry_run(*variables: str) -> str:
+        out = subprocess.run(["make", "-n", "-o", ".venv/.installed", "-o", "system-deps",
+                              "report", "PY=python", *variables], cwd=root,
+                             capture_output=True, text=True, check=True)
+        return " ".join(out.stdout.split())
+
+    assert "--protocol refit" in dry_run("PROTOCOL=refit")
+    assert "--protocol" not in dry_run()

@@ -58,6 +58,17 @@ def topk_accuracy(probs: np.ndarray, labels: np.ndarray,
     return {int(k): float((rank < k).mean()) for k in ks}
 
 
+def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-probability of the true class (as fusion scores it), floored at 1e-12.
+
+    >>> round(log_loss(np.array([[0.5, 0.5], [0.9, 0.1]]), np.array([0, 0])), 4)
+    0.3993
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels)
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
+
+
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts [C, C] (int64): row = true class, column = predicted class."""
     labels = np.asarray(labels, dtype=np.int64)

@@ -109,6 +109,11 @@ class Predictions:
     def groups(self) -> np.ndarray:
         return video_groups(self.video_ids)
 
+    def made_by(self, root: str | os.PathLike) -> dict[str, str]:
+        """The checkpoint that made these predictions, as `checkpoint_record` gives it."""
+        return checkpoint_record(self.attrs.get("checkpoint", ""),
+                                 str(self.attrs.get("checkpoint_sha256", "")), root)
+
     def take(self, indices: np.ndarray | list[int]) -> Predictions:
         """A new Predictions with the given rows, in that order."""
         idx = np.asarray(indices, dtype=np.int64)
@@ -141,6 +146,22 @@ class Predictions:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Predictions:
         return load(path)
+
+
+def checkpoint_record(checkpoint: str | os.PathLike, sha256: str,
+                      root: str | os.PathLike) -> dict[str, str]:
+    """A checkpoint named the way choices.json and fusion.json record what a choice was fitted
+    on: its path relative to the run folder `root` (absolute when outside it) and its sha256.
+
+    >>> checkpoint_record("/runs/r/frame-holdout/model.pt", "ab12", "/runs/r")
+    {'checkpoint': 'frame-holdout/model.pt', 'sha256': 'ab12'}
+    """
+    path = Path(checkpoint)
+    try:
+        path = path.relative_to(root)
+    except ValueError:
+        pass
+    return {"checkpoint": path.as_posix(), "sha256": sha256}
 
 
 def _plain(value: Any, key: str) -> Any:

@@ -200,7 +200,8 @@ def cached_fit(run: RunPaths, a_val: Predictions, b_val: Predictions, *,
             return fit
     # validation only: test labels never reach the fit
     fit = dataclasses.replace(fusion.fit_fusion(a_val, b_val), val_sha256=digest)
-    write_json_atomic(path, fit.to_json())
+    write_json_atomic(path, {**fit.to_json(), "fitted_on": {  # the held-out checkpoints
+        k: p.made_by(run.root) for k, p in (("frame", a_val), ("clip", b_val))}})
     return fit
 
 

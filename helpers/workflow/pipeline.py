@@ -4,30 +4,33 @@ A `Setup` holds what a user chooses (the notebooks' parameters cell, the CLI's f
 steps take it and skip work that is already done (the benchmark, the stores, finished
 trainings, existing predictions files), so a killed `make report` restarts where it stopped.
 
-Protocol (the profile's `protocol`): models trained without the held-out training groups
-give the validation predictions on which fusion and every other choice is fitted. Under
-`refit` the reported models are then trained again on every training video; under
-`holdout` (the CPU demo, to fit its time budget) the held-out models are the reported ones.
+Protocol (the setup's `protocol`, by default the profile's): models trained without the
+held-out training groups give the validation predictions on which fusion and every other
+choice is fitted. Under `refit` the reported models are then trained again on every training
+video, with the held-out models' number of epochs and learning-rate schedule, so that what
+was fitted on a held-out model's final checkpoint is carried over to the model that
+reproduces it; under `holdout` (the CPU demo's default, to fit its time budget) the held-out
+models are the reported ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.config import NORMS, TrainConfig, get_profile
+from helpers.config import NORMS, PROTOCOLS, TrainConfig, get_profile
 from helpers.data.sampling import PROBES
 from helpers.errors import UserError
+from helpers.evaluation.predictions import checkpoint_record
 from helpers.paths import DATA_DIR, RUNS_DIR, STAGES
 from helpers.paths import DataPaths as DataPaths  # re-exported: the notebooks' one import
 from helpers.paths import RunPaths as RunPaths
-from helpers.utils.io import atomic_path, write_json_atomic
+from helpers.utils.io import atomic_path, sha256_file, write_json_atomic
 
 # Tiny settings for tests (`fast=True`): the whole pipeline in a minute or two.
 FAST_SYNTH = dict(size=(64, 48), num_frames=16, videos_per_group=1)
@@ -49,7 +52,7 @@ class Setup:
     profile: str = "demo"  # "demo" (synthetic benchmark, CPU) or "ucf101" (GPU node)
     data_dir: str = ""  # empty: the synthetic benchmark; else the folder holding UCF-101/
     splits_dir: str = ""  # empty: the split files found in data_dir
-    run_dir: str = ""  # empty: runs/<profile>[-fast|-smoke][-split<k>]
+    run_dir: str = ""  # empty: runs/<profile>[-<protocol>][-fast|-smoke][-split<k>]
     split: int = 1
     download_weights: bool = False  # let torchvision download missing ImageNet weights
     fast: bool = False  # tiny synthetic configuration for the tests
@@ -58,9 +61,17 @@ class Setup:
     imagenet_weights: str = ""  # a torchvision-format file instead of the hub cache
     norm: str = ""  # the clip model's input normalisation, when the file breaks the rule
     stores_dir: str = ""  # where the frame stores go (empty: <data>/stores)
+    protocol: str = ""  # "holdout" or "refit" (empty: the profile's; resolved on creation)
 
     def __post_init__(self) -> None:
-        get_profile(self.profile)  # a clear error for an unknown profile
+        profile = get_profile(self.profile)  # a clear error for an unknown profile
+        if self.protocol and self.protocol not in PROTOCOLS:
+            raise UserError(f"Unknown protocol {self.protocol!r}; choose one of "
+                            f"{', '.join(PROTOCOLS)}.")
+        if not self.protocol:  # frozen: the profile's protocol, set once
+            object.__setattr__(self, "protocol", profile.protocol)
+        if self.protocol == "refit" and profile.epochs_from_validation:
+            raise UserError(EPOCHS_FROM_VALIDATION)
         if self.split not in (1, 2, 3):
             raise UserError(f"Split must be 1, 2 or 3, not {self.split}.")
         if self.norm and self.norm not in NORMS:
@@ -68,10 +79,6 @@ class Setup:
         if self.fast and self.smoke:
             raise UserError("fast (tiny synthetic data) and smoke (a few steps on the real "
                             "data) exclude each other; choose one.")
-
-    @property
-    def protocol(self) -> str:
-        return get_profile(self.profile).protocol
 
     def replace(self, **changes: Any) -> Setup:
         return dataclasses.replace(self, **changes)
@@ -89,11 +96,15 @@ class Setup:
 
 
 def run_paths(setup: Setup) -> RunPaths:
-    """The run folder: `run_dir` if given, else runs/<profile>[-fast|-smoke][-split<k>]
-    (split 1 has no suffix), so runs of different splits never reuse each other's models."""
+    """The run folder: `run_dir` if given, else
+    runs/<profile>[-<protocol>][-fast|-smoke][-split<k>], the protocol named when it is not
+    the profile's and split 1 without a suffix, so runs of different protocols or splits
+    never reuse each other's models."""
     if setup.run_dir:
         return RunPaths(Path(setup.run_dir).resolve(), setup.protocol)
-    name = (setup.profile + ("-fast" if setup.fast else "") + ("-smoke" if setup.smoke else "")
+    other = setup.protocol != get_profile(setup.profile).protocol
+    name = (setup.profile + (f"-{setup.protocol}" if other else "")
+            + ("-fast" if setup.fast else "") + ("-smoke" if setup.smoke else "")
             + (f"-split{setup.split}" if setup.split != 1 else ""))
     return RunPaths(RUNS_DIR / name, setup.protocol)
 
@@ -249,48 +260,110 @@ def write_smoke_splits(source: Path, splits: Path, out: Path, split: int,
 
 
 # ----------------------------------------------------------------------------- training
+EPOCHS_FROM_VALIDATION = (
+    "Choosing the reported models' number of epochs on validation (epochs_from_validation) is "
+    "not supported: each candidate length would need its own complete schedule, trained and "
+    "validated on the per-video held-out figure; turn it off, and the reported models train "
+    "the held-out models' schedule.")
+NUM_EPOCHS_RULE = ("the held-out model's number of epochs and learning-rate schedule (as a "
+                   "function of training progress; steps per epoch follow the data)")
+# Options the reported model may set apart from its held-out model: the data it trains on
+# and its length (only an older run's recorded choice); besides, those that do not change
+# the weights (helpers.training.runs.FREE_OPTIONS).
+_NOT_SCHEDULE = ("val_groups", "val_max_items", "num_epochs")
+
+
 def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
                 **overrides: Any) -> Path:
     """Train (or resume, or skip if finished) the `frame` or `clip` model of a run: the
-    held-out model, then under `refit` the reported one. Returns the reported model."""
+    held-out model, then under `refit` the reported one, which trains the held-out model's
+    number of epochs and schedule on every training video. Returns the reported model."""
     from helpers.training.train import train
 
+    check_protocol(run)
     store = data.frame_store if kind == "frame" else data.clip_store
     stages = STAGES if setup.protocol == "refit" else ("holdout",)
     path = Path()
     for stage in stages:
         cfg = train_config(setup, kind, stage).replace(**overrides)
         if stage == "reported":
-            cfg = cfg.replace(num_epochs=reported_epochs(setup, kind, run, cfg.num_epochs))
+            cfg = reported_config(kind, run, cfg)
         path = train(cfg, store=store, splits=data.splits, split=setup.split,
                      out=run.model_dir(kind, stage), resume=True)
     return path
 
 
-def reported_epochs(setup: Setup, kind: str, run: RunPaths, planned: int) -> int:
-    """Epochs of the reported model: with `epochs_from_validation`, the epoch at which the
-    held-out model's validation loss was lowest (recorded in choices.json), else `planned`."""
-    if not get_profile(setup.profile).epochs_from_validation:
-        return planned
-    history = _history(run.model_dir(kind, "holdout"))
-    losses = [(row["val_loss"], row["epoch"]) for row in history
-              if isinstance(row.get("val_loss"), float) and math.isfinite(row["val_loss"])]
-    if not losses:
-        return planned
-    best = min(losses)[1]
+def check_protocol(run: RunPaths) -> None:
+    """Refuse a run folder that holds models of the other protocol: one run never mixes them."""
+    from helpers.training.runs import CONFIG_JSON
+
+    for kind in ("frame", "clip"):
+        held_apart = run.root / f"{kind}-holdout"
+        summary = run.model_dir(kind) / CONFIG_JSON
+        if run.protocol == "holdout" and held_apart.is_dir():
+            other = "refit"
+        elif (run.protocol == "refit" and summary.is_file()
+              and json.loads(summary.read_text()).get("config", {}).get("val_groups")):
+            other = "holdout"
+        else:
+            continue
+        raise UserError(f"{run.root} holds models of the {other} protocol; run it with "
+                        f"--protocol {other} (PROTOCOL={other}), or choose another run folder.")
+
+
+def reported_config(kind: str, run: RunPaths, cfg: TrainConfig) -> TrainConfig:
+    """The reported model's config under `refit`: `cfg` (the profile's recipe without held-out
+    groups) with the held-out model's number of epochs, after checking that everything else
+    that shapes the weights, the learning-rate schedule included, is the held-out model's."""
+    from helpers.training.runs import FREE_OPTIONS, MODEL
+
+    held = run.model_dir(kind, "holdout") / MODEL
+    saved = _saved_config(held)
+    diff = sorted(k for k, v in cfg.to_dict().items()
+                  if k not in _NOT_SCHEDULE + FREE_OPTIONS and saved.get(k, v) != v)
+    if diff:
+        detail = ", ".join(f"{k}: {saved[k]!r} -> {cfg.to_dict()[k]!r}" for k in diff[:4])
+        raise UserError(f"The reported {kind} model would not reproduce its held-out model "
+                        f"{held} ({detail}); train both with the same options.")
+    return cfg.replace(num_epochs=reported_epochs(kind, run, int(saved["num_epochs"])))
+
+
+def reported_epochs(kind: str, run: RunPaths, held_out: int) -> int:
+    """Epochs of the reported model: the held-out model's (`held_out`), recorded in
+    choices.json with the checkpoint it reproduces. An older run's recorded choice (the epoch
+    of the lowest validation loss) is kept only where the reported model has already begun
+    training with it, so that it resumes exactly."""
+    old = read_choices(run).get(kind, {}).get("num_epochs")
+    if old and old.get("value") != held_out and _began_with(run.model_dir(kind), old["value"]):
+        return int(old["value"])
+    from helpers.training.runs import MODEL
+
+    held = run.model_dir(kind, "holdout") / MODEL
     record_choice(run, kind, "num_epochs", {
-        "value": best, "rule": "epoch of the lowest validation loss of the held-out model",
-        "val_loss": {str(e): v for v, e in sorted(losses, key=lambda t: t[1])}})
-    return best
+        "value": held_out, "rule": NUM_EPOCHS_RULE,
+        "fitted_on": checkpoint_record(held, sha256_file(held), run.root)})
+    return held_out
 
 
-def _history(run_dir: Path) -> list[dict[str, Any]]:
-    from helpers.training.runs import MODEL, load
+def _began_with(model_dir: Path, num_epochs: Any) -> bool:
+    """Whether a model has checkpointed at least one epoch of a `num_epochs` run."""
+    from helpers.training.runs import CHECKPOINT, CONFIG_JSON, MODEL
 
-    path = run_dir / MODEL
+    summary = model_dir / CONFIG_JSON
+    if not ((model_dir / CHECKPOINT).is_file() or (model_dir / MODEL).is_file()):
+        return False
+    try:
+        return json.loads(summary.read_text())["config"]["num_epochs"] == num_epochs
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _saved_config(path: Path) -> dict[str, Any]:
+    from helpers.training.runs import load
+
     if not path.is_file():
         raise UserError(f"{path} does not exist; train the held-out model first.")
-    return list(load(path).get("history", []))
+    return dict(load(path)["config"])
 
 
 def record_choice(run: RunPaths, kind: str, name: str, value: dict[str, Any]) -> None:
@@ -344,7 +417,8 @@ def _three_crop_candidate(run: RunPaths, crops: int) -> Path:
 
 def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
     """Whether the frame model scores three crops: only where they beat the centre crop on
-    validation top-1 (they cost 3x). Decided once, recorded in choices.json."""
+    validation top-1 (they cost 3x). Decided once on the held-out model's final checkpoint,
+    recorded in choices.json with that checkpoint."""
     from helpers.evaluation.evaluate import evaluate_to_file
     from helpers.evaluation.predictions import load
 
@@ -360,5 +434,6 @@ def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
     use = top1[3] > top1[1]
     record_choice(run, "frame", "three_crop", {
         "value": use, "rule": "three crops when their validation top-1 is higher",
-        "val_top1": {"1 crop": top1[1], "3 crops": top1[3]}})
+        "val_top1": {"1 crop": top1[1], "3 crops": top1[3]},
+        "fitted_on": load(path).made_by(run.root)})
     return use

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from helpers.config import NORMS
+from helpers.config import NORMS, PROTOCOLS
 from helpers.errors import UserError
 from helpers.paths import FIGURES_DIR, REPORT_DIR, RUNS_DIR
 from helpers.reporting.render import check_tex, render_pdf
@@ -59,8 +59,9 @@ def collect_figures(run_dir: Path, since: float) -> list[Path]:
 
 
 def resolve_run_dir(setup: Setup) -> Path:
-    """An empty run -> the pipeline's default (runs/<profile>[-fast|-smoke][-split<k>]);
-    a bare name -> runs/<name>; anything else is a path."""
+    """An empty run -> the pipeline's default
+    (runs/<profile>[-<protocol>][-fast|-smoke][-split<k>]); a bare name -> runs/<name>;
+    anything else is a path."""
     from helpers.workflow.pipeline import run_paths
 
     if setup.run_dir:
@@ -125,7 +126,8 @@ def run_report(setup: Setup | None = None, *,
     parameters = dataclasses.asdict(setup)  # the notebooks' parameters cell, field by field
 
     started = time.time()
-    print(f"report: profile={setup.profile} split={setup.split} run={run_path} "
+    print(f"report: profile={setup.profile} protocol={setup.protocol} split={setup.split} "
+          f"run={run_path} "
           f"kernel={kernel_name}{' (smoke run)' if setup.smoke else ''}", flush=True)
     executed = []
     with kernel_env():
@@ -215,6 +217,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", metavar="RUN", default=None,
                         help="run name under runs/ or a folder path (default: runs/<profile>)")
     parser.add_argument("--split", type=int, choices=(1, 2, 3), default=1, help="UCF-101 split")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default=None,
+                        help="holdout: the models trained without the held-out groups are the "
+                             "reported ones; refit: the reported models are trained again on "
+                             "every training video with the held-out models' schedule (default: "
+                             "the profile's, holdout for demo, refit for ucf101)")
     parser.add_argument("--smoke", action="store_true",
                         help="check the whole path on a few videos of --data at the real sizes, "
                              "then forecast the full run's disk and time")
@@ -255,7 +262,8 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
                  run_dir=args.run or "", split=args.split,
                  download_weights=args.download_weights, fast=args.fast, smoke=args.smoke,
                  weights=args.weights or "", imagenet_weights=args.imagenet_weights or "",
-                 norm=args.norm or "", stores_dir=args.stores or "")
+                 norm=args.norm or "", stores_dir=args.stores or "",
+                 protocol=args.protocol or "")
 
 
 def run(args: argparse.Namespace) -> int:

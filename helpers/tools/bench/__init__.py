@@ -1,8 +1,10 @@
-"""`python -m helpers bench data|train`: throughput benchmarks.
+"""`python -m helpers bench data|train|refit`: throughput benchmarks, and the refit shift.
 
 `bench data` (`helpers.tools.bench.data`) takes every data figure side by side in one run on
 the same videos (`videos`), with the dataset rates of `loaders`; `bench train`
-(`helpers.tools.bench.train`) times the trainer's step on the device.
+(`helpers.tools.bench.train`) times the trainer's step on the device; `bench refit`
+(`helpers.tools.bench.refit`) measures, for a finished `refit` run, what carrying the held-out
+models' fitted choices over to the reported models does on test.
 """
 
 from __future__ import annotations
@@ -42,9 +44,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--steps", type=positive_int, default=10, help="timed steps per model (10)")
     train.add_argument("--batch-size", type=positive_int, default=None, help="default: per device")
     train.add_argument("--compile", action="store_true", help="torch.compile the models")
+    refit_help = ("a refit run's held-out against reported models on test, and each fusion "
+                  "method fitted on validation applied to both")
+    refit = sub.add_parser("refit", help=refit_help, description=refit_help)
+    refit.prog = f"{parser.prog} refit"
+    refit.add_argument("--run", type=Path, required=True,
+                       help="a finished refit run folder, e.g. runs/demo-refit")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.what == "refit":
+        from helpers.tools.bench.refit import bench_refit, format_result
+
+        print(format_result(bench_refit(args.run)))
+        return 0
     if args.what == "train":
         from helpers.tools.bench.train import bench_train
 
