@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.evaluation.predictions import Predictions
+
 
 def write_grey_tree(root: Path, counts: dict[str, int], size: tuple[int, int] = (64, 48)) -> Path:
     """A UCF-style AVI tree with its classInd under `root`: frame f of each video is a flat
@@ -39,6 +41,25 @@ def run_report(root: Path, *flags: str, timeout: int) -> tuple[dict[str, str], s
                          capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return env, out.stdout
+
+
+def true_prob_predictions(class_names: list[str], true: dict, videos_per_cluster: int,
+                          probe: str | None = None) -> Predictions:
+    """Predictions whose videos of each class (clusters of `videos_per_cluster`, cluster-major)
+    give their true class the probabilities `true[name]` (one per video); the rest of each row
+    goes mostly to the next class, so a video is right when its value is above about 0.47."""
+    ids, labels, rows = [], [], []
+    k = len(class_names)
+    for y, name in enumerate(class_names):
+        for i, t in enumerate(true[name]):
+            ids.append(f"v_{name}_g{1 + i // videos_per_cluster:02d}"
+                       f"_c{1 + i % videos_per_cluster:02d}")
+            labels.append(y)
+            row = np.full(k, (1 - t) * 0.1 / (k - 2))
+            row[y], row[(y + 1) % k] = t, (1 - t) * 0.9
+            rows.append(row)
+    return Predictions(ids, np.array(labels), np.array(rows), list(class_names),
+                       {"probe": probe} if probe else {})
 
 
 # ----------------------------------------------------------------------------- simulated run
@@ -163,7 +184,7 @@ def simulated_ucf101_run(root: Path, splits_dir: Path, *, seed: int = 0,
     `root`). Not a trained run: nothing here measures a model.
     """
     from helpers.data.splits import load_split_data
-    from helpers.evaluation.predictions import Predictions, video_groups
+    from helpers.evaluation.predictions import video_groups
     from helpers.training.runs import write_metrics, write_summary
     from helpers.utils.io import write_json_atomic
     from helpers.workflow.pipeline import Setup, data_paths, record_choice, run_paths, train_config

@@ -7,10 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from support import true_prob_predictions
 
 from helpers.errors import UserError
 from helpers.evaluation import probes
 from helpers.evaluation.predictions import Predictions, load
+from helpers.evaluation.stats import cluster_draws, cluster_totals
 from helpers.reporting.plots import plot_probe_vs_gain
 
 CLASSES = ["Spatial", "Forward", "Backward", "Detail"]
@@ -20,19 +22,8 @@ VIDEOS = 2  # videos per cluster
 
 def _pred(true: dict[str, np.ndarray], probe: str | None = None) -> Predictions:
     """Each class's videos (GROUPS x VIDEOS, cluster-major) with the given true-class
-    probabilities; the rest of each row goes mostly to the next class, so a video is right
-    when its true-class probability is above about 0.47."""
-    ids, labels, rows = [], [], []
-    k = len(CLASSES)
-    for y, name in enumerate(CLASSES):
-        for i, t in enumerate(true[name]):
-            ids.append(f"v_{name}_g{1 + i // VIDEOS:02d}_c{1 + i % VIDEOS:02d}")
-            labels.append(y)
-            row = np.full(k, (1 - t) * 0.1 / (k - 2))
-            row[y], row[(y + 1) % k] = t, (1 - t) * 0.9
-            rows.append(row)
-    return Predictions(ids, np.array(labels), np.array(rows), CLASSES,
-                       {"probe": probe} if probe else {})
+    probabilities (see `support.true_prob_predictions`)."""
+    return true_prob_predictions(CLASSES, true, VIDEOS, probe)
 
 
 def _const(**by_class: float) -> dict[str, np.ndarray]:
@@ -92,9 +83,9 @@ def test_intervals_are_paired_cluster_bootstrap_intervals():
     rng = np.random.default_rng(1)
     clusters = np.repeat(np.arange(6), [1, 2, 3, 1, 2, 3])
     values = rng.normal(size=(12, 2))
-    sums, sizes = probes.cluster_totals(values, clusters)
+    sums, sizes = cluster_totals(values, clusters)
     assert sizes.tolist() == [1, 2, 3, 1, 2, 3]
-    draws = probes.cluster_draws(6, 500, np.random.default_rng(0))
+    draws = cluster_draws(6, 500, np.random.default_rng(0))
     assert (draws.sum(axis=1) == 6).all()
     lo, hi = probes.boot_intervals(sums[None], sizes[None], draws, 0.025)
     # the same resamples by hand: ratio of the drawn clusters' totals to their videos

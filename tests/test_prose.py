@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support import true_prob_predictions
 
 from helpers.evaluation import probes
 from helpers.evaluation.claims import ClassClaims, Ends, class_claims
@@ -109,19 +110,10 @@ SWING = np.repeat(np.where(np.arange(PROBE_GROUPS) % 2 == 0, -0.15, 0.15), PROBE
 
 
 def _probe_pred(true: dict[str, float | np.ndarray], probe: str | None = None) -> Predictions:
-    """Clip predictions with the given true-class probability per class (or per video); the
-    rest of each row goes mostly to the next class, so a video is right above about 0.47."""
-    ids, labels, rows = [], [], []
-    k = len(NAMES)
-    for y, name in enumerate(NAMES):
-        for i, t in enumerate(np.broadcast_to(true[name], PROBE_GROUPS * PROBE_VIDEOS)):
-            ids.append(f"v_{name}_g{1 + i // PROBE_VIDEOS:02d}_c{1 + i % PROBE_VIDEOS:02d}")
-            labels.append(y)
-            row = np.full(k, (1 - t) * 0.1 / (k - 2))
-            row[y], row[(y + 1) % k] = t, (1 - t) * 0.9
-            rows.append(row)
-    return Predictions(ids, np.array(labels), np.array(rows), NAMES,
-                       {"probe": probe} if probe else {})
+    """Clip predictions with the given true-class probability per class (or per video; see
+    `support.true_prob_predictions`)."""
+    per_video = {n: np.broadcast_to(true[n], PROBE_GROUPS * PROBE_VIDEOS) for n in NAMES}
+    return true_prob_predictions(NAMES, per_video, PROBE_VIDEOS, probe)
 
 
 def _probes(normal: dict[str, float | np.ndarray] | None = None,

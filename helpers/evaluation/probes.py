@@ -32,6 +32,7 @@ import pandas as pd
 from helpers.errors import UserError
 from helpers.evaluation.metrics import confusion_matrix, per_class_accuracy
 from helpers.evaluation.predictions import Predictions, align
+from helpers.evaluation.stats import bootstrap_means, cluster_draws, cluster_totals
 
 ALPHA = 0.05  # family-wise level of the per-class intervals; 95% for the overall drop
 SMALL = 0.10  # a change in true-class probability within +-10 points is "small"
@@ -78,23 +79,6 @@ def _checked(normal: Predictions, probed: Mapping[str, Predictions]) -> dict[str
                             f"{pred.attrs.get('probe')!r}; pass the matching files.")
         out[name] = align(normal, pred)[1]
     return out
-
-
-def cluster_draws(k: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """How often each of k clusters is drawn in each of n_boot resamples [n_boot, k]."""
-    idx = rng.integers(0, k, size=(n_boot, k))
-    flat = (np.arange(n_boot)[:, None] * k + idx).ravel()
-    return np.bincount(flat, minlength=n_boot * k).reshape(n_boot, k).astype(np.float64)
-
-
-def cluster_totals(values: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per cluster (in sorted id order): the total of each column of `values` [n, P], [k, P],
-    and the number of videos, [k]."""
-    _, unit = np.unique(clusters, return_inverse=True)
-    k = int(unit.max()) + 1
-    sums = np.zeros((k, values.shape[1]))
-    np.add.at(sums, unit, values)
-    return sums, np.bincount(unit, minlength=k).astype(np.float64)
 
 
 def boot_intervals(sums: np.ndarray, sizes: np.ndarray, draws: np.ndarray,
@@ -215,9 +199,8 @@ def overall(normal: Predictions, probed: Mapping[str, Predictions], *, alpha: fl
     for i, (name, pred) in enumerate(probed.items()):
         diffs = np.stack([normal.correct.astype(np.float64) - pred.correct,
                           true_prob(normal) - true_prob(pred)], axis=1)
-        sums, sizes = cluster_totals(diffs, normal.groups)
-        draws = cluster_draws(len(sizes), n_boot, np.random.default_rng(seed + i))
-        (lo,), (hi,) = boot_intervals(sums[None], sizes[None], draws, alpha / 2)
+        lo, hi = bootstrap_means(diffs, n_boot=n_boot, alpha=alpha, seed=seed + i,
+                                 groups=normal.groups)
         rows.append({"windows": name, "top1": float(pred.correct.mean()),
                      "drop": float(diffs[:, 0].mean()), "drop_lo": lo[0], "drop_hi": hi[0],
                      "prob": float(true_prob(pred).mean()), "dprob": float(diffs[:, 1].mean()),

@@ -164,6 +164,7 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
     groups = a_test.groups
     best = max((FRAME, CLIP), key=lambda m: summaries[m].top1)
     tests = class_tests(test, n_boot=n_boot)
+    gains = topk_gains(test, n_boot=n_boot)  # top-1 is `gain`: the mean against `best`
     val_cfg = a_val.attrs.get("config") or {}
     probed = {p: load(run.predictions("clip", "test", p)) for p in PROBES
               if run.predictions("clip", "test", p).is_file()}
@@ -171,10 +172,10 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
         class_names=list(a_test.class_names), test=test, summaries=summaries, fit=fit,
         fusion_table=table, fused=fused,
         cis=stats.accuracy_cis(correct, n_boot=n_boot, groups=groups),
-        gain=stats.fusion_gain(correct[FUSED], correct[best], n_boot=n_boot, groups=groups),
+        gain=gains[1],
         gain_chosen=stats.fusion_gain(fused[fit.chosen].correct, correct[best],
                                       n_boot=n_boot, groups=groups),
-        gains_topk=topk_gains(test, n_boot=n_boot),
+        gains_topk=gains,
         per_class=per_class_table(summaries, tests.clip_vs_frame), class_tests=tests,
         held_out=HeldOut(groups=list(val_cfg.get("val_groups") or []),
                          videos=a_val.num_videos),

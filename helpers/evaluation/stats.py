@@ -51,24 +51,46 @@ def _units(groups: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
     return inverse, int(inverse.max()) + 1
 
 
+def cluster_totals(values: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit (each video alone, or its cluster, in sorted id order): the total of each
+    column of `values` [n, P], [k, P], and the number of videos, [k]."""
+    values = np.asarray(values, dtype=np.float64)
+    unit, n_units = _units(groups, len(values))
+    sums = np.zeros((n_units, values.shape[1]))
+    np.add.at(sums, unit, values)
+    return sums, np.bincount(unit, minlength=n_units).astype(np.float64)
+
+
+def cluster_draws(k: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of k units is drawn in each of m bootstrap resamples, [m, k]."""
+    idx = rng.integers(0, k, size=(m, k))
+    flat = (np.arange(m)[:, None] * k + idx).ravel()
+    return np.bincount(flat, minlength=m * k).reshape(m, k).astype(np.float64)
+
+
 def _boot_stats(values: np.ndarray, groups: np.ndarray | None, n_boot: int,
                 seed: int) -> np.ndarray:
     """Bootstrap replicates [n_boot, K] of the mean of each column of `values` [n, K],
     resampling units with replacement (the same units for every column, so paired)."""
-    unit, n_units = _units(groups, len(values))
-    sums = np.zeros((n_units, values.shape[1]))
-    np.add.at(sums, unit, values)
-    sizes = np.bincount(unit, minlength=n_units).astype(np.float64)
+    sums, sizes = cluster_totals(values, groups)
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, values.shape[1]))
     for start in range(0, n_boot, _CHUNK):
-        m = min(_CHUNK, n_boot - start)
-        idx = rng.integers(0, n_units, size=(m, n_units))
-        # How often each unit was drawn; ratio of totals handles clusters of unequal size.
-        flat = (np.arange(m)[:, None] * n_units + idx).ravel()
-        counts = np.bincount(flat, minlength=m * n_units).reshape(m, n_units).astype(np.float64)
-        out[start:start + m] = (counts @ sums) / (counts @ sizes)[:, None]
+        counts = cluster_draws(len(sizes), min(_CHUNK, n_boot - start), rng)
+        # ratio of totals handles clusters of unequal size
+        out[start:start + len(counts)] = (counts @ sums) / (counts @ sizes)[:, None]
     return out
+
+
+def bootstrap_means(values: np.ndarray, *, n_boot: int = 2000, alpha: float = 0.05,
+                    seed: int = 0, groups: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile-bootstrap (1 - alpha) intervals (lo, hi) of the mean of each column of
+    `values` [n, P], the columns resampled together (paired) over videos or clusters."""
+    values = np.asarray(values, dtype=np.float64)
+    lo, hi = np.quantile(_boot_stats(values, groups, n_boot, seed), [alpha / 2, 1 - alpha / 2],
+                         axis=0)
+    return lo, hi
 
 
 def _interval(reps: np.ndarray, alpha: float) -> tuple[float, float]:
