@@ -617,7 +617,7 @@ def test_confusions_shared_mutual_resolved_and_removed_by_fusion():
     text = prose.confusions(build(names, labels, frame, clip, fused))
     assert text == (
         "**Notable confused pairs.** Both models share 1 of their top confusions (A → B); the "
-        "combined output makes none of them. For the single-frame model, 1 pair(s) are confused "
+        "combined output makes none of them. For the single-frame model, 1 pair is confused "
         "in both directions, e.g. A and B. The 3D model never makes 2 of the single-frame "
         "model's top confusions (B → A and C → D). The single-frame model never makes 1 of "
         "the 3D model's (D → C). Combining removes A → B, which both models make.")

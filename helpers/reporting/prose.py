@@ -640,8 +640,9 @@ def confusions(res: Results) -> str:
     for m, label in ((FRAME, "the single-frame model"), (CLIP, "the 3D model")):
         df = res.summaries[m].mutual_confusions
         if len(df):
-            parts.append(f"For {label}, {len(df)} pair(s) are confused in both directions, "
-                         f"e.g. {df.iloc[0]['a']} and {df.iloc[0]['b']}.")
+            parts.append(f"For {label}, {len(df)} {_verb(len(df), 'pair is', 'pairs are')} "
+                         f"confused in both directions, e.g. {df.iloc[0]['a']} and "
+                         f"{df.iloc[0]['b']}.")
     if resolved_by_3d:
         parts.append(f"The 3D model never makes {len(resolved_by_3d)} of the single-frame "
                      f"model's top confusions ({arrows(resolved_by_3d)}).")
