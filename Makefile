@@ -20,16 +20,25 @@ IMAGENET_WEIGHTS ?=
 NORM    ?=
 STORES  ?=
 RUN     ?=
+CPU     ?=   # CPU=1: run the ucf101 profile on the CPU on purpose (else it stops without a GPU)
+BATCH   ?=   # global batch: 64 (both models) or frame=128,clip=32
+ACCUM   ?=   # micro-batches per step: the same batch in less GPU memory
+AMP     ?=   # AMP=0: fp32 on the GPU instead of bf16 autocast
+KINETICS ?=   # make fetch: URL or path of r3d50_K_200ep.pth
+VIDEOS  ?=   # make fetch VIDEOS=1: UCF-101 itself too (6.5 GB)
 PYTEST_ARGS ?=
 PRACTICE ?=   # PRACTICE=1: let `make submission` zip a demo, smoke or fast report on purpose
 LAB_ARGS ?=   # e.g. LAB_ARGS="--no-browser --port 8888 --ip 0.0.0.0" on a GPU node
 
-.PHONY: help venv system-deps report test test-fast lint lab submission clean
+.PHONY: help venv system-deps fetch report test test-fast lint lab submission clean
 
 help:
 	@echo "make report      run the main job (synthetic demo by default) and render report/report.pdf"
-	@echo "                 real data: make report PROFILE=ucf101 DATA=/path/to/UCF-101 [WEIGHTS=...]"
+	@echo "                 real data: make report PROFILE=ucf101 DATA=/folder/holding/UCF-101 [WEIGHTS=...]"
+	@echo "                 out of GPU memory: ACCUM=2 (same batch, half the memory per step)"
 	@echo "                 check it first: make report PROFILE=ucf101 DATA=... SMOKE=1"
+	@echo "make fetch       on a login node: .venv, split files, ImageNet + Kinetics weights"
+	@echo "                 (KINETICS=URL|PATH for r3d50_K_200ep.pth; VIDEOS=1 for UCF-101 itself)"
 	@echo "make test        run the test suite"
 	@echo "make lab         start JupyterLab with the project's kernel ($(KERNEL))"
 	@echo "make submission  write the turn-in zip (report.pdf + code)"
@@ -45,6 +54,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# Everything that needs the internet, for compute nodes without it.
+fetch: $(STAMP)
+	$(PY) -m helpers fetch $(if $(KINETICS),--kinetics $(KINETICS)) $(if $(VIDEOS),--videos)
+
 # TeX, pandoc, poppler, unar: installed with apt-get when possible, else the command is printed.
 system-deps:
 	@bash scripts/system-deps.sh
@@ -55,7 +68,9 @@ report: $(STAMP) system-deps
 		$(if $(PROTOCOL),--protocol $(PROTOCOL)) \
 		$(if $(DOWNLOAD_WEIGHTS),--download-weights) $(if $(SMOKE),--smoke) \
 		$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(IMAGENET_WEIGHTS),--imagenet-weights $(IMAGENET_WEIGHTS)) \
-		$(if $(NORM),--norm $(NORM)) $(if $(STORES),--stores $(STORES))
+		$(if $(NORM),--norm $(NORM)) $(if $(STORES),--stores $(STORES)) \
+		$(if $(CPU),--cpu) $(if $(BATCH),--batch-size $(BATCH)) $(if $(ACCUM),--accum-steps $(ACCUM)) \
+		$(if $(filter 0 no false,$(AMP)),--no-amp)
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)

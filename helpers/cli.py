@@ -18,6 +18,8 @@ from helpers.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("helpers.data.synthetic.cli", "generate the synthetic spatial/temporal benchmark"),
     "download": ("helpers.data.download", "download and extract UCF-101 and its split files"),
+    "fetch": ("helpers.workflow.offline", "on a login node: fetch the split files and both "
+              "weight files for offline compute nodes"),
     "prepare": ("helpers.data.prepare", "decode videos into a compact JPEG-in-HDF5 store"),
     "info": ("helpers.data.store", "print what a store holds"),
     "train": ("helpers.training.train", "train the frame (2D) or clip (3D) model"),

@@ -180,6 +180,8 @@ class Profile:
     epochs_from_validation: bool = False
     # the frame model's test uses three crops when they beat one crop on validation
     choose_three_crop: bool = False
+    # a run without a working GPU stops with one sentence unless the CPU is asked for
+    needs_gpu: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -247,7 +249,7 @@ def _ucf101() -> Profile:
     )
     return Profile("ucf101", frame, clip, frame_short_side=None, clip_short_side=128,
                    description="UCF-101 on a GPU node: ImageNet ResNet-50 and Kinetics R3D-50.",
-                   protocol="refit", choose_three_crop=True)
+                   protocol="refit", choose_three_crop=True, needs_gpu=True)
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (_demo(), _ucf101())}

@@ -87,7 +87,7 @@ def rehearsal(tmp_path_factory, ucf_splits_dir, ucf_clip):
 
 def _report(rehearsal, weights: str, run: str, *extra: str) -> subprocess.CompletedProcess:
     r = rehearsal
-    cmd = [sys.executable, "-m", "helpers", "report", "--profile", "ucf101", "--smoke",
+    cmd = [sys.executable, "-m", "helpers", "report", "--profile", "ucf101", "--smoke", "--cpu",
            "--data", str(r["tree"]), "--weights", str(r["weights"][weights]),
            "--run", run, "--pdf", str(r["root"] / f"{run}.pdf"), *extra]
     out = subprocess.run(cmd, env=r["env"], capture_output=True, text=True, timeout=2400)

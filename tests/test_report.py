@@ -54,7 +54,7 @@ def test_parameters_are_injected_and_outputs_kept(tmp_path, monkeypatch):
                     'import os\nprint("CWD=" + os.getcwd())\nprint("P2-" + str(len(profile) * 3))')
     run_dir = tmp_path / "run"
     setup = Setup(profile="ucf101", data_dir=str(tmp_path), run_dir=str(run_dir), split=2,
-                  fast=True)
+                  fast=True, cpu=True)
     out = report.run_report(setup, notebooks=[nb1, nb2], kernel_name=KERNEL, pdf_path=None)
     assert out == run_dir
     ex1, ex2 = run_dir / "notebooks" / "01_a.ipynb", run_dir / "notebooks" / "02_b.ipynb"
@@ -130,7 +130,7 @@ def test_wrong_weights_stop_the_report_before_any_notebook(tmp_path, monkeypatch
         run = tmp_path / "run"
         code = main(["report", "--profile", "ucf101", "--data", str(data), "--run", str(run),
                      "--weights", str(weights), "--imagenet-weights", str(imagenet),
-                     "--only", "01", "--kernel", KERNEL])
+                     "--only", "01", "--kernel", KERNEL, "--cpu"])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 1 and len(err) == 1 and message in err[0], err
         assert str(weights) in err[0] and not run.exists()

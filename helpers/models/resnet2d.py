@@ -1,7 +1,8 @@
 """The single-frame model: torchvision's ResNet-50 (ResNet-18 for the CPU demo).
 
 ImageNet weights come from the torch hub cache (`$TORCH_HOME/hub/checkpoints/`, the file
-torchvision itself downloads) or from a `.pth` file the user names. Nothing is downloaded
+torchvision itself downloads), from data/weights/ under any name (told by its checksum), or
+from a `.pth` file the user names. Nothing is downloaded
 unless asked (`allow_download=True`), and a missing file is an error, never a silent
 random init. "imagenet" means IMAGENET1K_V2 for ResNet-50 (80.9% top-1, against 76.1% for
 V1; the stronger start fine-tunes better) and IMAGENET1K_V1, the only one, for ResNet-18.
@@ -18,6 +19,9 @@ from torchvision.models import WeightsEnum
 
 from helpers.errors import UserError
 from helpers.models.checkpoints import extract_state_dict, load_backbone, read_weights
+from helpers.paths import DATA_DIR
+
+WEIGHTS_DIR = DATA_DIR / "weights"  # where `make fetch` puts both models' files
 
 ARCHS = {"resnet18": models.resnet18, "resnet50": models.resnet50}
 
@@ -41,9 +45,33 @@ def imagenet_weights_file(arch: str, tag: str = "imagenet") -> tuple[Path, str]:
     return hub_checkpoint_dir() / url.rsplit("/", 1)[-1], url
 
 
+def find_imagenet_file(arch: str, tag: str = "imagenet") -> Path | None:
+    """The ImageNet file to load for `tag`, under any name: torchvision's own file in the hub
+    cache, else a file in data/weights/ whose checksum is that published file's. Plain
+    "imagenet" takes V2 for ResNet-50 and falls back to V1 where only V1 is at hand."""
+    from helpers.models.identify import identify
+
+    wanted = [IMAGENET_WEIGHTS[arch][tag]]
+    if tag == "imagenet":
+        wanted += [w for w in IMAGENET_WEIGHTS[arch].values() if w not in wanted]
+    local = sorted(WEIGHTS_DIR.glob("*.pth")) + sorted(WEIGHTS_DIR.glob("*.pt")) \
+        if WEIGHTS_DIR.is_dir() else []
+    for w in wanted:
+        name = w.url.rsplit("/", 1)[-1]
+        for candidate in (hub_checkpoint_dir() / name, WEIGHTS_DIR / name):
+            if candidate.is_file():
+                return candidate
+        for candidate in local:  # another name: its checksum tells
+            if candidate.stat().st_size > 1 << 20 and \
+                    identify(candidate).name == f"torchvision {arch} {w.name}":
+                return candidate
+    return None
+
+
 def _load_imagenet_state_dict(arch: str, tag: str, allow_download: bool) -> tuple[dict, str]:
     path, url = imagenet_weights_file(arch, tag)
-    if not path.is_file() and allow_download:
+    found = find_imagenet_file(arch, tag)
+    if found is None and allow_download:
         try:
             torch.hub.load_state_dict_from_url(url, model_dir=str(path.parent), progress=True,
                                                check_hash=True, weights_only=True)
@@ -53,12 +81,17 @@ def _load_imagenet_state_dict(arch: str, tag: str, allow_download: bool) -> tupl
                             f"({exc}); download {path.name} by hand into {path.parent} "
                             "(set TORCH_HOME to move it) or pass the file's path as the "
                             "weights.") from None
-    if not path.is_file():
-        raise UserError(f"The ImageNet weights for {arch} ({path.name}) are not in "
-                        f"{path.parent}: download {url} into that folder (set TORCH_HOME to "
-                        "move it), name the file (`report --imagenet-weights PATH`, "
-                        "`train --weights PATH`), or allow the download (--download-weights).")
-    return extract_state_dict(read_weights(path), path), str(path)
+        found = path
+    if found is None:
+        raise UserError(f"The ImageNet weights for {arch} ({path.name}) are neither in "
+                        f"{path.parent} nor in {WEIGHTS_DIR}: fetch them on a machine with "
+                        "internet (`make fetch`), name the file (`report --imagenet-weights "
+                        "PATH`, `train --weights PATH`), or allow the download "
+                        "(--download-weights).")
+    if found.name != path.name and tag == "imagenet" and found.name.startswith(arch + "-") \
+            and found.parent == path.parent:
+        print(f"note: {path.name} is not at hand; using {found.name}", flush=True)
+    return extract_state_dict(read_weights(found), found), str(found)
 
 
 def build_resnet2d(arch: str, num_classes: int, weights: str | Path | None = None, *,

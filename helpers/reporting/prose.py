@@ -176,6 +176,33 @@ def intro(data: DataPaths, run: RunPaths, frame_cfg: dict[str, Any],
             f"classes. The run's folder is `{run.root.name}/`.")
 
 
+def provenance(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
+               weights: dict[str, Any] | None) -> str:
+    """What the models trained on (device, GPU model and count, torch, CUDA) and which
+    pretrained files they started from, as recorded in the run."""
+    from helpers.utils.environment import Environment
+
+    envs = {kind: Environment.from_dict(cfg["environment"]).describe()
+            for kind, cfg in (("frame", frame_cfg), ("clip", clip_cfg)) if cfg.get("environment")}
+    if not envs:
+        where = ""
+    elif len(set(envs.values())) == 1:
+        where = f"Both models trained on {next(iter(envs.values()))}."
+    else:
+        where = "; ".join(f"the {k} model trained on {v}" for k, v in envs.items())
+        where = where[0].upper() + where[1:] + "."
+    weights = weights or {}
+    started = [f"the {kind} model from {w['name']} (sha256 `{w['sha256'][:12]}`"
+               f"{', the published file' if w.get('published') else ''})"
+               for kind, w in (("frame", weights.get("frame")), ("clip", weights.get("clip")))
+               if w]
+    if started:
+        start = f"Pretrained weights: {'; '.join(started)}."
+    else:
+        start = "Both models were trained from scratch (no pretrained weights)."
+    return f"{where} {start}".strip()
+
+
 def method_facts(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
                  res: Results | None = None, choices: dict[str, Any] | None = None) -> str:
     """The sampling and held-out groups of this run, from the reported models' saved configs

@@ -32,10 +32,12 @@ from helpers.models import build_model
 from helpers.models.finetune import freeze_until, param_groups
 from helpers.training import runs
 from helpers.utils import distributed as D
+from helpers.utils import environment
 from helpers.utils.device import (
     autocast,
     check_shared_memory,
     enable_autotune,
+    out_of_memory,
     place_model,
     to_device,
 )
@@ -86,7 +88,8 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
         _say(f"resuming {cfg.model} training at epoch {start_epoch + 1}/{cfg.num_epochs}")
     net = wrap(model, cfg, device)
     if D.is_main():
-        runs.write_summary(out, run_summary(cfg, store, splits, split, loaders, identity))
+        runs.write_summary(out, run_summary(cfg, store, splits, split, loaders, identity,
+                                            device))
 
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     for epoch in range(start_epoch, cfg.num_epochs):
@@ -175,8 +178,9 @@ class Loaders:
 
 
 def run_summary(cfg: TrainConfig, store: str | Path, splits: str | Path, split: int,
-                loaders: Loaders, identity: dict[str, Any]) -> dict[str, Any]:
-    """config.json: the options, data and video counts of the run."""
+                loaders: Loaders, identity: dict[str, Any],
+                device: torch.device | None = None) -> dict[str, Any]:
+    """config.json: the options, data and video counts of the run, and what it ran on."""
     val = loaders.val_ds
     return {"config": cfg.to_dict(), "store": str(Path(store).resolve()),
             "splits": str(Path(splits).resolve()), "split": split,
@@ -184,7 +188,8 @@ def run_summary(cfg: TrainConfig, store: str | Path, splits: str | Path, split: 
             "num_val": len(val.video_ids) if val is not None else 0,
             "missing_train": list(loaders.train_ds.missing_ids),
             "missing_val": list(val.missing_ids) if val is not None else [],
-            "data": identity}
+            "data": identity,
+            "environment": environment.current(device, D.world_size()).to_dict()}
 
 
 # ----------------------------------------------------------------------------- model
@@ -453,8 +458,12 @@ def run(args: argparse.Namespace) -> int:
     for path, what in ((args.store, "store"), (args.splits, "splits folder")):
         if not path.exists():
             raise UserError(f"The {what} {path} does not exist.")
-    path = train(cfg, store=args.store, splits=args.splits, split=args.split, out=args.out,
-                 resume=args.resume)
+    try:
+        path = train(cfg, store=args.store, splits=args.splits, split=args.split, out=args.out,
+                     resume=args.resume)
+    except torch.OutOfMemoryError:
+        raise UserError(out_of_memory(cfg.model, cfg.batch_size, cfg.accum_steps,
+                                      D.world_size())) from None
     if D.is_main():
         print(f"saved {path}")
     if D.is_distributed():

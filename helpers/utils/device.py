@@ -86,3 +86,17 @@ def check_shared_memory(num_workers: int, prefetch: int, batch_bytes: int, *,
     sys.stderr.write(f"warning: {path} has {free / 2**20:.0f} MiB free; loader prefetch lowered "
                      f"from {prefetch} to {fits} batches per worker (docker: --shm-size=8g).\n")
     return int(fits)
+
+
+def out_of_memory(kind: str, batch_size: int, accum_steps: int, world_size: int = 1) -> str:
+    """What to lower when the GPU runs out of memory, as one sentence.
+
+    >>> out_of_memory("clip", 64, 1)[:58]
+    'The GPU ran out of memory training the clip model (64 clip'
+    """
+    micro = batch_size // max(1, world_size * accum_steps)
+    unit = "frames" if kind == "frame" else "clips"
+    return (f"The GPU ran out of memory training the {kind} model ({micro} {unit} per step on "
+            f"each GPU); set ACCUM={2 * accum_steps} (--accum-steps: the same batch of "
+            f"{batch_size} in smaller steps, same result) or lower BATCH= (--batch-size, "
+            "which changes the recipe); AMP=0 needs more memory, not less.")

@@ -108,3 +108,9 @@ def open_h5(path: str | os.PathLike, mode: str = "r"):  # -> h5py.File
     import h5py
 
     return h5py.File(path, mode, locking=False)
+
+
+def file_stamp(path: str | os.PathLike) -> list[int]:
+    """[size, mtime in ns]: tells whether a file changed since it was last read."""
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns]

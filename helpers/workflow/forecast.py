@@ -5,7 +5,7 @@ training rates the smoke run measured on this hardware."""
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,10 +32,43 @@ class ModelForecast:
 
 
 @dataclass(frozen=True)
+class StepForecast:
+    """A step besides training: its measured time in the smoke run, scaled to the full run."""
+    name: str
+    seconds: float | None  # None: the smoke run did not measure it
+    basis: str  # how it was scaled
+
+
+@dataclass(frozen=True)
 class Forecast:
     """What the full run that a smoke run rehearsed will need."""
     disk: list[SpaceNeed]  # one per filesystem the stores go to
     models: list[ModelForecast]
+    steps: list[StepForecast] = field(default_factory=list)
+
+    @property
+    def total_seconds(self) -> float | None:
+        """The whole job: preparing, training, evaluating, the analysis and the PDF; None
+        while a part has no measurement."""
+        parts = [m.seconds_per_epoch and m.seconds_per_epoch * m.epochs for m in self.models]
+        parts += [s.seconds for s in self.steps]
+        return None if any(p is None for p in parts) else float(sum(parts))  # type: ignore[arg-type]
+
+
+# The time to ask the scheduler for: the forecast with room for a slower node and a slower
+# filesystem; a job that runs out anyway is requeued and resumes (scripts/cluster/).
+MARGIN = 1.5
+
+
+def request_time(seconds: float) -> str:
+    """The forecast with its margin, rounded up to the half hour, as HH:MM:SS.
+
+    >>> request_time(3 * 3600)
+    '04:30:00'
+    """
+    half_hours = -(-seconds * MARGIN // 1800)
+    minutes = int(half_hours * 30)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}:00"
 
 
 def forecast(setup: Setup) -> Forecast:
@@ -62,7 +95,41 @@ def forecast(setup: Setup) -> Forecast:
         all_items = (len(split.train_ids) + len(split.val_ids)) * per_video
         models.append(ModelForecast(kind, all_items if len(stages) > 1 else items, rate,
                                     cfg.num_epochs * len(stages), len(stages)))
-    return Forecast(disk, models)
+    return Forecast(disk, models, other_steps(setup, full.splits))
+
+
+def other_steps(setup: Setup, splits: Path) -> list[StepForecast]:
+    """Decoding, evaluation, and the analysis with the PDF, from the smoke run's timings."""
+    from helpers.data.splits import load_split_data
+    from helpers.workflow import timings
+
+    run = run_paths(setup)
+    measured = timings.read(run.root)
+    smoke = load_split_data(data_paths(setup).splits, setup.split,
+                            train_config(setup, "frame").val_groups)
+    full = load_split_data(splits, setup.split, train_config(setup, "frame").val_groups)
+    n_full = len(full.train_ids) + len(full.val_ids) + len(full.test_ids)
+    n_scored_smoke = len(smoke.val_ids) + len(smoke.test_ids)
+    n_scored_full = len(full.val_ids) + len(full.test_ids)
+    out = []
+    prep = measured.get("prepare")
+    out.append(StepForecast("decoding the videos into the stores",
+                            prep.per_item * n_full if prep else None,
+                            f"{n_full:,} videos at the smoke run's time per video"))
+    for kind in ("frame", "clip"):
+        ev = measured.get(f"evaluate {kind}")
+        # the same evaluations (validation, test, crops, probes) on every scored video
+        scale = n_scored_full / max(1, n_scored_smoke)
+        out.append(StepForecast(f"evaluating the {kind} model",
+                                ev.seconds * scale if ev else None,
+                                f"{n_scored_full:,} validation and test videos, the same "
+                                "passes as the smoke run"))
+    rest = [measured.get(k) for k in ("notebook 03_fusion_analysis", "notebook 04_report",
+                                      "render")]
+    out.append(StepForecast("the analysis and the PDF",
+                            sum(r.seconds for r in rest if r) if all(rest) else None,
+                            "as measured here (101 classes take somewhat longer)"))
+    return out
 
 
 def measured_rate(run_dir: Path) -> float | None:
@@ -98,6 +165,16 @@ def format_forecast(result: Forecast) -> str:
                      f"{m.items_per_s:,.1f}/s measured here = {_duration(m.seconds_per_epoch)} "
                      f"per epoch, {_duration(total)} for {span} (smoke batches are "
                      "small, so a GPU at full batch size is usually faster)")
+    for step in result.steps:
+        if step.seconds is None:
+            lines.append(f"  {step.name}: not measured by this smoke run")
+        else:
+            lines.append(f"  {step.name}: {_duration(step.seconds)} ({step.basis})")
+    total = result.total_seconds
+    if total is not None:
+        lines.append(f"  the whole job: about {_duration(total)}; request "
+                     f"{request_time(total)} (sbatch --time, PBS walltime; {MARGIN:g}x for "
+                     "a slower node; a job that runs out is requeued and resumes)")
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,18 +74,22 @@ def choose_kernel() -> str:
 
 
 @contextlib.contextmanager
-def kernel_env() -> Iterator[None]:
-    """Let the kernel import `helpers` from this checkout even without `pip install -e .`."""
-    old = os.environ.get("PYTHONPATH")
-    parts = [str(REPO_ROOT)] + ([old] if old else [])
-    os.environ["PYTHONPATH"] = os.pathsep.join(parts)
+def kernel_env(extra: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Let the kernel import `helpers` from this checkout even without `pip install -e .`,
+    with the `extra` environment variables set for its lifetime."""
+    changes = {"PYTHONPATH": os.pathsep.join(
+        [str(REPO_ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
+        **(extra or {})}
+    old = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _first_line(text: Any) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,10 @@ class Setup:
     norm: str = ""  # the clip model's input normalisation, when the file breaks the rule
     stores_dir: str = ""  # where the frame stores go (empty: <data>/stores)
     protocol: str = ""  # "holdout" or "refit" (empty: the profile's; resolved on creation)
+    cpu: bool = False  # run a GPU profile on the CPU on purpose (else it stops without a GPU)
+    batch_size: str = ""  # global batch: "64" (both models) or "frame=128,clip=32" (empty: the profile's)
+    accum_steps: int = 0  # micro-batches per optimizer step (0: the profile's); less memory
+    amp: bool = True  # bf16 autocast on CUDA; False: fp32
 
     def __post_init__(self) -> None:
         profile = get_profile(self.profile)  # a clear error for an unknown profile
@@ -76,6 +81,10 @@ class Setup:
             raise UserError(f"Split must be 1, 2 or 3, not {self.split}.")
         if self.norm and self.norm not in NORMS:
             raise UserError(f"Unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}.")
+        batch_sizes(self.batch_size)  # one sentence for a malformed value
+        if not isinstance(self.accum_steps, int) or self.accum_steps < 0:
+            raise UserError(f"accum_steps must be a whole number >= 1 (or 0 for the "
+                            f"profile's), not {self.accum_steps!r}.")
         if self.fast and self.smoke:
             raise UserError("fast (tiny synthetic data) and smoke (a few steps on the real "
                             "data) exclude each other; choose one.")
@@ -93,6 +102,97 @@ class Setup:
         """
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in namespace.items() if k in names})
+
+
+# ----------------------------------------------------------------------------- notebooks
+SETUP_JSON = "setup.json"  # in the run folder: the parameters it was set up with
+CURRENT_RUN = "current.json"  # in runs/: the run a notebook with default parameters reuses
+# The parameters that decide what a run computes; the others (cpu, batch_size, accum_steps,
+# amp, stores_dir, download_weights) may change between the notebooks of one run.
+RUN_FIELDS = ("profile", "data_dir", "splits_dir", "split", "fast", "smoke", "weights",
+              "imagenet_weights", "norm", "protocol")
+
+
+def notebook_setup(namespace: Mapping[str, Any]) -> Setup:
+    """The Setup of a notebook, set once per run.
+
+    The first notebook of a run writes its parameters into the run folder (`setup.json`) and
+    names the run in runs/current.json. A notebook whose parameters are all at their
+    defaults then reuses that run (so in JupyterLab they are edited in notebook 01 only); one
+    whose parameters disagree with its run folder's is refused in one sentence.
+    """
+    given = Setup.from_namespace(namespace)
+    current = RUNS_DIR / CURRENT_RUN
+    if given == Setup() and current.is_file():
+        pinned = _read_json(current).get("run", "")
+        if pinned and (Path(pinned) / SETUP_JSON).is_file():
+            setup = Setup.from_namespace(_read_json(Path(pinned) / SETUP_JSON))
+            print(f"parameters: the run set up last, {pinned} (profile {setup.profile}); set "
+                  "them here to choose another", flush=True)
+            return setup
+    run = run_paths(given)
+    saved_path = run.root / SETUP_JSON
+    if saved_path.is_file():
+        saved = Setup.from_namespace(_read_json(saved_path))
+        diff = [f for f in RUN_FIELDS if _same(getattr(saved, f)) != _same(getattr(given, f))]
+        if diff:
+            detail = ", ".join(f"{f} = {getattr(saved, f)!r}" for f in diff[:3])
+            raise UserError(f"The run folder {run.root} was set up with {detail}, which this "
+                            "notebook's parameters do not say; use the same parameters in "
+                            "every notebook of a run (or leave them at their defaults after "
+                            "notebook 01), or choose another run_dir.")
+    else:
+        write_json_atomic(saved_path, {**dataclasses.asdict(given), "run_dir": str(run.root)})
+    write_json_atomic(current, {"run": str(run.root)})
+    return given
+
+
+def _same(value: Any) -> Any:
+    """A parameter as compared between notebooks: paths resolved, the rest as it is."""
+    if isinstance(value, str) and ("/" in value or value.startswith((".", "~"))):
+        return str(Path(value).expanduser().resolve())
+    return value
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"Cannot read {path} ({type(exc).__name__}); delete it and run "
+                        "notebook 01 again.") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is not a JSON object; delete it and run notebook 01 again.")
+    return data
+
+
+def batch_sizes(text: str | int) -> dict[str, int]:
+    """The models' global batch sizes a `batch_size` parameter sets.
+
+    >>> batch_sizes("64")
+    {'frame': 64, 'clip': 64}
+    >>> batch_sizes("clip=32")
+    {'clip': 32}
+    """
+    text = str(text).strip().replace(" ", "")
+    if text in ("", "0"):
+        return {}
+    try:
+        if "=" not in text:
+            return dict.fromkeys(("frame", "clip"), _positive(text))
+        pairs = dict(part.split("=", 1) for part in text.split(","))
+        if not set(pairs) <= {"frame", "clip"}:
+            raise ValueError
+        return {k: _positive(v) for k, v in pairs.items()}
+    except ValueError:
+        raise UserError(f"batch_size {text!r} is neither a whole number (both models) nor "
+                        "like 'frame=128,clip=32'.") from None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError
+    return value
 
 
 def run_paths(setup: Setup) -> RunPaths:
@@ -131,6 +231,12 @@ def train_config(setup: Setup, kind: str, stage: str = "holdout") -> TrainConfig
         changes["norm"] = setup.norm
     if kind == "frame" and setup.imagenet_weights:
         changes["weights"] = str(Path(setup.imagenet_weights).expanduser().resolve())
+    if kind in batch_sizes(setup.batch_size):
+        changes["batch_size"] = batch_sizes(setup.batch_size)[kind]
+    if setup.accum_steps:
+        changes["accum_steps"] = setup.accum_steps
+    if not setup.amp:
+        changes["amp"] = False
     if stage == "reported" and setup.protocol == "refit":
         changes["val_groups"] = ()
     return cfg.replace(**changes)
@@ -151,6 +257,44 @@ def check_weights(setup: Setup) -> None:
         if cfg.weights is None or (run.model_dir(kind) / MODEL).is_file():
             continue
         build_network(cfg, 2, torch.device("cpu"))  # the trainer's own loading; any head size
+    record_weights(setup, run)
+
+
+WEIGHTS_JSON = "weights.json"  # in the run folder: what each model's pretrained file is
+
+
+def record_weights(setup: Setup, run: RunPaths) -> dict[str, Any]:
+    """Identify each model's pretrained file by its content and record it in the run
+    (`weights.json`: path, sha256, what it is); the report names them. A file already
+    identified (same path, size and time) is not read again."""
+    from helpers.models.identify import identify
+    from helpers.models.resnet2d import IMAGENET_WEIGHTS, find_imagenet_file
+    from helpers.utils.io import file_stamp
+
+    path = run.root / WEIGHTS_JSON
+    saved = _read_json(path) if path.is_file() else {}
+    out: dict[str, Any] = {}
+    for kind in ("frame", "clip"):
+        cfg = train_config(setup, kind)
+        file: Path | None = None
+        if cfg.weights is not None:
+            tag = str(cfg.weights).lower()
+            if tag in IMAGENET_WEIGHTS.get(cfg.arch, {}):
+                file = find_imagenet_file(cfg.arch, tag)
+            else:
+                from helpers.models.checkpoints import resolve_weights_path
+                file = resolve_weights_path(cfg.weights)
+        if file is None or not file.is_file():
+            out[kind] = None
+            continue
+        old = saved.get(kind) or {}
+        if old.get("path") == str(file) and old.get("stamp") == file_stamp(file):
+            out[kind] = old
+        else:
+            out[kind] = {**identify(file).to_dict(), "stamp": file_stamp(file)}
+    if out != saved:
+        write_json_atomic(path, out)
+    return out
 
 
 # ----------------------------------------------------------------------------- data
@@ -163,6 +307,11 @@ def data_paths(setup: Setup) -> DataPaths:
             raise UserError(f"The data folder {source} does not exist; pass the folder that "
                             "holds UCF-101/ (or UCF-101-hdf5/), or leave it empty for the demo.")
         synthetic = (source / "classes.json").exists()
+        if not synthetic and prof.name == "demo":
+            raise UserError(
+                f"{source} holds real videos, not the synthetic benchmark (no classes.json), "
+                f"but the {prof.name} profile trains the demo's tiny models; add "
+                "PROFILE=ucf101 (--profile ucf101, profile = \"ucf101\").")
     else:
         if setup.smoke:
             raise UserError("A smoke run checks your real data: pass the UCF-101 folder "
@@ -215,7 +364,13 @@ def prepare_data(setup: Setup, *, num_workers: int | None = None) -> DataPaths:
                                                (paths.clip_store, prof.clip_short_side))
                if not store.exists()}
     if missing:
-        prepare_stores(paths.source, splits, missing, num_workers=num_workers, only=only)
+        from helpers.workflow.timings import add
+
+        t0 = time.perf_counter()
+        reports = prepare_stores(paths.source, splits, missing, num_workers=num_workers,
+                                 only=only)
+        add(run_paths(setup).root, "prepare", time.perf_counter() - t0,
+            max(r.videos_total for r in reports.values()), replace=True)
     return dataclasses.replace(paths, splits=splits)
 
 
@@ -278,9 +433,16 @@ def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
     """Train (or resume, or skip if finished) the `frame` or `clip` model of a run: the
     held-out model, then under `refit` the reported one, which trains the held-out model's
     number of epochs and schedule on every training video. Returns the reported model."""
-    from helpers.training.train import train
+    import torch
 
+    from helpers.training.train import train
+    from helpers.utils.device import out_of_memory
+    from helpers.utils.environment import check_device
+
+    check_device(setup.profile, needs_gpu=get_profile(setup.profile).needs_gpu,
+                 allow_cpu=setup.cpu)
     check_protocol(run)
+    record_weights(setup, run)
     store = data.frame_store if kind == "frame" else data.clip_store
     stages = STAGES if setup.protocol == "refit" else ("holdout",)
     path = Path()
@@ -288,8 +450,11 @@ def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
         cfg = train_config(setup, kind, stage).replace(**overrides)
         if stage == "reported":
             cfg = reported_config(kind, run, cfg)
-        path = train(cfg, store=store, splits=data.splits, split=setup.split,
-                     out=run.model_dir(kind, stage), resume=True)
+        try:
+            path = train(cfg, store=store, splits=data.splits, split=setup.split,
+                         out=run.model_dir(kind, stage), resume=True)
+        except torch.OutOfMemoryError:
+            raise UserError(out_of_memory(kind, cfg.batch_size, cfg.accum_steps)) from None
     return path
 
 
@@ -387,7 +552,6 @@ def evaluate_model(setup: Setup, kind: str, run: RunPaths, *,
     """Predictions files of a trained model (kept when they already exist): `val` from the
     held-out model, `test` from the reported one, and for the clip model `test` again with
     each temporal probe (keys `test_<probe>`)."""
-    from helpers.evaluation.evaluate import evaluate_to_file
 
     if probes is None:
         probes = PROBES if kind == "clip" else ()
@@ -401,13 +565,27 @@ def evaluate_model(setup: Setup, kind: str, run: RunPaths, *,
     out = {}
     for s in subsets:
         stage = "holdout" if s == "val" else "reported"
-        out[s] = evaluate_to_file(run.model_dir(kind, stage), run.predictions(kind, s),
-                                  subset=s, **kwargs)
+        out[s] = _evaluate(run, kind, run.model_dir(kind, stage), run.predictions(kind, s),
+                           subset=s, **kwargs)
     if "test" in subsets:
         for probe in probes:
-            out[f"test_{probe}"] = evaluate_to_file(
-                run.model_dir(kind), run.predictions(kind, "test", probe), subset="test",
-                probe=probe, **kwargs)
+            out[f"test_{probe}"] = _evaluate(
+                run, kind, run.model_dir(kind), run.predictions(kind, "test", probe),
+                subset="test", probe=probe, **kwargs)
+    return out
+
+
+def _evaluate(run: RunPaths, kind: str, model_dir: Path, out: Path, **kwargs: Any) -> Path:
+    """evaluate_to_file, timed per video scored when it runs (for a smoke run's forecast)."""
+    from helpers.evaluation.evaluate import evaluate_to_file
+    from helpers.evaluation.predictions import load
+    from helpers.workflow.timings import add
+
+    if out.exists():
+        return evaluate_to_file(model_dir, out, **kwargs)
+    t0 = time.perf_counter()
+    evaluate_to_file(model_dir, out, **kwargs)
+    add(run.root, f"evaluate {kind}", time.perf_counter() - t0, len(load(out).video_ids))
     return out
 
 
@@ -419,7 +597,6 @@ def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
     """Whether the frame model scores three crops: only where they beat the centre crop on
     validation top-1 (they cost 3x). Decided once on the held-out model's final checkpoint,
     recorded in choices.json with that checkpoint."""
-    from helpers.evaluation.evaluate import evaluate_to_file
     from helpers.evaluation.predictions import load
 
     saved = read_choices(run).get("frame", {}).get("three_crop")
@@ -428,7 +605,7 @@ def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
     top1 = {}
     for crops in (1, 3):
         path = _three_crop_candidate(run, crops)
-        evaluate_to_file(run.model_dir("frame", "holdout"), path, subset="val",
+        _evaluate(run, "frame", run.model_dir("frame", "holdout"), path, subset="val",
                          three_crop=crops == 3, **kwargs)
         top1[crops] = float(load(path).correct.mean())
     use = top1[3] > top1[1]

@@ -22,11 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from helpers.config import NORMS, PROTOCOLS
+from helpers.config import NORMS, PROTOCOLS, get_profile
 from helpers.errors import UserError
 from helpers.paths import FIGURES_DIR, REPORT_DIR, RUNS_DIR
 from helpers.reporting.render import check_tex, render_pdf
+from helpers.utils.environment import check_device
 from helpers.utils.io import atomic_path
+from helpers.workflow import timings
 from helpers.workflow.notebooks import (
     REPORT_STAGE,
     choose_kernel,
@@ -106,9 +108,10 @@ def run_report(setup: Setup | None = None, *,
     `pdf_path=None` skips rendering. Returns the PDF path, or the run folder when no
     PDF was rendered.
     """
-    from helpers.workflow.pipeline import Setup, check_weights
+    from helpers.workflow.pipeline import Setup, check_weights, data_paths
 
     setup = _checked_paths(setup or Setup())
+    data_paths(setup)  # the data folder and the profile agree (one sentence, before any kernel)
     nb_paths = [Path(p).absolute() for p in notebooks] if notebooks is not None else find_notebooks()
     for path in nb_paths:
         if not path.is_file():
@@ -121,6 +124,8 @@ def run_report(setup: Setup | None = None, *,
                   file=sys.stderr, flush=True)
     run_path = resolve_run_dir(setup)
     setup = setup.replace(run_dir=str(run_path))
+    check_device(setup.profile, needs_gpu=get_profile(setup.profile).needs_gpu,
+                 allow_cpu=setup.cpu)
     check_weights(setup)
     kernel_name = kernel_name or choose_kernel()
     parameters = dataclasses.asdict(setup)  # the notebooks' parameters cell, field by field
@@ -130,12 +135,14 @@ def run_report(setup: Setup | None = None, *,
           f"run={run_path} "
           f"kernel={kernel_name}{' (smoke run)' if setup.smoke else ''}", flush=True)
     executed = []
-    with kernel_env():
+    # --cpu: the kernels compute on the CPU even where a GPU is visible
+    with kernel_env({"CUDA_VISIBLE_DEVICES": ""} if setup.cpu else None):
         for i, src in enumerate(nb_paths, 1):
             dst = run_path / "notebooks" / src.name
             print(f"[{i}/{len(nb_paths)}] {src.stem}: running", flush=True)
             t0 = time.time()
             execute_notebook(src, dst, parameters=parameters, kernel_name=kernel_name)
+            timings.add(run_path, f"notebook {src.stem}", time.time() - t0, 1, replace=True)
             print(f"[{i}/{len(nb_paths)}] {src.stem}: done in {time.time() - t0:.1f} s -> {dst}",
                   flush=True)
             executed.append((src, dst))
@@ -147,6 +154,7 @@ def run_report(setup: Setup | None = None, *,
         t0 = time.time()
         result = render_pdf(dst, pdf_path, source_dir=src.parent, title=report_title(setup))
         stamp_report(result, setup, run_path)
+        timings.add(run_path, "render", time.time() - t0, 1, replace=True)
         with atomic_path(run_path / Path(pdf_path).name) as tmp:
             shutil.copyfile(result, tmp)
         print(f"rendered in {time.time() - t0:.1f} s", flush=True)
@@ -236,6 +244,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stores", metavar="DIR", default=None,
                         help="where the frame stores go (default: data/stores; they need tens "
                              "of GB for UCF-101)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="run the ucf101 profile on the CPU on purpose (without it, a "
+                             "machine with no working GPU stops the run with the reason)")
+    parser.add_argument("--batch-size", metavar="N", default=None,
+                        help="global batch of both models, or 'frame=128,clip=32' "
+                             "(default: the profile's)")
+    parser.add_argument("--accum-steps", metavar="K", type=int, default=None,
+                        help="split each batch into K micro-batches: same batch, less GPU "
+                             "memory (default: the profile's)")
+    parser.add_argument("--no-amp", action="store_true",
+                        help="train and evaluate in fp32 on CUDA (default: bf16 autocast)")
     parser.add_argument("--download-weights", action="store_true",
                         help="let torchvision download missing ImageNet weights (needs internet)")
     parser.add_argument("--fast", action="store_true", help="tiny test-only configuration")
@@ -263,7 +282,9 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
                  download_weights=args.download_weights, fast=args.fast, smoke=args.smoke,
                  weights=args.weights or "", imagenet_weights=args.imagenet_weights or "",
                  norm=args.norm or "", stores_dir=args.stores or "",
-                 protocol=args.protocol or "")
+                 protocol=args.protocol or "", cpu=args.cpu,
+                 batch_size=args.batch_size or "", accum_steps=args.accum_steps or 0,
+                 amp=not args.no_amp)
 
 
 def run(args: argparse.Namespace) -> int:
