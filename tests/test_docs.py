@@ -165,3 +165,20 @@ def test_the_module_path_check_can_fail(tmp_path):
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
 def test_every_module_the_docs_name_exists(doc):
     assert missing_modules(doc.read_text(encoding="utf-8")) == []
+
+
+# Words that tell how the project was built rather than how to use it.
+HISTORY = ("session", "was lent", "CI run", "have not been tried", "this project's machine",
+           "this project's 2-core", "were built", "built this")
+
+
+def history_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if any(w in line for w in HISTORY)]
+
+
+def test_the_readme_is_a_users_guide():
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert history_lines(text) == []
+    for heading in ("## Run it on a GPU cluster", "## Quick start", "## The notebooks"):
+        assert heading in text
+    assert history_lines("No GPU was lent to the session that built this.") != []

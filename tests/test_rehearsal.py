@@ -119,9 +119,19 @@ def _check_run(rehearsal, run: str, weights: str, norm: str, stdout: str) -> Pat
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
                               check=True).stdout
         assert "Smoke run" in text and "UCF-101" in text
+        # the header names what the models ran on and started from
+        flat = " ".join(text.split())
+        assert "Both models trained on the CPU (torch" in flat, flat[:3000]
+        assert "Pretrained weights: the frame model from" in flat
     assert _spec(run_dir, "frame")["normalization"]["name"] == "imagenet"
     assert "what the full run will need" in stdout
     assert "clip model:" in stdout and "per epoch" in stdout and "disk:" in stdout
+    # the whole job, not only training: decoding, evaluation, the analysis and the PDF
+    for step in ("decoding the videos", "evaluating the clip model", "the analysis and the PDF",
+                 "the whole job: about"):
+        assert step in stdout, stdout[-3000:]
+    weights_json = json.loads((run_dir / "weights.json").read_text())
+    assert weights_json["clip"]["name"].startswith("Hara R3D-50")
     # the real size: ResNet-50 at 224
     frame_cfg = json.loads((run_dir / "frame" / "config.json").read_text())["config"]
     assert (frame_cfg["arch"], frame_cfg["crop_size"]) == ("resnet50", 224)
