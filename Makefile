@@ -29,8 +29,9 @@ VIDEOS  ?=   # make fetch VIDEOS=1: UCF-101 itself too (6.5 GB)
 PYTEST_ARGS ?=
 PRACTICE ?=   # PRACTICE=1: let `make submission` zip a demo, smoke or fast report on purpose
 LAB_ARGS ?=   # e.g. LAB_ARGS="--no-browser --port 8888 --ip 0.0.0.0" on a GPU node
+PORT    ?=   # make tensorboard PORT=6007 (default 6006)
 
-.PHONY: help venv system-deps fetch report test test-fast lint lab submission clean
+.PHONY: help venv system-deps fetch report test test-fast lint lab tensorboard submission clean
 
 help:
 	@echo "make report      run the main job (synthetic demo by default) and render report/report.pdf"
@@ -41,6 +42,8 @@ help:
 	@echo "                 (KINETICS=URL|PATH for r3d50_K_200ep.pth; VIDEOS=1 for UCF-101 itself)"
 	@echo "make test        run the test suite"
 	@echo "make lab         start JupyterLab with the project's kernel ($(KERNEL))"
+	@echo "make tensorboard TensorBoard on the runs' curves (RUN=runs/ucf101 PORT=6006); on a"
+	@echo "                 cluster node: ssh -L 6006:<node>:6006 you@login, open localhost:6006"
 	@echo "make submission  write the turn-in zip (report.pdf + code)"
 	@echo "make lint        ruff"
 
@@ -85,6 +88,10 @@ lint: $(STAMP)
 lab: $(STAMP)
 	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "UCF-101 (project .venv)" >/dev/null
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+# Every run folder's tensorboard/ under RUN (default runs/), live while training writes them.
+tensorboard: $(STAMP)
+	$(VENV)/bin/tensorboard --logdir $(or $(RUN),runs) --port $(or $(strip $(PORT)),6006) --bind_all
 
 submission: $(STAMP)
 	$(PY) -m helpers submission $(if $(PRACTICE),--practice)

@@ -250,6 +250,15 @@ def _probe_vs_gain(tmp_path):
     return plot_probe_vs_gain(table, gain, out_dir=tmp_path)
 
 
+def test_probe_points_are_coloured_by_reading_and_sized_by_test_videos(tmp_path):
+    fig = _probe_vs_gain(tmp_path)
+    points = [c for c in fig.axes[0].collections if len(getattr(c, "get_sizes", list)()) == C]
+    assert len(points) == 1  # one seaborn scatter for every reading
+    sizes = points[0].get_sizes()
+    assert sizes.min() >= 6 and sizes.max() == pytest.approx(46)  # the largest class: 6 + 40
+    assert len({tuple(np.round(c, 3)) for c in points[0].get_facecolors()[:, :3]}) == 3
+
+
 FIGURES = {
     "confusion": lambda tmp: plot_confusion(row_normalize(_random_cm()), NAMES,
                                             "Confusion matrix: clip model", out_dir=tmp),

@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib import colormaps
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from helpers.data.sampling import spaced
@@ -407,21 +409,25 @@ def plot_probe_vs_gain(probe_table: pd.DataFrame, per_class_gain: pd.DataFrame, 
     _print_fonts(ax)
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(0, color="grey", lw=0.8)
-    for reading, color in _READING_COLOURS.items():
+    readings = [r for r in _READING_COLOURS if (merged["reading"] == r).any()]
+    for reading in readings:  # seaborn's scatterplot draws no error bars
         part = merged[merged["reading"] == reading]
-        if part.empty:
-            continue
         err = np.abs(np.vstack([part[col] - part[f"lo_{probe}"], part[f"hi_{probe}"] - part[col]]))
-        ax.errorbar(part[col], part["gain"], xerr=np.nan_to_num(err), fmt="none", ecolor=color,
-                    alpha=0.35, lw=1)
-        size = 6 + 40 * part["support"] / max(float(merged["support"].max()), 1.0)
-        ax.scatter(part[col], part["gain"], s=size, alpha=0.7, color=color, edgecolor="none",
-                   label=f"{reading} ({len(part)})")
+        ax.errorbar(part[col], part["gain"], xerr=np.nan_to_num(err), fmt="none",
+                    ecolor=_READING_COLOURS[reading], alpha=0.35, lw=1)
+    if readings:  # colour = reading, area = test videos, on one scale for all readings
+        sns.scatterplot(data=merged, x=col, y="gain", hue="reading", hue_order=readings,
+                        palette=_READING_COLOURS, size="support", sizes=(6, 46),
+                        size_norm=(0, max(float(merged["support"].max()), 1.0)), alpha=0.7,
+                        edgecolor="none", legend=False, ax=ax)
+    ax.legend(handles=[Line2D([], [], ls="", marker="o", ms=5, alpha=0.7,
+                              color=_READING_COLOURS[r],
+                              label=f"{r} ({int((merged['reading'] == r).sum())})")
+                       for r in readings], fontsize=SMALL_FONT, loc="best")
     label = merged.sort_values(col, ascending=False, kind="mergesort").head(n_label)
     for _, row in label.iterrows():
         ax.annotate(str(row["class"]), (row[col], row["gain"]), xytext=(4, 3),
                     textcoords="offset points", fontsize=SMALL_FONT)
-    ax.legend(fontsize=SMALL_FONT, loc="best")
     ax.set_xlabel(f"drop in the 3D model's true-class probability on {probe} windows\n"
                   "(bar: simultaneous interval)", fontsize=LABEL_FONT)
     ax.set_ylabel("3D minus 2D accuracy", fontsize=LABEL_FONT)

@@ -3,6 +3,7 @@
     RUN/config.json     the options, data and counts the run was trained with (`num_train`)
     RUN/checkpoint.pt   the latest epoch: weights, optimizer, scheduler, RNG, history
     RUN/metrics.csv     one row per epoch
+    RUN/tensorboard/    the same and per-step curves as TensorBoard event files (`tblog`)
     RUN/model.pt        the final weights and the spec that rebuilds the network
 
 Every file is written atomically. A run remembers its options and data (`data_identity`),

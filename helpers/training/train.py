@@ -30,7 +30,7 @@ from helpers.data.store import VideoStore
 from helpers.errors import UserError
 from helpers.models import build_model
 from helpers.models.finetune import freeze_until, param_groups
-from helpers.training import runs
+from helpers.training import runs, tblog
 from helpers.utils import distributed as D
 from helpers.utils import environment
 from helpers.utils.device import (
@@ -87,6 +87,8 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
         ckpt = None  # free the loaded tensors
         _say(f"resuming {cfg.model} training at epoch {start_epoch + 1}/{cfg.num_epochs}")
     net = wrap(model, cfg, device)
+    tb = tblog.start(out, step=scheduler.last_epoch, history=history,
+                     steps_per_epoch=loaders.steps_per_epoch)
     if D.is_main():
         runs.write_summary(out, run_summary(cfg, store, splits, split, loaders, identity,
                                             device))
@@ -96,19 +98,21 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
         t0 = time.perf_counter()
         loaders.set_epoch(epoch)
         sums = train_one_epoch(net, loaders, optimizer, scheduler, criterion, cfg, device, fmt,
-                               epoch)
+                               epoch, log=tb)
         rate = sums[2] / (time.perf_counter() - t0)  # training items/s, for time forecasts
         val_loss, val_acc = validate(net, loaders.val, cfg, device, fmt)
         history.append({"epoch": epoch + 1, "train_loss": sums[0] / sums[2],
                         "train_acc": sums[1] / sums[2], "val_loss": val_loss, "val_acc": val_acc,
                         "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0,
                         "train_items_per_s": rate})
+        tb.epoch(history[-1])
         if D.is_main():
             _log_epoch(cfg, history[-1])
             runs.save_checkpoint(ckpt_path, cfg, model, data.class_names, identity, history,
                                  optimizer, scheduler)
             runs.write_metrics(out, history)
         D.barrier()
+    tb.close()
 
     if D.is_main():
         runs.save_model(final_path, cfg, model, data.class_names, identity, history)
@@ -287,7 +291,7 @@ def training_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: n
 def train_one_epoch(net: nn.Module, loaders: Loaders, optimizer: torch.optim.Optimizer,
                     scheduler: Any, criterion: nn.Module, cfg: TrainConfig,
                     device: torch.device, fmt: torch.memory_format | None,
-                    epoch: int) -> list[float]:
+                    epoch: int, log: tblog.TrainingLog | None = None) -> list[float]:
     """One pass over the training loader; returns [loss sum, correct, items] over all
     processes. The running sums stay on the device and are read every LOG_EVERY steps."""
     net.train()
@@ -316,6 +320,8 @@ def train_one_epoch(net: nn.Module, loaders: Loaders, optimizer: torch.optim.Opt
         if i % LOG_EVERY == 0 and not pbar.disable:
             pbar.set_postfix(loss=f"{(sums[0] / sums[2]).item():.3f}",
                              lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
+        if i % LOG_EVERY == 0 and log is not None:  # TensorBoard's step curves (rank 0)
+            log.step(scheduler.last_epoch, sums, scheduler.get_last_lr()[0])
     pbar.close()
     total = D.all_reduce_sum(sums.cpu())  # gloo reduces CPU tensors under any backend
     return total.tolist()
