@@ -4,15 +4,24 @@
 `validate` per epoch, a checkpoint after each. bf16 autocast on CUDA, fp32 on CPU; every
 checkpoint resumes exactly; `torchrun --nproc_per_node=N -m helpers train ...` trains with
 DDP (`batch_size` is global). What the run folder holds is `helpers.training.runs`' business.
+
+A stop request (`helpers.utils.stop`: the scheduler's warning signal or the stop file) is
+honoured after the optimizer step that ends an accumulation group, so no gradient is pending:
+the trainer saves a mid-epoch checkpoint (the batches done in the epoch, their running sums,
+the RNG states) and raises `Preempted`; resuming skips those batches in the sampler (an
+epoch's order is fixed by its seed) and continues as if never stopped. Under DDP the ranks
+agree on the stop (a sum over them after every step).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import math
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +36,12 @@ from helpers.data import sampling
 from helpers.data.datasets import ClipDataset, FrameDataset, make_dataset
 from helpers.data.splits import SplitData, load_split_data
 from helpers.data.store import VideoStore
-from helpers.errors import UserError
+from helpers.errors import Preempted, UserError
 from helpers.models import build_model
 from helpers.models.finetune import freeze_until, param_groups
 from helpers.training import runs
 from helpers.utils import distributed as D
+from helpers.utils import stop
 from helpers.utils.device import (
     autocast,
     check_shared_memory,
@@ -79,21 +89,34 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
     optimizer = make_optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(cfg, s, loaders.steps_per_epoch))
-    start_epoch, history = 0, []
+    start_epoch, history, partial = 0, [], None
     if ckpt is not None:
-        start_epoch, history = restore(ckpt, model, optimizer, scheduler)
+        start_epoch, history, partial = restore(ckpt, model, optimizer, scheduler)
         ckpt = None  # free the loaded tensors
-        _say(f"resuming {cfg.model} training at epoch {start_epoch + 1}/{cfg.num_epochs}")
+        within = (f", batch {partial['batches'] + 1}/{loaders.num_batches}" if partial else "")
+        _say(f"resuming {cfg.model} training at epoch {start_epoch + 1}/{cfg.num_epochs}{within}")
     net = wrap(model, cfg, device)
     if D.is_main():
         runs.write_summary(out, run_summary(cfg, store, splits, split, loaders, identity))
 
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     for epoch in range(start_epoch, cfg.num_epochs):
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() - (partial["seconds"] if partial else 0.0)
         loaders.set_epoch(epoch)
-        sums = train_one_epoch(net, loaders, optimizer, scheduler, criterion, cfg, device, fmt,
-                               epoch)
+        done = train_one_epoch(net, loaders, optimizer, scheduler, criterion, cfg, device, fmt,
+                               epoch, resume=partial)
+        partial = None
+        if done.batches < loaders.num_batches:  # a stop was requested: save and leave
+            if D.is_main():
+                runs.save_checkpoint(ckpt_path, cfg, model, data.class_names, identity, history,
+                                     optimizer, scheduler, partial={
+                                         "batches": done.batches, "sums": done.sums,
+                                         "seconds": time.perf_counter() - t0})
+            D.barrier()
+            raise Preempted(f"{stop.reason()}: {cfg.model} training stopped after batch "
+                            f"{done.batches}/{loaders.num_batches} of epoch {epoch + 1}/"
+                            f"{cfg.num_epochs}, saved in {ckpt_path}")
+        sums = done.sums.sum(0).tolist()  # [loss sum, correct, items] over the processes
         rate = sums[2] / (time.perf_counter() - t0)  # training items/s, for time forecasts
         val_loss, val_acc = validate(net, loaders.val, cfg, device, fmt)
         history.append({"epoch": epoch + 1, "train_loss": sums[0] / sums[2],
@@ -106,6 +129,9 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
                                  optimizer, scheduler)
             runs.write_metrics(out, history)
         D.barrier()
+        if epoch + 1 < cfg.num_epochs and _stop_agreed():
+            raise Preempted(f"{stop.reason()}: {cfg.model} training stopped after epoch "
+                            f"{epoch + 1}/{cfg.num_epochs}, saved in {ckpt_path}")
 
     if D.is_main():
         runs.save_model(final_path, cfg, model, data.class_names, identity, history)
@@ -121,23 +147,29 @@ class Loaders:
 
     train_ds: FrameDataset | ClipDataset
     val_ds: FrameDataset | ClipDataset | None
-    sampler: DistributedSampler
+    sampler: ResumableSampler
     train: DataLoader
     val: DataLoader | None
     micro_batch: int
     accum_steps: int
+    num_batches: int  # micro-batches in a whole epoch, whatever `skip_batches` says
 
     @property
     def groups(self) -> list[tuple[int, bool]]:
-        return accumulation_groups(len(self.train), self.accum_steps)
+        return accumulation_groups(self.num_batches, self.accum_steps)
 
     @property
     def steps_per_epoch(self) -> int:
-        return optimizer_steps_per_epoch(len(self.train), self.accum_steps)
+        return optimizer_steps_per_epoch(self.num_batches, self.accum_steps)
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
         self.train_ds.set_epoch(epoch)
+        self.skip_batches(0)
+
+    def skip_batches(self, n: int) -> None:
+        """Start this epoch's training loader at micro-batch `n` (a resumed epoch)."""
+        self.sampler.skip = n * self.micro_batch
 
     @classmethod
     def build(cls, cfg: TrainConfig, store: VideoStore, data: SplitData,
@@ -151,8 +183,8 @@ class Loaders:
             raise UserError(f"batch_size {cfg.batch_size} must be divisible by the number of "
                             f"processes ({world}) times accum_steps ({cfg.accum_steps}).")
         micro_bs = cfg.batch_size // (world * cfg.accum_steps)
-        sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
-                                     seed=cfg.seed, drop_last=False)
+        sampler = ResumableSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
+                                   seed=cfg.seed, drop_last=False)
         item_bytes = 3 * cfg.crop_size ** 2 * (cfg.clip_len if cfg.model == "clip" else 1)
         kw: dict[str, Any] = dict(num_workers=cfg.num_workers, persistent_workers=False,
                                   pin_memory=device.type == "cuda")
@@ -171,7 +203,20 @@ class Loaders:
             val_loader = DataLoader(Subset(val_ds, D.shard(items, world, rank)),
                                     batch_size=cfg.eval_batch_size, **kw)
         return cls(train_ds, val_ds, sampler, train_loader, val_loader, micro_bs,
-                   cfg.accum_steps)
+                   cfg.accum_steps, len(train_loader))
+
+
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler that can begin an epoch after its first `skip` items: the epoch's
+    order depends on (seed, epoch) alone, so the rest of an interrupted epoch is exact."""
+
+    skip = 0
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(super().__iter__(), self.skip, None)
+
+    def __len__(self) -> int:
+        return super().__len__() - self.skip
 
 
 def run_summary(cfg: TrainConfig, store: str | Path, splits: str | Path, split: int,
@@ -208,13 +253,20 @@ def wrap(model: nn.Module, cfg: TrainConfig, device: torch.device) -> nn.Module:
 
 
 def restore(ckpt: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
-            scheduler: Any) -> tuple[int, list[dict[str, Any]]]:
-    """Load a checkpoint into the run's objects; returns (epochs done, history)."""
+            scheduler: Any) -> tuple[int, list[dict[str, Any]], dict[str, Any] | None]:
+    """Load a checkpoint into the run's objects; returns (epochs done, history, the part of
+    the next epoch done: batches, per-process sums, seconds and RNG state, or None)."""
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     runs.set_rng_state(ckpt["rng"])
-    return ckpt["epoch"], ckpt["history"]
+    partial = ckpt.get("partial")
+    if partial is not None:
+        if partial["sums"].shape[0] != D.world_size():
+            raise UserError(f"The checkpoint was saved mid-epoch by {partial['sums'].shape[0]} "
+                            f"processes; resume it with as many (not {D.world_size()}).")
+        partial = {**partial, "rng": ckpt["rng"]}
+    return ckpt["epoch"], ckpt["history"], partial
 
 
 # ----------------------------------------------------------------------------- optimisation
@@ -279,22 +331,41 @@ def training_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: n
     return loss, logits
 
 
+@dataclass
+class EpochProgress:
+    """How far an epoch got: micro-batches done (all of them unless a stop was requested)
+    and each process's running [loss sum, correct, items], one row per process (CPU)."""
+
+    batches: int
+    sums: torch.Tensor
+
+
 def train_one_epoch(net: nn.Module, loaders: Loaders, optimizer: torch.optim.Optimizer,
                     scheduler: Any, criterion: nn.Module, cfg: TrainConfig,
                     device: torch.device, fmt: torch.memory_format | None,
-                    epoch: int) -> list[float]:
-    """One pass over the training loader; returns [loss sum, correct, items] over all
-    processes. The running sums stay on the device and are read every LOG_EVERY steps."""
+                    epoch: int, resume: dict[str, Any] | None = None) -> EpochProgress:
+    """One pass over the training loader, or the rest of one (`resume`: the `partial` entry
+    of a mid-epoch checkpoint with its RNG state); stops early after an optimizer step when
+    a stop is requested. The running sums stay on the device and are read every LOG_EVERY
+    steps."""
     net.train()
     optimizer.zero_grad(set_to_none=True)
     is_ddp = isinstance(net, nn.parallel.DistributedDataParallel)
+    world, start = D.world_size(), resume["batches"] if resume else 0
     sums = torch.zeros(3, dtype=torch.float64, device=device)
-    world = D.world_size()
-    pbar = bar(total=len(loaders.train) * loaders.micro_batch * world,
+    if resume:
+        sums += resume["sums"][D.rank()].to(device)
+    loaders.skip_batches(start)
+    batches = iter(loaders.train)  # draws the loader's base seed from torch's RNG
+    if resume:  # so the RNG is where the interrupted run left it after batch `start`
+        runs.set_rng_state(resume["rng"])
+    pbar = bar(total=loaders.num_batches * loaders.micro_batch * world,
+               initial=start * loaders.micro_batch * world,
                desc=f"{cfg.model} epoch {epoch + 1}/{cfg.num_epochs}",
                unit="img" if cfg.model == "frame" else "clip", disable=not D.is_main())
+    done = loaders.num_batches
     for i, (batch, (group_size, step_after)) in enumerate(
-            zip(loaders.train, loaders.groups, strict=True)):
+            zip(batches, loaders.groups[start:], strict=True), start):
         x, y = to_device(batch, device, fmt)
         # DDP: reduce gradients only on the micro-batch that ends an accumulation group
         sync = contextlib.nullcontext() if not is_ddp or step_after else net.no_sync()
@@ -311,9 +382,19 @@ def train_one_epoch(net: nn.Module, loaders: Loaders, optimizer: torch.optim.Opt
         if i % LOG_EVERY == 0 and not pbar.disable:
             pbar.set_postfix(loss=f"{(sums[0] / sums[2]).item():.3f}",
                              lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
+        if step_after and i + 1 < loaders.num_batches and _stop_agreed():
+            done = i + 1
+            break
     pbar.close()
-    total = D.all_reduce_sum(sums.cpu())  # gloo reduces CPU tensors under any backend
-    return total.tolist()
+    rows = torch.zeros(world, 3, dtype=torch.float64)
+    rows[D.rank()] = sums.cpu()
+    return EpochProgress(done, D.all_reduce_sum(rows))  # gloo reduces CPU tensors anywhere
+
+
+def _stop_agreed() -> bool:
+    """Whether any process was asked to stop; every process calls it at the same step."""
+    flag = torch.tensor([1.0 if stop.requested() else 0.0])
+    return D.all_reduce_sum(flag).item() > 0
 
 
 def validate(net: nn.Module, loader: DataLoader | None, cfg: TrainConfig,
@@ -453,8 +534,9 @@ def run(args: argparse.Namespace) -> int:
     for path, what in ((args.store, "store"), (args.splits, "splits folder")):
         if not path.exists():
             raise UserError(f"The {what} {path} does not exist.")
-    path = train(cfg, store=args.store, splits=args.splits, split=args.split, out=args.out,
-                 resume=args.resume)
+    with stop.handling():  # SIGUSR1/SIGTERM (torchrun passes SIGTERM on): stop and save
+        path = train(cfg, store=args.store, splits=args.splits, split=args.split,
+                     out=args.out, resume=args.resume)
     if D.is_main():
         print(f"saved {path}")
     if D.is_distributed():
