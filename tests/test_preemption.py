@@ -8,8 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -114,3 +116,103 @@ def test_cli_exit_code_for_a_stop(tiny_bench, tmp_path):
     done = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0 and "batch 2/" in done.stdout, done.stderr[-2000:]
+
+
+# ----------------------------------------------------------------------------- batch jobs
+def test_batch_scripts_parse_and_ask_for_the_warning_signal():
+    for name in ("ucf101.slurm", "ucf101.pbs", "job.sh"):
+        done = subprocess.run(["bash", "-n", str(CLUSTER / name)], capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stderr
+    slurm = (CLUSTER / "ucf101.slurm").read_text()
+    for line in ("#SBATCH --signal=B:USR1@300", "#SBATCH --requeue",
+                 "#SBATCH --open-mode=append"):
+        assert line in slurm.splitlines()
+    assert "#PBS -r y" in (CLUSTER / "ucf101.pbs").read_text().splitlines()
+    assert f"STOPPED={STOPPED_EXIT}" in (CLUSTER / "job.sh").read_text()
+
+
+def _scheduler(tmp_path: Path, shims: dict[str, str]) -> dict[str, str]:
+    """A fake scheduler: executables named after its commands that log their arguments
+    (and do what `shims` says), and a demo job's settings, as the environment."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in shims.items():
+        path = bin_dir / name
+        path.write_text(f'#!/bin/bash\necho "{name} $*" >> "{tmp_path}/calls.log"\n{body}\n')
+        path.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "UCF_DATA_DIR": str(tmp_path / "data"), "UCF_FIGURES_DIR": str(tmp_path / "fig"),
+            "UCF_NO_PROGRESS": "1", "OMP_NUM_THREADS": "2", "PYTHON": sys.executable,
+            "PROFILE": "demo", "DATA": "", "WEIGHTS": "", "IMAGENET_WEIGHTS": "", "SMOKE": "0",
+            "REPORT_ARGS": "--fast --only 01", "STORES": str(tmp_path / "stores")}
+
+
+def _calls(tmp_path: Path) -> list[str]:
+    log = tmp_path / "calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def _job(env: dict[str, str], script: str, log: Path) -> subprocess.Popen:
+    with open(log, "ab") as out:  # a file, not a pipe: the job's children may outlive it
+        return subprocess.Popen(["bash", str(CLUSTER / script)], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+@pytest.mark.slow
+def test_slurm_job_stopped_by_its_warning_signal_requeues_and_resumes_exactly(tmp_path):
+    from helpers.evaluation.predictions import load
+
+    env = {**_scheduler(tmp_path, {"scontrol": ""}), "SLURM_SUBMIT_DIR": str(REPO)}
+    straight = {**env, "SLURM_JOB_ID": "4241", "SCRATCH_DIR": str(tmp_path / "straight")}
+    assert _job(straight, "ucf101.slurm", tmp_path / "straight.log").wait(600) == 0, \
+        (tmp_path / "straight.log").read_text()[-3000:]
+    assert _calls(tmp_path) == []
+
+    job = {**env, "SLURM_JOB_ID": "4242", "SCRATCH_DIR": str(tmp_path / "job")}
+    run = tmp_path / "job" / "runs" / "demo-fast"
+    log = tmp_path / "job.log"
+    proc = _job(job, "ucf101.slurm", log)
+    deadline = time.time() + 400
+    while not (run / "frame" / "config.json").exists():  # training has begun
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@300 sends the batch shell
+    assert proc.wait(300) == 0, log.read_text()[-3000:]
+    text = log.read_text()
+    assert _calls(tmp_path) == ["scontrol requeue 4242"], text[-3000:]
+    assert "stopped: stop file" in text and "requeueing (requeue 1 of at most 20)" in text
+    saved = torch.load(run / "frame" / CHECKPOINT, map_location="cpu", weights_only=True)
+    assert saved["partial"] is not None and saved["partial"]["batches"] > 0
+    assert not (run / "frame" / MODEL).exists()
+    assert not (tmp_path / "job" / "runs" / ".stop-4242").exists()
+
+    # the requeued job: same id, same log
+    assert _job({**job, "SLURM_RESTART_COUNT": "1"}, "ucf101.slurm", log).wait(600) == 0, \
+        log.read_text()[-3000:]
+    assert _calls(tmp_path) == ["scontrol requeue 4242"]
+    assert "resuming frame training at epoch 1/2, batch" in log.read_text()
+    _assert_same_run(tmp_path / "straight" / "runs" / "demo-fast" / "frame", run / "frame")
+    for name in ("frame_val.h5", "frame_test.h5"):
+        a = load(tmp_path / "straight" / "runs" / "demo-fast" / "predictions" / name)
+        b = load(run / "predictions" / name)
+        assert a.video_ids == b.video_ids and np.array_equal(a.probs, b.probs), name
+    assert not (tmp_path / "job" / "runs" / ".requeues-demo-split1").exists()
+
+
+@pytest.mark.slow
+def test_pbs_job_warns_itself_before_its_walltime_and_resubmits(tmp_path):
+    """PBS has no warning signal: the job's own timer sends it. Here the walltime leaves one
+    second before the warning; qrerun is refused (most sites keep it for operators), so the
+    job submits its continuation, to start once this one has ended."""
+    env = {**_scheduler(tmp_path, {
+        "qstat": 'echo "    Resource_List.walltime = 00:05:01"', "qrerun": "exit 1",
+        "qsub": ""}), "PBS_O_WORKDIR": str(REPO), "PBS_JOBID": "77.pbs",
+        "SCRATCH_DIR": str(tmp_path / "job")}
+    log = tmp_path / "job.log"
+    assert _job(env, "ucf101.pbs", log).wait(300) == 0, log.read_text()[-3000:]
+    assert _calls(tmp_path) == [
+        "qstat -f 77.pbs", "qrerun 77.pbs",
+        f"qsub -V -W depend=afterany:77.pbs {CLUSTER / 'ucf101.pbs'}"], log.read_text()
+    assert "stopped: stop file" in log.read_text()

@@ -129,7 +129,7 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
                                  optimizer, scheduler)
             runs.write_metrics(out, history)
         D.barrier()
-        if epoch + 1 < cfg.num_epochs and _stop_agreed():
+        if epoch + 1 < cfg.num_epochs and D.any_rank(stop.requested()):
             raise Preempted(f"{stop.reason()}: {cfg.model} training stopped after epoch "
                             f"{epoch + 1}/{cfg.num_epochs}, saved in {ckpt_path}")
 
@@ -382,19 +382,13 @@ def train_one_epoch(net: nn.Module, loaders: Loaders, optimizer: torch.optim.Opt
         if i % LOG_EVERY == 0 and not pbar.disable:
             pbar.set_postfix(loss=f"{(sums[0] / sums[2]).item():.3f}",
                              lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
-        if step_after and i + 1 < loaders.num_batches and _stop_agreed():
+        if step_after and i + 1 < loaders.num_batches and D.any_rank(stop.requested()):
             done = i + 1
             break
     pbar.close()
     rows = torch.zeros(world, 3, dtype=torch.float64)
     rows[D.rank()] = sums.cpu()
     return EpochProgress(done, D.all_reduce_sum(rows))  # gloo reduces CPU tensors anywhere
-
-
-def _stop_agreed() -> bool:
-    """Whether any process was asked to stop; every process calls it at the same step."""
-    flag = torch.tensor([1.0 if stop.requested() else 0.0])
-    return D.all_reduce_sum(flag).item() > 0
 
 
 def validate(net: nn.Module, loader: DataLoader | None, cfg: TrainConfig,

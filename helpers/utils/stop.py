@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -82,6 +83,9 @@ def handling(path: str | os.PathLike | None = None) -> Iterator[None]:
     that path (passed on to child processes through `UCF_STOP_FILE`). Main thread only;
     the signal handlers, the environment and the request are restored on exit."""
     global _requested_by
+    if threading.current_thread() is not threading.main_thread():  # signals: main thread only
+        yield
+        return
     old = {sig: signal.getsignal(sig) for sig in SIGNALS}
     old_path = os.environ.get(STOP_FILE_ENV)
     _requested_by = None
