@@ -44,7 +44,10 @@ def requested() -> bool:
 def reason() -> str:
     if _requested_by is not None:
         return f"{_requested_by} received"
-    return f"stop file {stop_file()} found"
+    path = stop_file()
+    if path is not None and path.exists():
+        return f"stop file {path} found"
+    return "stop requested"  # by another process of a torchrun group
 
 
 def check(where: str) -> None:
