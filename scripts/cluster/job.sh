@@ -1,5 +1,6 @@
 # The body of the UCF-101 batch job, sourced by ucf101.slurm and ucf101.pbs after their
-# settings, REPO, JOB_ID and `requeue_job`; not a job script of its own.
+# settings, REPO, JOB_ID, `requeue_job` and, where the scheduler sends no warning signal,
+# WARN_AFTER (seconds); not a job script of its own.
 #
 # It runs `python -m helpers report` with the smoke run first (once: skipped when it passed
 # before), then the full report. The scheduler's warning signal (USR1) creates the stop file
@@ -41,7 +42,7 @@ requeue_once() {
     requeue_job
 }
 
-stop_asked=0 interrupted=0 timer=
+stop_asked=0 interrupted=0 timer= warning_timer=
 on_warning() {
     interrupted=1
     [ "$stop_asked" = 1 ] && return
@@ -57,8 +58,14 @@ on_warning() {
     timer=$!
 }
 trap on_warning USR1
-# the timers: the grace timer above, and the PBS script's own warning timer
-trap 'kill $timer ${warning_timer:-} 2>/dev/null; rm -f "$UCF_STOP_FILE"' EXIT
+trap 'kill $timer $warning_timer 2>/dev/null; rm -f "$UCF_STOP_FILE"' EXIT
+if [ -n "${WARN_AFTER:-}" ]; then  # the warning the scheduler does not send
+    ( sleep "$WARN_AFTER" & nap=$!
+      trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+      wait "$nap"
+      kill -USR1 $$ ) &
+    warning_timer=$!
+fi
 
 args=(--profile "$PROFILE" --split "$SPLIT" --stores "$STORES")
 [ -n "$DATA" ] && args+=(--data "$DATA")
