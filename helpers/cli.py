@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from helpers.errors import UserError
+from helpers.errors import STOPPED_EXIT, Preempted, UserError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
+    except Preempted as exc:  # before a time limit: saved, the same command resumes
+        sys.stderr.write(f"stopped: {exc}; rerun the same command to resume.\n")
+        return STOPPED_EXIT
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1

@@ -22,10 +22,11 @@ from helpers.data.datasets import make_dataset
 from helpers.data.sampling import PROBES
 from helpers.data.splits import load_split_data
 from helpers.data.store import VideoStore
-from helpers.errors import UserError
+from helpers.errors import Preempted, UserError
 from helpers.evaluation.predictions import Predictions
 from helpers.training.runs import MODEL, load_trained, run_summary
 from helpers.utils import distributed as D
+from helpers.utils import stop
 from helpers.utils.argtypes import nonnegative_int, positive_int
 from helpers.utils.device import autocast, enable_autotune, place_model, to_device
 from helpers.utils.io import sha256_file
@@ -115,12 +116,15 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
 
 def evaluate_to_file(run_dir: str | Path, out: str | Path, *, overwrite: bool = False,
                      **kwargs: Any) -> Path:
-    """`evaluate` and save atomically; an existing file is kept (resumable pipelines)."""
+    """`evaluate` and save atomically; an existing file is kept (resumable pipelines).
+    A stop request (`helpers.utils.stop`) raises Preempted before a new file is begun."""
     out = Path(out)
     if out.exists() and not overwrite:
         if D.is_main():
             print(f"predictions exist, kept: {out}")
         return out
+    if D.any_rank(stop.requested()):
+        raise Preempted(f"{stop.reason()}: stopped before writing {out}")
     pred = evaluate(run_dir, **kwargs)
     if D.is_main():
         pred.save(out)

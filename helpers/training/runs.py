@@ -1,7 +1,8 @@
 """The run folder: everything a training run writes and what later steps read back.
 
     RUN/config.json     the options, data and counts the run was trained with (`num_train`)
-    RUN/checkpoint.pt   the latest epoch: weights, optimizer, scheduler, RNG, history
+    RUN/checkpoint.pt   the latest epoch: weights, optimizer, scheduler, RNG, history; after a
+                        stop request, the point in the epoch where it stopped (`partial`)
     RUN/metrics.csv     one row per epoch
     RUN/tensorboard/    the same and per-step curves as TensorBoard event files (`tblog`)
     RUN/model.pt        the final weights and the spec that rebuilds the network
@@ -155,13 +156,17 @@ def model_spec(model: nn.Module, cfg: TrainConfig, class_names: list[str]) -> di
 
 def save_checkpoint(path: Path, cfg: TrainConfig, model: nn.Module, class_names: list[str],
                     identity: dict[str, Any], history: list[dict[str, Any]],
-                    optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
-    """The state after `len(history)` epochs, enough to continue exactly."""
+                    optimizer: torch.optim.Optimizer, scheduler: Any,
+                    partial: dict[str, Any] | None = None) -> None:
+    """The state after `len(history)` epochs, enough to continue exactly; with `partial`,
+    after that much of the next epoch as well (`batches` done, each process's running
+    `sums`, `seconds` spent), saved when a stop was requested mid-epoch."""
     save(path, {"epoch": len(history), "history": history, "config": cfg.to_dict(),
                 "data": identity, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": None,  # bf16 needs no scaler
-                "rng": rng_state(), "spec": model_spec(model, cfg, class_names)})
+                "rng": rng_state(), "spec": model_spec(model, cfg, class_names),
+                "partial": partial})
 
 
 def save_model(path: Path, cfg: TrainConfig, model: nn.Module, class_names: list[str],

@@ -4,6 +4,13 @@
 `validate` per epoch, a checkpoint after each. bf16 autocast on CUDA, fp32 on CPU; every
 checkpoint resumes exactly; `torchrun --nproc_per_node=N -m helpers train ...` trains with
 DDP (`batch_size` is global). What the run folder holds is `helpers.training.runs`' business.
+
+A stop request (`helpers.utils.stop`: the scheduler's warning signal or the stop file) is
+honoured after the optimizer step that ends an accumulation group, so no gradient is pending:
+the trainer saves a mid-epoch checkpoint (the batches done in the epoch, their running sums,
+the RNG states) and raises `Preempted`; resuming skips those batches in the sampler (an
+epoch's order is fixed by its seed) and continues as if never stopped. Under DDP the ranks
+agree on the stop (a sum over them after every step).
 """
 
 from __future__ import annotations
@@ -20,22 +27,24 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader
 
 from helpers.config import NORMS, OPTIMIZERS, PROFILES, SCHEDULES, TrainConfig, get_profile
-from helpers.data import sampling
-from helpers.data.datasets import ClipDataset, FrameDataset, make_dataset
-from helpers.data.splits import SplitData, load_split_data
+from helpers.data.splits import load_split_data
 from helpers.data.store import VideoStore
-from helpers.errors import UserError
+from helpers.errors import Preempted, UserError
 from helpers.models import build_model
 from helpers.models.finetune import freeze_until, param_groups
 from helpers.training import runs, tblog
+from helpers.training.loaders import Loaders
+from helpers.training.loaders import accumulation_groups as accumulation_groups  # re-exported
+from helpers.training.loaders import (
+    optimizer_steps_per_epoch as optimizer_steps_per_epoch,  # re-exported
+)
 from helpers.utils import distributed as D
-from helpers.utils import environment
+from helpers.utils import environment, stop
 from helpers.utils.device import (
     autocast,
-    check_shared_memory,
     enable_autotune,
     out_of_memory,
     place_model,
@@ -43,7 +52,6 @@ from helpers.utils.device import (
 )
 from helpers.utils.progress import bar
 
-PREFETCH = 4  # batches each loader worker keeps ready
 LOG_EVERY = 20  # steps between reads of the running loss (each read syncs the GPU)
 
 
@@ -81,11 +89,12 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
     optimizer = make_optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(cfg, s, loaders.steps_per_epoch))
-    start_epoch, history = 0, []
+    start_epoch, history, partial = 0, [], None
     if ckpt is not None:
-        start_epoch, history = restore(ckpt, model, optimizer, scheduler)
+        start_epoch, history, partial = restore(ckpt, model, optimizer, scheduler)
         ckpt = None  # free the loaded tensors
-        _say(f"resuming {cfg.model} training at epoch {start_epoch + 1}/{cfg.num_epochs}")
+        within = (f", batch {partial['batches'] + 1}/{loaders.num_batches}" if partial else "")
+        _say(f"resuming {cfg.model} training at epoch {start_epoch + 1}/{cfg.num_epochs}{within}")
     net = wrap(model, cfg, device)
     tb = tblog.start(out, step=scheduler.last_epoch, history=history,
                      steps_per_epoch=loaders.steps_per_epoch)
@@ -95,10 +104,23 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
 
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     for epoch in range(start_epoch, cfg.num_epochs):
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() - (partial["seconds"] if partial else 0.0)
         loaders.set_epoch(epoch)
-        sums = train_one_epoch(net, loaders, optimizer, scheduler, criterion, cfg, device, fmt,
-                               epoch, log=tb)
+        done = train_one_epoch(net, loaders, optimizer, scheduler, criterion, cfg, device, fmt,
+                               epoch, resume=partial, log=tb)
+        partial = None
+        if done.batches < loaders.num_batches:  # a stop was requested: save and leave
+            if D.is_main():
+                runs.save_checkpoint(ckpt_path, cfg, model, data.class_names, identity, history,
+                                     optimizer, scheduler, partial={
+                                         "batches": done.batches, "sums": done.sums,
+                                         "seconds": time.perf_counter() - t0})
+            D.barrier()
+            tb.close()
+            raise Preempted(f"{stop.reason()}: {cfg.model} training stopped after batch "
+                            f"{done.batches}/{loaders.num_batches} of epoch {epoch + 1}/"
+                            f"{cfg.num_epochs}, saved in {ckpt_path}")
+        sums = done.sums.sum(0).tolist()  # [loss sum, correct, items] over the processes
         rate = sums[2] / (time.perf_counter() - t0)  # training items/s, for time forecasts
         val_loss, val_acc = validate(net, loaders.val, cfg, device, fmt)
         history.append({"epoch": epoch + 1, "train_loss": sums[0] / sums[2],
@@ -112,6 +134,10 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
                                  optimizer, scheduler)
             runs.write_metrics(out, history)
         D.barrier()
+        if epoch + 1 < cfg.num_epochs and D.any_rank(stop.requested()):
+            tb.close()
+            raise Preempted(f"{stop.reason()}: {cfg.model} training stopped after epoch "
+                            f"{epoch + 1}/{cfg.num_epochs}, saved in {ckpt_path}")
     tb.close()
 
     if D.is_main():
@@ -121,66 +147,6 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
 
 
 # ----------------------------------------------------------------------------- data
-@dataclass
-class Loaders:
-    """The training loader (sharded across processes, micro-batches for accumulation) and
-    a small fixed validation loader for the per-epoch check."""
-
-    train_ds: FrameDataset | ClipDataset
-    val_ds: FrameDataset | ClipDataset | None
-    sampler: DistributedSampler
-    train: DataLoader
-    val: DataLoader | None
-    micro_batch: int
-    accum_steps: int
-
-    @property
-    def groups(self) -> list[tuple[int, bool]]:
-        return accumulation_groups(len(self.train), self.accum_steps)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return optimizer_steps_per_epoch(len(self.train), self.accum_steps)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
-        self.train_ds.set_epoch(epoch)
-
-    @classmethod
-    def build(cls, cfg: TrainConfig, store: VideoStore, data: SplitData,
-              device: torch.device) -> Loaders:
-        train_ds = make_dataset(cfg, store, data.train_ids, data.train_labels, train=True,
-                                what="training videos")
-        val_ds = (make_dataset(cfg, store, data.val_ids, data.val_labels, train=False,
-                               what="validation videos") if data.val_ids else None)
-        world, rank = D.world_size(), D.rank()
-        if cfg.batch_size % (world * cfg.accum_steps):
-            raise UserError(f"batch_size {cfg.batch_size} must be divisible by the number of "
-                            f"processes ({world}) times accum_steps ({cfg.accum_steps}).")
-        micro_bs = cfg.batch_size // (world * cfg.accum_steps)
-        sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
-                                     seed=cfg.seed, drop_last=False)
-        item_bytes = 3 * cfg.crop_size ** 2 * (cfg.clip_len if cfg.model == "clip" else 1)
-        kw: dict[str, Any] = dict(num_workers=cfg.num_workers, persistent_workers=False,
-                                  pin_memory=device.type == "cuda")
-        if cfg.num_workers > 0:
-            kw["prefetch_factor"] = check_shared_memory(
-                cfg.num_workers, PREFETCH, max(micro_bs, cfg.eval_batch_size) * item_bytes)
-        train_loader = DataLoader(train_ds, batch_size=micro_bs, sampler=sampler,
-                                  drop_last=True, **kw)
-        if len(train_loader) < cfg.accum_steps:
-            raise UserError(f"Too few training items ({len(train_ds)}) for batch_size "
-                            f"{cfg.batch_size}; lower --batch-size.")
-        val_loader = None
-        if val_ds is not None:
-            # evenly spaced items: per-epoch validation stays cheap but covers every video
-            items = sampling.spaced(len(val_ds), cfg.val_max_items).tolist()
-            val_loader = DataLoader(Subset(val_ds, D.shard(items, world, rank)),
-                                    batch_size=cfg.eval_batch_size, **kw)
-        return cls(train_ds, val_ds, sampler, train_loader, val_loader, micro_bs,
-                   cfg.accum_steps)
-
-
 def run_summary(cfg: TrainConfig, store: str | Path, splits: str | Path, split: int,
                 loaders: Loaders, identity: dict[str, Any],
                 device: torch.device | None = None) -> dict[str, Any]:
@@ -217,13 +183,20 @@ def wrap(model: nn.Module, cfg: TrainConfig, device: torch.device) -> nn.Module:
 
 
 def restore(ckpt: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
-            scheduler: Any) -> tuple[int, list[dict[str, Any]]]:
-    """Load a checkpoint into the run's objects; returns (epochs done, history)."""
+            scheduler: Any) -> tuple[int, list[dict[str, Any]], dict[str, Any] | None]:
+    """Load a checkpoint into the run's objects; returns (epochs done, history, the part of
+    the next epoch done: batches, per-process sums, seconds and RNG state, or None)."""
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     runs.set_rng_state(ckpt["rng"])
-    return ckpt["epoch"], ckpt["history"]
+    partial = ckpt.get("partial")
+    if partial is not None:
+        if partial["sums"].shape[0] != D.world_size():
+            raise UserError(f"The checkpoint was saved mid-epoch by {partial['sums'].shape[0]} "
+                            f"processes; resume it with as many (not {D.world_size()}).")
+        partial = {**partial, "rng": ckpt["rng"]}
+    return ckpt["epoch"], ckpt["history"], partial
 
 
 # ----------------------------------------------------------------------------- optimisation
@@ -257,22 +230,6 @@ def lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
     return 1.0
 
 
-def accumulation_groups(num_batches: int, accum_steps: int) -> list[tuple[int, bool]]:
-    """(size of its group, steps after it) per micro-batch of an epoch: groups of
-    `accum_steps`, and a last, smaller group for the rest, so no gradient outlives the epoch
-    (a checkpoint holds no gradients, so a leftover would break exact resume)."""
-    out = []
-    for i in range(num_batches):
-        start = i - i % accum_steps
-        size = min(accum_steps, num_batches - start)
-        out.append((size, i == start + size - 1))
-    return out
-
-
-def optimizer_steps_per_epoch(num_batches: int, accum_steps: int) -> int:
-    return -(-num_batches // accum_steps)
-
-
 # ----------------------------------------------------------------------------- loops
 def training_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
                   cfg: TrainConfig, device: torch.device,
@@ -288,22 +245,42 @@ def training_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: n
     return loss, logits
 
 
+@dataclass
+class EpochProgress:
+    """How far an epoch got: micro-batches done (all of them unless a stop was requested)
+    and each process's running [loss sum, correct, items], one row per process (CPU)."""
+
+    batches: int
+    sums: torch.Tensor
+
+
 def train_one_epoch(net: nn.Module, loaders: Loaders, optimizer: torch.optim.Optimizer,
                     scheduler: Any, criterion: nn.Module, cfg: TrainConfig,
                     device: torch.device, fmt: torch.memory_format | None,
-                    epoch: int, log: tblog.TrainingLog | None = None) -> list[float]:
-    """One pass over the training loader; returns [loss sum, correct, items] over all
-    processes. The running sums stay on the device and are read every LOG_EVERY steps."""
+                    epoch: int, resume: dict[str, Any] | None = None,
+                    log: tblog.TrainingLog | None = None) -> EpochProgress:
+    """One pass over the training loader, or the rest of one (`resume`: the `partial` entry
+    of a mid-epoch checkpoint with its RNG state); stops early after an optimizer step when
+    a stop is requested. The running sums stay on the device and are read every LOG_EVERY
+    steps; `log` draws TensorBoard's step curves (rank 0)."""
     net.train()
     optimizer.zero_grad(set_to_none=True)
     is_ddp = isinstance(net, nn.parallel.DistributedDataParallel)
+    world, start = D.world_size(), resume["batches"] if resume else 0
     sums = torch.zeros(3, dtype=torch.float64, device=device)
-    world = D.world_size()
-    pbar = bar(total=len(loaders.train) * loaders.micro_batch * world,
+    if resume:
+        sums += resume["sums"][D.rank()].to(device)
+    loaders.skip_batches(start)
+    batches = iter(loaders.train)  # draws the loader's base seed from torch's RNG
+    if resume:  # so the RNG is where the interrupted run left it after batch `start`
+        runs.set_rng_state(resume["rng"])
+    pbar = bar(total=loaders.num_batches * loaders.micro_batch * world,
+               initial=start * loaders.micro_batch * world,
                desc=f"{cfg.model} epoch {epoch + 1}/{cfg.num_epochs}",
                unit="img" if cfg.model == "frame" else "clip", disable=not D.is_main())
+    done = loaders.num_batches
     for i, (batch, (group_size, step_after)) in enumerate(
-            zip(loaders.train, loaders.groups, strict=True)):
+            zip(batches, loaders.groups[start:], strict=True), start):
         x, y = to_device(batch, device, fmt)
         # DDP: reduce gradients only on the micro-batch that ends an accumulation group
         sync = contextlib.nullcontext() if not is_ddp or step_after else net.no_sync()
@@ -322,9 +299,13 @@ def train_one_epoch(net: nn.Module, loaders: Loaders, optimizer: torch.optim.Opt
                              lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
         if i % LOG_EVERY == 0 and log is not None:  # TensorBoard's step curves (rank 0)
             log.step(scheduler.last_epoch, sums, scheduler.get_last_lr()[0])
+        if step_after and i + 1 < loaders.num_batches and D.any_rank(stop.requested()):
+            done = i + 1
+            break
     pbar.close()
-    total = D.all_reduce_sum(sums.cpu())  # gloo reduces CPU tensors under any backend
-    return total.tolist()
+    rows = torch.zeros(world, 3, dtype=torch.float64)
+    rows[D.rank()] = sums.cpu()
+    return EpochProgress(done, D.all_reduce_sum(rows))  # gloo reduces CPU tensors anywhere
 
 
 def validate(net: nn.Module, loader: DataLoader | None, cfg: TrainConfig,
@@ -464,12 +445,13 @@ def run(args: argparse.Namespace) -> int:
     for path, what in ((args.store, "store"), (args.splits, "splits folder")):
         if not path.exists():
             raise UserError(f"The {what} {path} does not exist.")
-    try:
-        path = train(cfg, store=args.store, splits=args.splits, split=args.split, out=args.out,
-                     resume=args.resume)
-    except torch.OutOfMemoryError:
-        raise UserError(out_of_memory(cfg.model, cfg.batch_size, cfg.accum_steps,
-                                      D.world_size())) from None
+    with stop.handling():  # SIGUSR1/SIGTERM (torchrun passes SIGTERM on): stop and save
+        try:
+            path = train(cfg, store=args.store, splits=args.splits, split=args.split,
+                         out=args.out, resume=args.resume)
+        except torch.OutOfMemoryError:
+            raise UserError(out_of_memory(cfg.model, cfg.batch_size, cfg.accum_steps,
+                                          D.world_size())) from None
     if D.is_main():
         print(f"saved {path}")
     if D.is_distributed():

@@ -64,6 +64,13 @@ def reduces_on_cpu() -> bool:
     return name != "nccl"
 
 
+def any_rank(flag: bool) -> bool:
+    """Whether `flag` holds on any process (every process must call it at the same point)."""
+    if not is_distributed():
+        return flag
+    return all_reduce_sum(torch.tensor([1.0 if flag else 0.0])).item() > 0
+
+
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     """Sum `t` over all processes, in place; works for CPU tensors whatever the backend."""
     if is_distributed():

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from helpers.errors import UserError
+from helpers.errors import Preempted, UserError
 from helpers.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 # The four stages, in order; each is the single notebook `notebooks/<prefix>_*.ipynb`.
@@ -117,7 +117,8 @@ def execute_notebook(src: Path, dst: Path, *, parameters: dict[str, Any],
     """Run `src` with papermill into `dst`, atomically.
 
     Execution writes `<name>.running.ipynb` (saved after every cell, so a killed run can
-    be inspected); success renames it to `dst`, failure to `<name>.failed.ipynb`.
+    be inspected); success renames it to `dst`, failure to `<name>.failed.ipynb`. A cell
+    that raised `Preempted` (a stop request) raises it here, the copy left as it is.
     """
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -134,6 +135,9 @@ def execute_notebook(src: Path, dst: Path, *, parameters: dict[str, Any],
             kernel_manager_class=_ipc_kernel_manager(),
         )
     except BaseException as exc:
+        if isinstance(exc, PapermillExecutionError) and exc.ename == Preempted.__name__:
+            raise Preempted(f"{_first_line(exc.evalue).rstrip('.')} (notebook {src.name})") \
+                from None
         if running.exists():
             os.replace(running, failed)
         where = f"the partial executed copy is {failed}" if failed.exists() else "no executed copy was saved"

@@ -6,6 +6,12 @@ The heavy steps inside the notebooks resume on their own (checkpoints, predictio
 that already exist are skipped), so rerunning after a kill simply re-executes the
 notebooks and is cheap where the work is done.
 
+Stopping before a time limit (`helpers.utils.stop`): SIGUSR1 or SIGTERM to this process,
+or the stop file (`UCF_STOP_FILE`, by default `<run_dir>/STOP`, which a signal creates and
+a new run removes), asks the kernel's trainer or evaluator to stop at its next step
+boundary; no new notebook is begun, and the command exits with `STOPPED_EXIT` (75) so that
+a batch job (scripts/cluster/) requeues itself; the same command resumes.
+
 Figures: the notebooks save them into `figures/`; after a run, the ones this run wrote are
 also copied into `<run_dir>/figures/` (with a copy of the PDF), so each run keeps its own.
 """
@@ -23,9 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from helpers.config import NORMS, PROTOCOLS, get_profile
-from helpers.errors import UserError
+from helpers.errors import Preempted, UserError
 from helpers.paths import FIGURES_DIR, REPORT_DIR, RUNS_DIR
 from helpers.reporting.render import check_tex, render_pdf
+from helpers.utils import stop
 from helpers.utils.environment import check_device
 from helpers.utils.io import atomic_path
 from helpers.workflow import timings
@@ -135,10 +142,17 @@ def run_report(setup: Setup | None = None, *,
           f"run={run_path} "
           f"kernel={kernel_name}{' (smoke run)' if setup.smoke else ''}", flush=True)
     executed = []
+    stop_path = stop.stop_file()
+    if stop_path is None:  # ours: a request left by a run that stopped is not this run's
+        stop_path = run_path / "STOP"
+        stop_path.unlink(missing_ok=True)
     # --cpu: the kernels compute on the CPU even where a GPU is visible
-    with kernel_env({"CUDA_VISIBLE_DEVICES": ""} if setup.cpu else None):
+    with kernel_env({"CUDA_VISIBLE_DEVICES": ""} if setup.cpu else None), \
+            stop.handling(stop_path):
         for i, src in enumerate(nb_paths, 1):
             dst = run_path / "notebooks" / src.name
+            if stop.requested():
+                raise Preempted(f"{stop.reason()}: stopped before notebook {src.stem}")
             print(f"[{i}/{len(nb_paths)}] {src.stem}: running", flush=True)
             t0 = time.time()
             execute_notebook(src, dst, parameters=parameters, kernel_name=kernel_name)
