@@ -114,7 +114,9 @@ def test_make_report_passes_batch_accum_and_amp():
 # ----------------------------------------------------------------------------- notebooks
 @pytest.fixture()
 def runs(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "RUNS_DIR", tmp_path / "runs")
+    from helpers.workflow import parameters
+
+    monkeypatch.setattr(parameters, "RUNS_DIR", tmp_path / "runs")
     return tmp_path / "runs"
 
 

@@ -32,6 +32,14 @@ from helpers.paths import DATA_DIR, RUNS_DIR, STAGES
 from helpers.paths import DataPaths as DataPaths  # re-exported: the notebooks' one import
 from helpers.paths import RunPaths as RunPaths
 from helpers.utils.io import atomic_path, sha256_file, write_json_atomic
+from helpers.workflow.parameters import CURRENT_RUN as CURRENT_RUN  # re-exported
+from helpers.workflow.parameters import SETUP_JSON as SETUP_JSON
+from helpers.workflow.parameters import notebook_setup as notebook_setup
+from helpers.workflow.smoke import SMOKE_CLASSES as SMOKE_CLASSES  # re-exported
+from helpers.workflow.smoke import SMOKE_VIDEOS as SMOKE_VIDEOS
+from helpers.workflow.smoke import write_smoke_splits as write_smoke_splits
+from helpers.workflow.weights import WEIGHTS_JSON as WEIGHTS_JSON
+from helpers.workflow.weights import record_weights as record_weights
 
 # Tiny settings for tests (`fast=True`): the whole pipeline in a minute or two.
 FAST_SYNTH = dict(size=(64, 48), num_frames=16, videos_per_group=1)
@@ -39,8 +47,6 @@ FAST_TRAIN = dict(num_epochs=2, frames_per_video=2, eval_frames=4, val_max_items
                   num_workers=0)
 # A smoke run (`smoke=True`): the real data, weights and sizes, a few steps of each model
 # on a few videos of a few classes, to check the whole path before the long run.
-SMOKE_CLASSES = 3
-SMOKE_VIDEOS = {"train": 4, "val": 2, "test": 2}  # per class
 SMOKE_TRAIN = dict(num_epochs=1, warmup_epochs=0.0, frames_per_video=2, eval_frames=4,
                    val_max_items=16, eval_batch_size=8)
 SMOKE_BATCH = {"frame": 8, "clip": 4}
@@ -102,67 +108,6 @@ class Setup:
         """
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in namespace.items() if k in names})
-
-
-# ----------------------------------------------------------------------------- notebooks
-SETUP_JSON = "setup.json"  # in the run folder: the parameters it was set up with
-CURRENT_RUN = "current.json"  # in runs/: the run a notebook with default parameters reuses
-# The parameters that decide what a run computes; the others (cpu, batch_size, accum_steps,
-# amp, stores_dir, download_weights) may change between the notebooks of one run.
-RUN_FIELDS = ("profile", "data_dir", "splits_dir", "split", "fast", "smoke", "weights",
-              "imagenet_weights", "norm", "protocol")
-
-
-def notebook_setup(namespace: Mapping[str, Any]) -> Setup:
-    """The Setup of a notebook, set once per run.
-
-    The first notebook of a run writes its parameters into the run folder (`setup.json`) and
-    names the run in runs/current.json. A notebook whose parameters are all at their
-    defaults then reuses that run (so in JupyterLab they are edited in notebook 01 only); one
-    whose parameters disagree with its run folder's is refused in one sentence.
-    """
-    given = Setup.from_namespace(namespace)
-    current = RUNS_DIR / CURRENT_RUN
-    if given == Setup() and current.is_file():
-        pinned = _read_json(current).get("run", "")
-        if pinned and (Path(pinned) / SETUP_JSON).is_file():
-            setup = Setup.from_namespace(_read_json(Path(pinned) / SETUP_JSON))
-            print(f"parameters: the run set up last, {pinned} (profile {setup.profile}); set "
-                  "them here to choose another", flush=True)
-            return setup
-    run = run_paths(given)
-    saved_path = run.root / SETUP_JSON
-    if saved_path.is_file():
-        saved = Setup.from_namespace(_read_json(saved_path))
-        diff = [f for f in RUN_FIELDS if _same(getattr(saved, f)) != _same(getattr(given, f))]
-        if diff:
-            detail = ", ".join(f"{f} = {getattr(saved, f)!r}" for f in diff[:3])
-            raise UserError(f"The run folder {run.root} was set up with {detail}, which this "
-                            "notebook's parameters do not say; use the same parameters in "
-                            "every notebook of a run (or leave them at their defaults after "
-                            "notebook 01), or choose another run_dir.")
-    else:
-        write_json_atomic(saved_path, {**dataclasses.asdict(given), "run_dir": str(run.root)})
-    write_json_atomic(current, {"run": str(run.root)})
-    return given
-
-
-def _same(value: Any) -> Any:
-    """A parameter as compared between notebooks: paths resolved, the rest as it is."""
-    if isinstance(value, str) and ("/" in value or value.startswith((".", "~"))):
-        return str(Path(value).expanduser().resolve())
-    return value
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"Cannot read {path} ({type(exc).__name__}); delete it and run "
-                        "notebook 01 again.") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} is not a JSON object; delete it and run notebook 01 again.")
-    return data
 
 
 def batch_sizes(text: str | int) -> dict[str, int]:
@@ -260,43 +205,6 @@ def check_weights(setup: Setup) -> None:
     record_weights(setup, run)
 
 
-WEIGHTS_JSON = "weights.json"  # in the run folder: what each model's pretrained file is
-
-
-def record_weights(setup: Setup, run: RunPaths) -> dict[str, Any]:
-    """Identify each model's pretrained file by its content and record it in the run
-    (`weights.json`: path, sha256, what it is); the report names them. A file already
-    identified (same path, size and time) is not read again."""
-    from helpers.models.identify import identify
-    from helpers.models.resnet2d import IMAGENET_WEIGHTS, find_imagenet_file
-    from helpers.utils.io import file_stamp
-
-    path = run.root / WEIGHTS_JSON
-    saved = _read_json(path) if path.is_file() else {}
-    out: dict[str, Any] = {}
-    for kind in ("frame", "clip"):
-        cfg = train_config(setup, kind)
-        file: Path | None = None
-        if cfg.weights is not None:
-            tag = str(cfg.weights).lower()
-            if tag in IMAGENET_WEIGHTS.get(cfg.arch, {}):
-                file = find_imagenet_file(cfg.arch, tag)
-            else:
-                from helpers.models.checkpoints import resolve_weights_path
-                file = resolve_weights_path(cfg.weights)
-        if file is None or not file.is_file():
-            out[kind] = None
-            continue
-        old = saved.get(kind) or {}
-        if old.get("path") == str(file) and old.get("stamp") == file_stamp(file):
-            out[kind] = old
-        else:
-            out[kind] = {**identify(file).to_dict(), "stamp": file_stamp(file)}
-    if out != saved:
-        write_json_atomic(path, out)
-    return out
-
-
 # ----------------------------------------------------------------------------- data
 def data_paths(setup: Setup) -> DataPaths:
     """Where the videos, split files and stores of this setup live (creates nothing)."""
@@ -372,46 +280,6 @@ def prepare_data(setup: Setup, *, num_workers: int | None = None) -> DataPaths:
         add(run_paths(setup).root, "prepare", time.perf_counter() - t0,
             max(r.videos_total for r in reports.values()), replace=True)
     return dataclasses.replace(paths, splits=splits)
-
-
-def write_smoke_splits(source: Path, splits: Path, out: Path, split: int,
-                       val_groups: tuple[int, ...]) -> list[str]:
-    """Split files for a smoke run in `out`: the full classInd.txt, and for `split` a few
-    training, held-out and test videos of the first SMOKE_CLASSES classes that have them on
-    disk. Returns the chosen video names (kept as they are on a rerun)."""
-    from helpers.data.sources import discover
-    from helpers.data.splits import read_class_index, read_split
-
-    sp = read_split(splits, split)
-    on_disk = {v.name for v in discover(source, read_class_index(splits / "classInd.txt"))}
-    picked: dict[str, list] = {"train": [], "val": [], "test": []}
-    classes = 0
-    for label in range(len(sp.class_names)):
-        if classes == SMOKE_CLASSES:
-            break
-        pools = {
-            "train": [e for e in sp.train if e.label == label and e.group not in val_groups],
-            "val": [e for e in sp.train if e.label == label and e.group in val_groups],
-            "test": [e for e in sp.test if e.label == label]}
-        pools = {k: [e for e in v if e.name in on_disk][:SMOKE_VIDEOS[k]]
-                 for k, v in pools.items()}
-        if all(pools.values()):
-            classes += 1
-            for k, v in pools.items():
-                picked[k] += v
-    if classes < 2:
-        raise UserError(f"A smoke run needs at least 2 classes with training, held-out "
-                        f"(groups {list(val_groups)}) and test videos of split {split} under "
-                        f"{source}; found {classes}. Check --data and --splits.")
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "classInd.txt") as tmp:
-        shutil.copyfile(splits / "classInd.txt", tmp)
-    train = [f"{e.rel_path} {e.label + 1}" for e in picked["train"] + picked["val"]]
-    with atomic_path(out / f"trainlist0{split}.txt") as tmp:
-        tmp.write_text("".join(f"{line}\r\n" for line in train))
-    with atomic_path(out / f"testlist0{split}.txt") as tmp:
-        tmp.write_text("".join(f"{e.rel_path}\r\n" for e in picked["test"]))
-    return [e.name for k in picked for e in picked[k]]
 
 
 # ----------------------------------------------------------------------------- training
