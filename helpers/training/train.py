@@ -151,8 +151,7 @@ class Loaders:
             raise UserError(f"batch_size {cfg.batch_size} must be divisible by the number of "
                             f"processes ({world}) times accum_steps ({cfg.accum_steps}).")
         micro_bs = cfg.batch_size // (world * cfg.accum_steps)
-        sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
-                                     seed=cfg.seed, drop_last=False)
+        sampler = train_sampler(train_ds, cfg, world, rank)
         item_bytes = 3 * cfg.crop_size ** 2 * (cfg.clip_len if cfg.model == "clip" else 1)
         kw: dict[str, Any] = dict(num_workers=cfg.num_workers, persistent_workers=False,
                                   pin_memory=device.type == "cuda")
@@ -174,13 +173,27 @@ class Loaders:
                    cfg.accum_steps)
 
 
+def train_sampler(train_ds: Any, cfg: TrainConfig, world: int, rank: int) -> DistributedSampler:
+    """This process's share of each epoch's shuffled training items: rank r takes items r,
+    r + W, ... of one permutation drawn from (seed, epoch) whatever the process count W.
+    Without padding (drop_last: at most W - 1 items of the permutation's tail are left out),
+    so with micro-batches of batch_size / (W * accum_steps) every optimizer step sees
+    the same items under any W as under one process, and an epoch has as many steps: a
+    model trained on 1 GPU resumes on 4 on the same schedule, and the other way round."""
+    return DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
+                              seed=cfg.seed, drop_last=True)
+
+
 def run_summary(cfg: TrainConfig, store: str | Path, splits: str | Path, split: int,
                 loaders: Loaders, identity: dict[str, Any]) -> dict[str, Any]:
     """config.json: the options, data and video counts of the run."""
     val = loaders.val_ds
     return {"config": cfg.to_dict(), "store": str(Path(store).resolve()),
             "splits": str(Path(splits).resolve()), "split": split,
-            "world_size": D.world_size(), "num_train": len(loaders.train_ds.video_ids),
+            "world_size": D.world_size(), "micro_batch": loaders.micro_batch,
+            "global_batch": loaders.micro_batch * D.world_size() * loaders.accum_steps,
+            "steps_per_epoch": loaders.steps_per_epoch,
+            "num_train": len(loaders.train_ds.video_ids),
             "num_val": len(val.video_ids) if val is not None else 0,
             "missing_train": list(loaders.train_ds.missing_ids),
             "missing_val": list(val.missing_ids) if val is not None else [],

@@ -31,6 +31,7 @@ from helpers.paths import DATA_DIR, RUNS_DIR, STAGES
 from helpers.paths import DataPaths as DataPaths  # re-exported: the notebooks' one import
 from helpers.paths import RunPaths as RunPaths
 from helpers.utils.io import atomic_path, sha256_file, write_json_atomic
+from helpers.workflow import launch
 
 # Tiny settings for tests (`fast=True`): the whole pipeline in a minute or two.
 FAST_SYNTH = dict(size=(64, 48), num_frames=16, videos_per_group=1)
@@ -62,6 +63,7 @@ class Setup:
     norm: str = ""  # the clip model's input normalisation, when the file breaks the rule
     stores_dir: str = ""  # where the frame stores go (empty: <data>/stores)
     protocol: str = ""  # "holdout" or "refit" (empty: the profile's; resolved on creation)
+    gpus: int = 1  # processes per node, one per GPU (gloo on a CPU); >1 runs them under torchrun
 
     def __post_init__(self) -> None:
         profile = get_profile(self.profile)  # a clear error for an unknown profile
@@ -76,6 +78,9 @@ class Setup:
             raise UserError(f"Split must be 1, 2 or 3, not {self.split}.")
         if self.norm and self.norm not in NORMS:
             raise UserError(f"Unknown norm {self.norm!r}; choose one of {', '.join(NORMS)}.")
+        if not isinstance(self.gpus, int) or isinstance(self.gpus, bool) or self.gpus < 1:
+            raise UserError(f"gpus must be a whole number of processes per node, 1 or more, "
+                            f"not {self.gpus!r}.")
         if self.fast and self.smoke:
             raise UserError("fast (tiny synthetic data) and smoke (a few steps on the real "
                             "data) exclude each other; choose one.")
@@ -277,7 +282,12 @@ def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
                 **overrides: Any) -> Path:
     """Train (or resume, or skip if finished) the `frame` or `clip` model of a run: the
     held-out model, then under `refit` the reported one, which trains the held-out model's
-    number of epochs and schedule on every training video. Returns the reported model."""
+    number of epochs and schedule on every training video. Returns the reported model.
+
+    With `setup.gpus` > 1, or inside a SLURM allocation of several nodes, an unfinished model
+    trains under torchrun (`helpers.workflow.launch`) with the same config into the same
+    folder; the finished one is then checked here as a rerun's would be."""
+    from helpers.training.runs import MODEL
     from helpers.training.train import train
 
     check_protocol(run)
@@ -288,8 +298,14 @@ def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
         cfg = train_config(setup, kind, stage).replace(**overrides)
         if stage == "reported":
             cfg = reported_config(kind, run, cfg)
-        path = train(cfg, store=store, splits=data.splits, split=setup.split,
-                     out=run.model_dir(kind, stage), resume=True)
+        out = run.model_dir(kind, stage)
+        if launch.needed(setup.gpus) and not (out / MODEL).is_file():
+            launch.run_step(setup.gpus, {
+                "step": "train", "config": cfg.to_dict(), "store": str(store),
+                "splits": str(data.splits), "split": setup.split, "out": str(out)},
+                run.root / "logs", f"train-{out.name}", f"training of {out.name}")
+        path = train(cfg, store=store, splits=data.splits, split=setup.split, out=out,
+                     resume=True)
     return path
 
 
@@ -386,13 +402,12 @@ def evaluate_model(setup: Setup, kind: str, run: RunPaths, *,
                    probes: tuple[str, ...] | None = None, **kwargs: Any) -> dict[str, Path]:
     """Predictions files of a trained model (kept when they already exist): `val` from the
     held-out model, `test` from the reported one, and for the clip model `test` again with
-    each temporal probe (keys `test_<probe>`)."""
-    from helpers.evaluation.evaluate import evaluate_to_file
-
+    each temporal probe (keys `test_<probe>`). A file made by another checkpoint than the
+    model's is made again. With `setup.gpus` > 1 (or several nodes) under torchrun."""
     if probes is None:
         probes = PROBES if kind == "clip" else ()
     if kind == "frame" and get_profile(setup.profile).choose_three_crop:
-        use = choose_three_crop(run, **kwargs)
+        use = choose_three_crop(run, gpus=setup.gpus, **kwargs)
         kwargs = {"three_crop": use, **kwargs}
         chosen = _three_crop_candidate(run, 3 if use else 1)
         if "val" in subsets and not run.predictions(kind, "val").exists():
@@ -401,13 +416,31 @@ def evaluate_model(setup: Setup, kind: str, run: RunPaths, *,
     out = {}
     for s in subsets:
         stage = "holdout" if s == "val" else "reported"
-        out[s] = evaluate_to_file(run.model_dir(kind, stage), run.predictions(kind, s),
-                                  subset=s, **kwargs)
+        out[s] = evaluate_step(setup.gpus, run, run.model_dir(kind, stage),
+                               run.predictions(kind, s), subset=s, **kwargs)
     if "test" in subsets:
         for probe in probes:
-            out[f"test_{probe}"] = evaluate_to_file(
-                run.model_dir(kind), run.predictions(kind, "test", probe), subset="test",
-                probe=probe, **kwargs)
+            out[f"test_{probe}"] = evaluate_step(
+                setup.gpus, run, run.model_dir(kind), run.predictions(kind, "test", probe),
+                subset="test", probe=probe, **kwargs)
+    return out
+
+
+def evaluate_step(gpus: int, run: RunPaths, model_dir: Path, out: Path,
+                  **kwargs: Any) -> Path:
+    """The predictions file `out` of the model in `model_dir` (`evaluate_to_file`): kept when
+    that model made it, else made, under torchrun when `launch.needed(gpus)`."""
+    from helpers.evaluation.evaluate import evaluate_to_file, made_by_model
+
+    if not launch.needed(gpus) or made_by_model(out, model_dir):
+        return evaluate_to_file(model_dir, out, **kwargs)
+    launch.run_step(gpus, {"step": "evaluate", "run_dir": str(model_dir), "out": str(out),
+                           "kwargs": kwargs},
+                    run.root / "logs", f"evaluate-{out.stem}",
+                    f"evaluation of {model_dir.name} ({out.name})")
+    if not made_by_model(out, model_dir):
+        raise UserError(f"The evaluation under torchrun ended without writing {out} from "
+                        f"{model_dir}; see {run.root / 'logs' / f'evaluate-{out.stem}.log'}.")
     return out
 
 
@@ -415,11 +448,10 @@ def _three_crop_candidate(run: RunPaths, crops: int) -> Path:
     return run.root / "predictions" / "choices" / f"frame_val_{crops}crop.h5"
 
 
-def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
+def choose_three_crop(run: RunPaths, gpus: int = 1, **kwargs: Any) -> bool:
     """Whether the frame model scores three crops: only where they beat the centre crop on
     validation top-1 (they cost 3x). Decided once on the held-out model's final checkpoint,
     recorded in choices.json with that checkpoint."""
-    from helpers.evaluation.evaluate import evaluate_to_file
     from helpers.evaluation.predictions import load
 
     saved = read_choices(run).get("frame", {}).get("three_crop")
@@ -428,8 +460,8 @@ def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
     top1 = {}
     for crops in (1, 3):
         path = _three_crop_candidate(run, crops)
-        evaluate_to_file(run.model_dir("frame", "holdout"), path, subset="val",
-                         three_crop=crops == 3, **kwargs)
+        evaluate_step(gpus, run, run.model_dir("frame", "holdout"), path, subset="val",
+                      three_crop=crops == 3, **kwargs)
         top1[crops] = float(load(path).correct.mean())
     use = top1[3] > top1[1]
     record_choice(run, "frame", "three_crop", {

@@ -26,7 +26,9 @@ from helpers.config import NORMS, PROTOCOLS
 from helpers.errors import UserError
 from helpers.paths import FIGURES_DIR, REPORT_DIR, RUNS_DIR
 from helpers.reporting.render import check_tex, render_pdf
+from helpers.utils.argtypes import positive_int
 from helpers.utils.io import atomic_path
+from helpers.workflow import launch
 from helpers.workflow.notebooks import (
     REPORT_STAGE,
     choose_kernel,
@@ -122,13 +124,17 @@ def run_report(setup: Setup | None = None, *,
     run_path = resolve_run_dir(setup)
     setup = setup.replace(run_dir=str(run_path))
     check_weights(setup)
+    if launch.needed(setup.gpus):
+        launch.check_gpus(setup.gpus)
     kernel_name = kernel_name or choose_kernel()
     parameters = dataclasses.asdict(setup)  # the notebooks' parameters cell, field by field
 
     started = time.time()
     print(f"report: profile={setup.profile} protocol={setup.protocol} split={setup.split} "
           f"run={run_path} "
-          f"kernel={kernel_name}{' (smoke run)' if setup.smoke else ''}", flush=True)
+          + (f"processes={setup.gpus} per node x {launch.num_nodes()} nodes "
+             if launch.needed(setup.gpus) else "")
+          + f"kernel={kernel_name}{' (smoke run)' if setup.smoke else ''}", flush=True)
     executed = []
     with kernel_env():
         for i, src in enumerate(nb_paths, 1):
@@ -238,6 +244,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "of GB for UCF-101)")
     parser.add_argument("--download-weights", action="store_true",
                         help="let torchvision download missing ImageNet weights (needs internet)")
+    parser.add_argument("--gpus", metavar="N", type=positive_int, default=1,
+                        help="processes per node, one per GPU: more than 1 trains and "
+                             "evaluates under torchrun (DDP); inside a SLURM allocation of "
+                             "several nodes, on every node (without CUDA: N gloo processes)")
     parser.add_argument("--fast", action="store_true", help="tiny test-only configuration")
     parser.add_argument("--only", metavar="01,02,...", default=None,
                         help="run only these stages; the PDF is rendered only when 04 runs")
@@ -263,7 +273,7 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
                  download_weights=args.download_weights, fast=args.fast, smoke=args.smoke,
                  weights=args.weights or "", imagenet_weights=args.imagenet_weights or "",
                  norm=args.norm or "", stores_dir=args.stores or "",
-                 protocol=args.protocol or "")
+                 protocol=args.protocol or "", gpus=args.gpus)
 
 
 def run(args: argparse.Namespace) -> int:
