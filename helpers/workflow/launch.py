@@ -31,7 +31,8 @@ from helpers.utils.io import write_json_atomic
 
 RDZV_PORT = 29500  # the rendezvous port of a multi-node step: RDZV_PORT + job id % 1000
 _TAIL = 64 * 1024  # characters of output kept to find the failure's cause
-_ERROR_LINE = re.compile(r"^(error: .+|[\w.]*(Error|Exception|Interrupt)\b.*)$")
+_SENTENCE = re.compile(r"(?:^|[^\w.])error: (.+)$")  # what the worker prints for a UserError
+_EXCEPTION = re.compile(r"^[\w.]*(Error|Exception|Interrupt)\b.*$")
 
 
 def num_nodes(env: Mapping[str, str] = os.environ) -> int:
@@ -106,8 +107,8 @@ def run_step(gpus: int, job: dict[str, Any], logs: Path, name: str, what: str) -
     write_json_atomic(job_path, job)
     cmd = command(gpus, job_path)
     nodes = num_nodes()
-    procs = f"{gpus} process{'es' if gpus > 1 else ''} per node on {nodes} nodes" \
-        if nodes > 1 else f"{gpus} processes"
+    procs = f"{gpus} process{'es' if gpus > 1 else ''}" + \
+        (f" per node on {nodes} nodes" if nodes > 1 else "")
     print(f"{what}: torchrun, {procs}; log {log_path}", flush=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if "OMP_NUM_THREADS" not in env:  # torchrun would set 1 and say so
@@ -155,11 +156,12 @@ def failure_cause(output: str) -> str:
     """The line of a failed step's output that says why: the last `error: ...` sentence of a
     worker, else the last exception line, else that it gave no reason."""
     lines = [line.strip() for line in re.split(r"[\r\n]+", output) if line.strip()]
-    sentences = [line for line in lines if line.startswith("error: ")]
-    found = sentences or [line for line in lines if _ERROR_LINE.match(line)]
+    # a sentence may follow a progress bar cut short on the same line
+    found = [m.group(1) for m in map(_SENTENCE.search, lines) if m]
+    found = found or [line for line in lines if _EXCEPTION.match(line)]
     if not found:
         return "no error message"
-    return found[-1].removeprefix("error: ").rstrip(".")[:400]
+    return found[-1].rstrip(".")[:400]
 
 
 # ----------------------------------------------------------------------------- worker
