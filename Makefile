@@ -31,6 +31,7 @@ help:
 	@echo "make report      run the main job (synthetic demo by default) and render report/report.pdf"
 	@echo "                 real data: make report PROFILE=ucf101 DATA=/path/to/UCF-101 [WEIGHTS=...]"
 	@echo "                 check it first: make report PROFILE=ucf101 DATA=... SMOKE=1"
+	@echo "                 several GPUs: make report ... GPUS=4 (torchrun, one process per GPU)"
 	@echo "make test        run the test suite"
 	@echo "make lab         start JupyterLab with the project's kernel ($(KERNEL))"
 	@echo "make submission  write the turn-in zip (report.pdf + code)"
