@@ -13,6 +13,7 @@ DATA    ?=
 SPLITS  ?=
 SPLIT   ?= 1
 PROTOCOL ?=   # holdout or refit (default: the profile's; runs go to runs/<profile>-<protocol>)
+GPUS    ?=   # GPUS=4: train and evaluate under torchrun, one process per GPU (per node under SLURM)
 DOWNLOAD_WEIGHTS ?=
 SMOKE   ?=   # SMOKE=1: a few steps on a few videos of DATA at the real sizes, then a forecast
 WEIGHTS ?=   # the clip model's Kinetics file (default data/weights/r3d50_K_200ep.pth)
@@ -38,6 +39,7 @@ help:
 	@echo "                 real data: make report PROFILE=ucf101 DATA=/folder/holding/UCF-101 [WEIGHTS=...]"
 	@echo "                 out of GPU memory: ACCUM=2 (same batch, half the memory per step)"
 	@echo "                 check it first: make report PROFILE=ucf101 DATA=... SMOKE=1"
+	@echo "                 several GPUs: make report ... GPUS=4 (torchrun, one process per GPU)"
 	@echo "make fetch       on a login node: .venv, split files, ImageNet + Kinetics weights"
 	@echo "                 (KINETICS=URL|PATH for r3d50_K_200ep.pth; VIDEOS=1 for UCF-101 itself)"
 	@echo "make test        run the test suite"
@@ -68,7 +70,7 @@ system-deps:
 report: $(STAMP) system-deps
 	$(PY) -m helpers report --profile $(PROFILE) $(if $(DATA),--data $(DATA)) \
 		--split $(SPLIT) $(if $(SPLITS),--splits $(SPLITS)) $(if $(RUN),--run $(RUN)) \
-		$(if $(PROTOCOL),--protocol $(PROTOCOL)) \
+		$(if $(PROTOCOL),--protocol $(PROTOCOL)) $(if $(GPUS),--gpus $(GPUS)) \
 		$(if $(DOWNLOAD_WEIGHTS),--download-weights) $(if $(SMOKE),--smoke) \
 		$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(IMAGENET_WEIGHTS),--imagenet-weights $(IMAGENET_WEIGHTS)) \
 		$(if $(NORM),--norm $(NORM)) $(if $(STORES),--stores $(STORES)) \

@@ -11,6 +11,7 @@ videos only, and their attributes `num_missing_videos` and `missing_videos` say 
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from helpers.data.splits import load_split_data
 from helpers.data.store import VideoStore
 from helpers.errors import Preempted, UserError
 from helpers.evaluation.predictions import Predictions
+from helpers.evaluation.predictions import load as load_predictions
 from helpers.training.runs import MODEL, load_trained, run_summary
 from helpers.utils import distributed as D
 from helpers.utils import stop
@@ -105,7 +107,7 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
         class_names=list(data.class_names),
         attrs={"model": f"{saved['spec']['arch']} ({cfg.model})", "kind": cfg.model,
                "checkpoint": str(run_dir / MODEL),
-               "checkpoint_sha256": sha256_file(run_dir / MODEL), "config": cfg.to_dict(),
+               "checkpoint_sha256": _model_sha256(run_dir / MODEL), "config": cfg.to_dict(),
                "split": split, "subset": subset, "level": level,
                f"{level}_accuracy": float(counts[0] / counts[1]), "num_items": int(counts[1]),
                "unit": unit, "eval_frames": -1 if cfg.eval_frames is None else cfg.eval_frames,
@@ -116,13 +118,18 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
 
 def evaluate_to_file(run_dir: str | Path, out: str | Path, *, overwrite: bool = False,
                      **kwargs: Any) -> Path:
-    """`evaluate` and save atomically; an existing file is kept (resumable pipelines).
-    A stop request (`helpers.utils.stop`) raises Preempted before a new file is begun."""
+    """`evaluate` and save atomically. An existing file is kept (resumable pipelines) when
+    the run's model.pt made it; one made by another checkpoint is made again. A stop request
+    (`helpers.utils.stop`) raises Preempted before a new file is begun."""
     out = Path(out)
     if out.exists() and not overwrite:
+        if made_by_model(out, run_dir):
+            if D.is_main():
+                print(f"predictions exist, kept: {out}")
+            return out
         if D.is_main():
-            print(f"predictions exist, kept: {out}")
-        return out
+            print(f"predictions {out} were made by another checkpoint than "
+                  f"{Path(run_dir) / MODEL}; evaluating again", flush=True)
     if D.any_rank(stop.requested()):
         raise Preempted(f"{stop.reason()}: stopped before writing {out}")
     pred = evaluate(run_dir, **kwargs)
@@ -136,6 +143,34 @@ def evaluate_to_file(run_dir: str | Path, out: str | Path, *, overwrite: bool = 
               f"{acc:.1%}, per-{level} top-1 {pred.attrs[level + '_accuracy']:.1%} -> {out}")
     D.barrier()
     return out
+
+
+def made_by_model(out: str | Path, run_dir: str | Path) -> bool:
+    """Whether the predictions file `out` exists and was made by the run's model.pt (the
+    file records its checkpoint's sha256). Without a model.pt there is nothing to compare,
+    and an existing file counts as made by it."""
+    out, model = Path(out), Path(run_dir) / MODEL
+    if not out.is_file():
+        return False
+    if not model.is_file():
+        return True
+    try:
+        recorded = load_predictions(out).attrs.get("checkpoint_sha256")
+    except UserError:  # a damaged file: make it again
+        return False
+    return recorded == _model_sha256(model)
+
+
+def _model_sha256(path: Path) -> str:
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256_of(path: str, mtime_ns: int, size: int) -> str:
+    """sha256 of a file, computed once per (path, mtime, size): a rerun checks a model's
+    several predictions files against it."""
+    return sha256_file(path)
 
 
 def _eval_frames(text: str) -> int | None | str:

@@ -67,8 +67,7 @@ class Loaders:
             raise UserError(f"batch_size {cfg.batch_size} must be divisible by the number of "
                             f"processes ({world}) times accum_steps ({cfg.accum_steps}).")
         micro_bs = cfg.batch_size // (world * cfg.accum_steps)
-        sampler = ResumableSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
-                                   seed=cfg.seed, drop_last=False)
+        sampler = train_sampler(train_ds, cfg, world, rank)
         item_bytes = 3 * cfg.crop_size ** 2 * (cfg.clip_len if cfg.model == "clip" else 1)
         kw: dict[str, Any] = dict(num_workers=cfg.num_workers, persistent_workers=False,
                                   pin_memory=device.type == "cuda")
@@ -101,6 +100,17 @@ class ResumableSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return super().__len__() - self.skip
+
+
+def train_sampler(train_ds: Any, cfg: TrainConfig, world: int, rank: int) -> ResumableSampler:
+    """This process's share of each epoch's shuffled training items: rank r takes items r,
+    r + W, ... of one permutation drawn from (seed, epoch) whatever the process count W.
+    Without padding (drop_last: at most W - 1 items of the permutation's tail are left out),
+    so with micro-batches of batch_size / (W * accum_steps) every optimizer step sees
+    the same items under any W as under one process, and an epoch has as many steps: a
+    model trained on 1 GPU resumes on 4 on the same schedule, and the other way round."""
+    return ResumableSampler(train_ds, num_replicas=world, rank=rank, shuffle=True,
+                            seed=cfg.seed, drop_last=True)
 
 
 def accumulation_groups(num_batches: int, accum_steps: int) -> list[tuple[int, bool]]:

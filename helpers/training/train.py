@@ -154,7 +154,10 @@ def run_summary(cfg: TrainConfig, store: str | Path, splits: str | Path, split: 
     val = loaders.val_ds
     return {"config": cfg.to_dict(), "store": str(Path(store).resolve()),
             "splits": str(Path(splits).resolve()), "split": split,
-            "world_size": D.world_size(), "num_train": len(loaders.train_ds.video_ids),
+            "world_size": D.world_size(), "micro_batch": loaders.micro_batch,
+            "global_batch": loaders.micro_batch * D.world_size() * loaders.accum_steps,
+            "steps_per_epoch": loaders.steps_per_epoch,
+            "num_train": len(loaders.train_ds.video_ids),
             "num_val": len(val.video_ids) if val is not None else 0,
             "missing_train": list(loaders.train_ds.missing_ids),
             "missing_val": list(val.missing_ids) if val is not None else [],

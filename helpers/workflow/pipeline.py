@@ -32,6 +32,7 @@ from helpers.paths import DATA_DIR, RUNS_DIR, STAGES
 from helpers.paths import DataPaths as DataPaths  # re-exported: the notebooks' one import
 from helpers.paths import RunPaths as RunPaths
 from helpers.utils.io import atomic_path, sha256_file, write_json_atomic
+from helpers.workflow import launch
 from helpers.workflow.parameters import CURRENT_RUN as CURRENT_RUN  # re-exported
 from helpers.workflow.parameters import SETUP_JSON as SETUP_JSON
 from helpers.workflow.parameters import notebook_setup as notebook_setup
@@ -73,6 +74,7 @@ class Setup:
     batch_size: str = ""  # global batch: "64" (both models) or "frame=128,clip=32" (empty: the profile's)
     accum_steps: int = 0  # micro-batches per optimizer step (0: the profile's); less memory
     amp: bool = True  # bf16 autocast on CUDA; False: fp32
+    gpus: int = 1  # processes per node, one per GPU (gloo on a CPU); >1 runs them under torchrun
 
     def __post_init__(self) -> None:
         profile = get_profile(self.profile)  # a clear error for an unknown profile
@@ -91,6 +93,9 @@ class Setup:
         if not isinstance(self.accum_steps, int) or self.accum_steps < 0:
             raise UserError(f"accum_steps must be a whole number >= 1 (or 0 for the "
                             f"profile's), not {self.accum_steps!r}.")
+        if not isinstance(self.gpus, int) or isinstance(self.gpus, bool) or self.gpus < 1:
+            raise UserError(f"gpus must be a whole number of processes per node, 1 or more, "
+                            f"not {self.gpus!r}.")
         if self.fast and self.smoke:
             raise UserError("fast (tiny synthetic data) and smoke (a few steps on the real "
                             "data) exclude each other; choose one.")
@@ -300,9 +305,14 @@ def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
                 **overrides: Any) -> Path:
     """Train (or resume, or skip if finished) the `frame` or `clip` model of a run: the
     held-out model, then under `refit` the reported one, which trains the held-out model's
-    number of epochs and schedule on every training video. Returns the reported model."""
+    number of epochs and schedule on every training video. Returns the reported model.
+
+    With `setup.gpus` > 1, or inside a SLURM allocation of several nodes, an unfinished model
+    trains under torchrun (`helpers.workflow.launch`) with the same config into the same
+    folder; the finished one is then checked here as a rerun's would be."""
     import torch
 
+    from helpers.training.runs import MODEL
     from helpers.training.train import train
     from helpers.utils.device import out_of_memory
     from helpers.utils.environment import check_device
@@ -318,9 +328,15 @@ def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
         cfg = train_config(setup, kind, stage).replace(**overrides)
         if stage == "reported":
             cfg = reported_config(kind, run, cfg)
+        out = run.model_dir(kind, stage)
         try:
-            path = train(cfg, store=store, splits=data.splits, split=setup.split,
-                         out=run.model_dir(kind, stage), resume=True)
+            if launch.needed(setup.gpus) and not (out / MODEL).is_file():
+                launch.run_step(setup.gpus, {
+                    "step": "train", "config": cfg.to_dict(), "store": str(store),
+                    "splits": str(data.splits), "split": setup.split, "out": str(out)},
+                    run.root / "logs", f"train-{out.name}", f"training of {out.name}")
+            path = train(cfg, store=store, splits=data.splits, split=setup.split, out=out,
+                         resume=True)
         except torch.OutOfMemoryError:
             raise UserError(out_of_memory(kind, cfg.batch_size, cfg.accum_steps)) from None
     return path
@@ -419,12 +435,12 @@ def evaluate_model(setup: Setup, kind: str, run: RunPaths, *,
                    probes: tuple[str, ...] | None = None, **kwargs: Any) -> dict[str, Path]:
     """Predictions files of a trained model (kept when they already exist): `val` from the
     held-out model, `test` from the reported one, and for the clip model `test` again with
-    each temporal probe (keys `test_<probe>`)."""
-
+    each temporal probe (keys `test_<probe>`). A file made by another checkpoint than the
+    model's is made again. With `setup.gpus` > 1 (or several nodes) under torchrun."""
     if probes is None:
         probes = PROBES if kind == "clip" else ()
     if kind == "frame" and get_profile(setup.profile).choose_three_crop:
-        use = choose_three_crop(run, **kwargs)
+        use = choose_three_crop(run, gpus=setup.gpus, **kwargs)
         kwargs = {"three_crop": use, **kwargs}
         chosen = _three_crop_candidate(run, 3 if use else 1)
         if "val" in subsets and not run.predictions(kind, "val").exists():
@@ -433,26 +449,39 @@ def evaluate_model(setup: Setup, kind: str, run: RunPaths, *,
     out = {}
     for s in subsets:
         stage = "holdout" if s == "val" else "reported"
-        out[s] = _evaluate(run, kind, run.model_dir(kind, stage), run.predictions(kind, s),
-                           subset=s, **kwargs)
+        out[s] = evaluate_step(setup.gpus, run, run.model_dir(kind, stage),
+                               run.predictions(kind, s), subset=s, **kwargs)
     if "test" in subsets:
         for probe in probes:
-            out[f"test_{probe}"] = _evaluate(
-                run, kind, run.model_dir(kind), run.predictions(kind, "test", probe),
+            out[f"test_{probe}"] = evaluate_step(
+                setup.gpus, run, run.model_dir(kind), run.predictions(kind, "test", probe),
                 subset="test", probe=probe, **kwargs)
     return out
 
 
-def _evaluate(run: RunPaths, kind: str, model_dir: Path, out: Path, **kwargs: Any) -> Path:
-    """evaluate_to_file, timed per video scored when it runs (for a smoke run's forecast)."""
-    from helpers.evaluation.evaluate import evaluate_to_file
+def evaluate_step(gpus: int, run: RunPaths, model_dir: Path, out: Path,
+                  **kwargs: Any) -> Path:
+    """The predictions file `out` of the model in `model_dir` (`evaluate_to_file`): kept when
+    that model made it, else made, under torchrun when `launch.needed(gpus)`, and timed per
+    video scored (for a smoke run's forecast)."""
+    from helpers.evaluation.evaluate import evaluate_to_file, made_by_model
     from helpers.evaluation.predictions import load
     from helpers.workflow.timings import add
 
-    if out.exists():
+    if made_by_model(out, model_dir):
         return evaluate_to_file(model_dir, out, **kwargs)
     t0 = time.perf_counter()
-    evaluate_to_file(model_dir, out, **kwargs)
+    if not launch.needed(gpus):
+        evaluate_to_file(model_dir, out, **kwargs)
+    else:
+        launch.run_step(gpus, {"step": "evaluate", "run_dir": str(model_dir), "out": str(out),
+                               "kwargs": kwargs},
+                        run.root / "logs", f"evaluate-{out.stem}",
+                        f"evaluation of {model_dir.name} ({out.name})")
+    if not made_by_model(out, model_dir):
+        raise UserError(f"The evaluation ended without writing {out} from {model_dir}; see "
+                        f"{run.root / 'logs' / f'evaluate-{out.stem}.log'}.")
+    kind = model_dir.name.split("-")[0]  # frame-holdout -> frame
     add(run.root, f"evaluate {kind}", time.perf_counter() - t0, len(load(out).video_ids))
     return out
 
@@ -461,7 +490,7 @@ def _three_crop_candidate(run: RunPaths, crops: int) -> Path:
     return run.root / "predictions" / "choices" / f"frame_val_{crops}crop.h5"
 
 
-def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
+def choose_three_crop(run: RunPaths, gpus: int = 1, **kwargs: Any) -> bool:
     """Whether the frame model scores three crops: only where they beat the centre crop on
     validation top-1 (they cost 3x). Decided once on the held-out model's final checkpoint,
     recorded in choices.json with that checkpoint."""
@@ -473,8 +502,8 @@ def choose_three_crop(run: RunPaths, **kwargs: Any) -> bool:
     top1 = {}
     for crops in (1, 3):
         path = _three_crop_candidate(run, crops)
-        _evaluate(run, "frame", run.model_dir("frame", "holdout"), path, subset="val",
-                         three_crop=crops == 3, **kwargs)
+        evaluate_step(gpus, run, run.model_dir("frame", "holdout"), path, subset="val",
+                      three_crop=crops == 3, **kwargs)
         top1[crops] = float(load(path).correct.mean())
     use = top1[3] > top1[1]
     record_choice(run, "frame", "three_crop", {

@@ -33,9 +33,10 @@ from helpers.errors import Preempted, UserError
 from helpers.paths import FIGURES_DIR, REPORT_DIR, RUNS_DIR
 from helpers.reporting.render import check_tex, render_pdf
 from helpers.utils import stop
+from helpers.utils.argtypes import positive_int
 from helpers.utils.environment import check_device
 from helpers.utils.io import atomic_path
-from helpers.workflow import timings
+from helpers.workflow import launch, timings
 from helpers.workflow.notebooks import (
     REPORT_STAGE,
     choose_kernel,
@@ -134,13 +135,17 @@ def run_report(setup: Setup | None = None, *,
     check_device(setup.profile, needs_gpu=get_profile(setup.profile).needs_gpu,
                  allow_cpu=setup.cpu)
     check_weights(setup)
+    if launch.needed(setup.gpus):
+        launch.check_gpus(setup.gpus)
     kernel_name = kernel_name or choose_kernel()
     parameters = dataclasses.asdict(setup)  # the notebooks' parameters cell, field by field
 
     started = time.time()
     print(f"report: profile={setup.profile} protocol={setup.protocol} split={setup.split} "
           f"run={run_path} "
-          f"kernel={kernel_name}{' (smoke run)' if setup.smoke else ''}", flush=True)
+          + (f"processes={setup.gpus} per node x {launch.num_nodes()} nodes "
+             if launch.needed(setup.gpus) else "")
+          + f"kernel={kernel_name}{' (smoke run)' if setup.smoke else ''}", flush=True)
     executed = []
     stop_path = stop.stop_file()
     if stop_path is None:  # ours: a request left by a run that stopped is not this run's
@@ -271,6 +276,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="train and evaluate in fp32 on CUDA (default: bf16 autocast)")
     parser.add_argument("--download-weights", action="store_true",
                         help="let torchvision download missing ImageNet weights (needs internet)")
+    parser.add_argument("--gpus", metavar="N", type=positive_int, default=1,
+                        help="processes per node, one per GPU: more than 1 trains and "
+                             "evaluates under torchrun (DDP); inside a SLURM allocation of "
+                             "several nodes, on every node (without CUDA: N gloo processes)")
     parser.add_argument("--fast", action="store_true", help="tiny test-only configuration")
     parser.add_argument("--only", metavar="01,02,...", default=None,
                         help="run only these stages; the PDF is rendered only when 04 runs")
@@ -298,7 +307,7 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
                  norm=args.norm or "", stores_dir=args.stores or "",
                  protocol=args.protocol or "", cpu=args.cpu,
                  batch_size=args.batch_size or "", accum_steps=args.accum_steps or 0,
-                 amp=not args.no_amp)
+                 amp=not args.no_amp, gpus=args.gpus)
 
 
 def run(args: argparse.Namespace) -> int:
