@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from helpers.errors import UserError
+from helpers.errors import STOPPED_EXIT, Preempted, UserError
 from helpers.utils.io import write_json_atomic
 
 RDZV_PORT = 29500  # the rendezvous port of a multi-node step: RDZV_PORT + job id % 1000
@@ -119,6 +119,10 @@ def run_step(gpus: int, job: dict[str, Any], logs: Path, name: str, what: str) -
         log.write(f"\n==> {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n".encode())
         log.flush()
         rc, tail = _stream(cmd, env, log)
+    from helpers.utils import stop
+
+    if rc != 0 and stop.requested():  # the workers saved and left at a step boundary
+        raise Preempted(f"{stop.reason()}: the {what} under torchrun stopped; log {log_path}")
     if rc != 0:
         raise UserError(f"The {what} under torchrun ({procs}) stopped with exit code {rc}: "
                         f"{failure_cause(tail)}; its whole output is in {log_path}.")
@@ -171,9 +175,13 @@ def worker(argv: Sequence[str]) -> int:
     {"step": "train", "config": TrainConfig.to_dict(), "store", "splits", "split", "out"}
     trains (resuming) into `out`; {"step": "evaluate", "run_dir", "out", "kwargs"} writes the
     predictions file `out` (`evaluate_to_file`)."""
+    import torch
+
     from helpers.config import TrainConfig
     from helpers.utils import distributed as D
+    from helpers.utils.device import out_of_memory
 
+    job: dict[str, Any] = {}
     try:
         job = json.loads(Path(argv[0]).read_text())
         if job["step"] == "train":
@@ -189,6 +197,15 @@ def worker(argv: Sequence[str]) -> int:
             raise UserError(f"Unknown step {job['step']!r} in {argv[0]}.")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except Preempted as exc:
+        print(f"stopped: {exc}", file=sys.stderr, flush=True)
+        return STOPPED_EXIT
+    except torch.OutOfMemoryError:
+        cfg = job.get("config", {})
+        print("error: " + out_of_memory(cfg.get("model", "clip"), cfg.get("batch_size", 0),
+                                        cfg.get("accum_steps", 1), D.world_size()),
+              file=sys.stderr, flush=True)
         return 1
     finally:
         if D.is_distributed():
