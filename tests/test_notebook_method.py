@@ -67,7 +67,7 @@ def test_parameters_cell_is_the_setup_fields_one_line_each(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_setup_is_built_from_the_parameters(path):
     text = method_source(path)
-    assert "setup = pipeline.Setup.from_namespace(globals())" in text
+    assert "setup = pipeline.notebook_setup(globals())" in text
     assert "pipeline.Setup(" not in text
 
 

@@ -117,6 +117,7 @@ def runs(tmp_path, monkeypatch):
     from helpers.workflow import parameters
 
     monkeypatch.setattr(parameters, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(pipeline, "RUNS_DIR", tmp_path / "runs")
     return tmp_path / "runs"
 
 

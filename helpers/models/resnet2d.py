@@ -85,7 +85,8 @@ def _load_imagenet_state_dict(arch: str, tag: str, allow_download: bool) -> tupl
     if found is None:
         raise UserError(f"The ImageNet weights for {arch} ({path.name}) are neither in "
                         f"{path.parent} nor in {WEIGHTS_DIR}: fetch them on a machine with "
-                        "internet (`make fetch`), name the file (`report --imagenet-weights "
+                        f"internet (`make fetch`, or download {url} into {WEIGHTS_DIR}), "
+                        "name the file (`report --imagenet-weights "
                         "PATH`, `train --weights PATH`), or allow the download "
                         "(--download-weights).")
     if found.name != path.name and tag == "imagenet" and found.name.startswith(arch + "-") \

@@ -8,18 +8,14 @@ therefore edited in notebook 01 only.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from helpers.errors import UserError
 from helpers.paths import RUNS_DIR
 from helpers.utils.io import write_json_atomic
-
-if TYPE_CHECKING:
-    from helpers.workflow.pipeline import Setup
 
 SETUP_JSON = "setup.json"  # in the run folder: the parameters it was set up with
 CURRENT_RUN = "current.json"  # in runs/: the run a notebook with default parameters reuses
@@ -29,40 +25,33 @@ RUN_FIELDS = ("profile", "data_dir", "splits_dir", "split", "fast", "smoke", "we
               "imagenet_weights", "norm", "protocol")
 
 
-def notebook_setup(namespace: Mapping[str, Any]) -> Setup:
-    """The Setup of a notebook, set once per run.
-
-    The first notebook of a run writes its parameters into the run folder (`setup.json`) and
-    names the run in runs/current.json. A notebook whose parameters are all at their
-    defaults then reuses that run (so in JupyterLab they are edited in notebook 01 only); one
-    whose parameters disagree with its run folder's is refused in one sentence.
-    """
-    from helpers.workflow.pipeline import Setup, run_paths
-
-    given = Setup.from_namespace(namespace)
+def current_run() -> dict[str, Any] | None:
+    """The parameters of the run set up last (runs/current.json), or None."""
     current = RUNS_DIR / CURRENT_RUN
-    if given == Setup() and current.is_file():
-        pinned = read_json_object(current).get("run", "")
-        if pinned and (Path(pinned) / SETUP_JSON).is_file():
-            setup = Setup.from_namespace(read_json_object(Path(pinned) / SETUP_JSON))
-            print(f"parameters: the run set up last, {pinned} (profile {setup.profile}); set "
-                  "them here to choose another", flush=True)
-            return setup
-    run = run_paths(given)
-    saved_path = run.root / SETUP_JSON
+    if not current.is_file():
+        return None
+    pinned = read_json_object(current).get("run", "")
+    if not pinned or not (Path(pinned) / SETUP_JSON).is_file():
+        return None
+    return read_json_object(Path(pinned) / SETUP_JSON)
+
+
+def pin(fields: Mapping[str, Any], run_root: Path) -> None:
+    """Check `fields` (a Setup's, as a dict) against the run folder's `setup.json`, or write
+    it there for the run's first notebook; then name the run in runs/current.json."""
+    saved_path = run_root / SETUP_JSON
     if saved_path.is_file():
-        saved = Setup.from_namespace(read_json_object(saved_path))
-        diff = [f for f in RUN_FIELDS if _same(getattr(saved, f)) != _same(getattr(given, f))]
+        saved = read_json_object(saved_path)
+        diff = [f for f in RUN_FIELDS if _same(saved.get(f)) != _same(fields.get(f))]
         if diff:
-            detail = ", ".join(f"{f} = {getattr(saved, f)!r}" for f in diff[:3])
-            raise UserError(f"The run folder {run.root} was set up with {detail}, which this "
+            detail = ", ".join(f"{f} = {saved.get(f)!r}" for f in diff[:3])
+            raise UserError(f"The run folder {run_root} was set up with {detail}, which this "
                             "notebook's parameters do not say; use the same parameters in "
                             "every notebook of a run (or leave them at their defaults after "
                             "notebook 01), or choose another run_dir.")
     else:
-        write_json_atomic(saved_path, {**dataclasses.asdict(given), "run_dir": str(run.root)})
-    write_json_atomic(current, {"run": str(run.root)})
-    return given
+        write_json_atomic(saved_path, {**fields, "run_dir": str(run_root)})
+    write_json_atomic(RUNS_DIR / CURRENT_RUN, {"run": str(run_root)})
 
 
 def _same(value: Any) -> Any:
