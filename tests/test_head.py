@@ -120,7 +120,7 @@ def test_feature_cache_resumes_exactly_after_an_interruption(frame_model, tiny_b
     assert straight.features.dtype == np.float16 and straight.frames == 4
     assert straight.video_ids == list(split.train_ids)
 
-    real, done = features._features, []
+    real, done = features.pooled_features, []
 
     def dies_on_the_third_chunk(*args, **kw):
         if len(done) == 2:
@@ -128,12 +128,12 @@ def test_feature_cache_resumes_exactly_after_an_interruption(frame_model, tiny_b
         done.append(1)
         return real(*args, **kw)
 
-    monkeypatch.setattr(features, "_features", dies_on_the_third_chunk)
+    monkeypatch.setattr(features, "pooled_features", dies_on_the_third_chunk)
     with pytest.raises(KeyboardInterrupt):
         cache_features([job], out_dir=tmp_path / "b", **kwargs)
     path = features.cache_path(tmp_path / "b", frame_model, "train")
     assert not path.exists() and len(list((tmp_path / "b" / "parts").rglob("*.npy"))) == 2
-    monkeypatch.setattr(features, "_features", lambda *a, **k: done.append(1) or real(*a, **k))
+    monkeypatch.setattr(features, "pooled_features", lambda *a, **k: done.append(1) or real(*a, **k))
     resumed = load_features(cache_features([job], out_dir=tmp_path / "b", **kwargs)[
         frame_model, "train"])
     assert len(done) == 2 + -(-len(split.train_ids) // 64) - 2  # only the missing chunks

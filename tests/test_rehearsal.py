@@ -122,6 +122,14 @@ def _check_run(rehearsal, run: str, weights: str, norm: str, stdout: str) -> Pat
     assert _spec(run_dir, "frame")["normalization"]["name"] == "imagenet"
     assert "what the full run will need" in stdout
     assert "clip model:" in stdout and "per epoch" in stdout and "disk:" in stdout
+    # the temporal head ran end to end on both frame models, and its cache is forecast:
+    # 13,320 videos' worth of training and test lists, the training ones twice (refit)
+    assert "temporal head: " in stdout and "of cached features" in stdout
+    for name in ("head_val", "head_test", "head_test_reversed", "head_test_shuffled"):
+        assert (run_dir / "predictions" / f"{name}.h5").is_file()
+    assert (run_dir / "head" / "reported.pt").is_file()
+    head_choice = json.loads((run_dir / "choices.json").read_text())["head"]["candidate"]
+    assert head_choice["fitted_on"]["checkpoint"] == "frame-holdout/model.pt"
     # the real size: ResNet-50 at 224
     frame_cfg = json.loads((run_dir / "frame" / "config.json").read_text())["config"]
     assert (frame_cfg["arch"], frame_cfg["crop_size"]) == ("resnet50", 224)

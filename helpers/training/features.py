@@ -131,7 +131,7 @@ def cache_features(jobs: Sequence[FeatureJob], *, store: Path, out_dir: Path, fr
             if not wanted:
                 continue
             stop = min(c + CHUNK_VIDEOS, len(ds.video_ids))
-            feats = _features(ds, range(c * frames, stop * frames), {m: models[m][0]
+            feats = pooled_features(ds, range(c * frames, stop * frames), {m: models[m][0]
                               for m in wanted}, cfg, device, fmt, batch_size, num_workers)
             for m, f in feats.items():
                 with atomic_path(parts[m] / f"{c:08d}.npy") as tmp, open(tmp, "wb") as fh:
@@ -145,7 +145,7 @@ def cache_features(jobs: Sequence[FeatureJob], *, store: Path, out_dir: Path, fr
     return out
 
 
-def _features(ds: FrameDataset, items: range, models: dict[Path, torch.nn.Module],
+def pooled_features(ds: FrameDataset, items: range, models: dict[Path, torch.nn.Module],
               cfg: TrainConfig, device: torch.device, fmt: Any, batch_size: int | None,
               num_workers: int | None) -> dict[Path, np.ndarray]:
     """Pooled features [items, D] (float16) of each model, the frames decoded once."""

@@ -39,7 +39,7 @@ from helpers.workflow.pipeline import DataPaths, RunPaths, Setup, record_choice,
 
 # Tiny settings for tests and smoke runs: the whole step in seconds.
 FAST_HEAD = dict(frames=8, hidden=32, epochs=8)
-SMOKE_HEAD = dict(epochs=2)
+SMOKE_HEAD = dict(frames=4, epochs=2)  # the forecast uses the full run's frames
 
 
 def head_config(setup: Setup) -> HeadConfig:
