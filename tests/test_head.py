@@ -143,3 +143,27 @@ def test_feature_cache_resumes_exactly_after_an_interruption(frame_model, tiny_b
     before = path.stat().st_mtime_ns
     cache_features([job], out_dir=tmp_path / "b", **kwargs)
     assert path.stat().st_mtime_ns == before
+
+
+def test_the_pair_sentences_follow_the_measurements():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from helpers.reporting import prose
+
+    pairs = pd.DataFrame([
+        {"pair": "Spin / Unspin", "frame": 0.5, "head": 1.0, "head_reversed": 0.0,
+         "outcome": "better", "temporal_share": 0.4},
+        {"pair": "Left / Right", "frame": 0.5, "head": 0.5, "head_reversed": 0.5,
+         "outcome": "not shown", "temporal_share": 0.02}])
+    res = SimpleNamespace(head=SimpleNamespace(pairs=pairs, learned_order=True))
+    text = prose.head_pairs(res)
+    assert text.startswith("The head separates Spin / Unspin: Spin / Unspin 50% → 100%, 0% on "
+                           "reversed features")
+    assert "Left / Right stays within noise" in text and "2% or less" in text
+    res.head.pairs = pairs.assign(outcome="not shown", temporal_share=[0.4, 0.3])
+    res.head.learned_order = False
+    text = prose.head_pairs(res)
+    assert text.startswith("The head separates no temporal pair beyond noise.")
+    assert "30% to 40% of their spread" in text and "show no loss" in text

@@ -717,17 +717,18 @@ def head_guard(res: Results) -> str:
     off = sel[~sel["guard"]].set_index("candidate")["val_log_loss"]
     helped = [c for c in on.index if c in off.index and on[c] < off[c]]
     gap = sel["val_log_loss"] - sel["train_log_loss"]
-    return (f"On the held-out groups the mean of the frame model's softmaxes has a log-loss "
+    text = (f"On the held-out groups the mean of the frame model's softmaxes has a log-loss "
             f"of {h.frame_val_log_loss:.3f}. The guard lowered the held-out log-loss of "
             f"{len(helped)} of {len(on)} candidates"
-            + (f" ({name_list(helped)})" if helped else "")
-            + f". Every candidate's log-loss on the training videos, whose features the frame "
-            f"model saw in training, is below its held-out one by {gap.min():.3f} to "
-            f"{gap.max():.3f}: that gap is the leak the guard works against."
-            if (gap > 0).all() else
-            f". The training videos' log-loss is not below the held-out one for every "
-            f"candidate (gaps {gap.min():+.3f} to {gap.max():+.3f}), so this run shows no "
-            "clear leak.")
+            + (f" ({name_list(helped)})" if helped else "") + ". ")
+    if (gap > 0).all():
+        return text + (f"Every candidate's log-loss on the training videos, whose features "
+                       f"the frame model saw in training, is below its held-out one by "
+                       f"{gap.min():.3f} to {gap.max():.3f}: that gap is the leak the guard "
+                       "works against.")
+    return text + (f"The training videos' log-loss is not below the held-out one for every "
+                   f"candidate (gaps {gap.min():+.3f} to {gap.max():+.3f}), so this run "
+                   "shows no clear leak.")
 
 
 def head_order(res: Results) -> str:
@@ -737,12 +738,13 @@ def head_order(res: Results) -> str:
     if h is None or h.probe_overall is None:
         return ""
     ov = h.probe_overall.set_index("windows")
-    pieces = [f"{name} features cost it {_pts(ov.loc[name, 'dprob'])} of true-class "
-              f"probability (95% CI {_pts(ov.loc[name, 'dprob_lo'])} to "
+    pieces = [f"{name} features cost it {_pts(ov.loc[name, 'dprob'])} points of "
+              f"true-class probability (95% CI {_pts(ov.loc[name, 'dprob_lo'])} to "
               f"{_pts(ov.loc[name, 'dprob_hi'])})" for name in ov.index[1:]]
     learned = ("so it learned to read frame order" if h.learned_order else
                "so there is no sign that it reads frame order")
-    return (f"{name_list(pieces).capitalize()}; {learned}. (An order-blind head, such as the "
+    said = name_list(pieces)
+    return (f"{said[:1].upper()}{said[1:]}; {learned}. (An order-blind head, such as the "
             "mean of the features, gives the same output in any order.)")
 
 
@@ -778,4 +780,12 @@ def head_pairs(res: Results) -> str:
         elif len(won):
             parts.append("Their features change over a video about as much as those of the "
                          "pairs it separates, so the features alone do not explain it.")
+        else:
+            parts.append(
+                f"Their features do change over a video ({rest['temporal_share'].min():.0%} "
+                f"to {rest['temporal_share'].max():.0%} of their spread lies within a video; "
+                "0% would be frames that all look alike), so the sequences differ in time, "
+                "yet the head did not learn to read their order"
+                + (": its probes above show no loss on reversed or shuffled features."
+                   if h.learned_order is False else "."))
     return " ".join(parts)
