@@ -217,10 +217,10 @@ def head_md(res: Results) -> str:
     ci = res.cis.set_index("model").loc[FRAME]
     scores = pd.DataFrame([
         {"model": f"{FRAME}: mean of softmaxes", "top-1": frame.top1,
-         "95% CI": f"{ci['lo']:.1%} to {ci['hi']:.1%}", "top-5": frame.top5,
+         "95% CI low": ci["lo"], "95% CI high": ci["hi"], "top-5": frame.top5,
          "top-10": frame.top10},
         {"model": f"{HEAD} ({h.chosen})", "top-1": h.summary.top1,
-         "95% CI": f"{h.top1_ci[0]:.1%} to {h.top1_ci[1]:.1%}", "top-5": h.summary.top5,
+         "95% CI low": h.top1_ci[0], "95% CI high": h.top1_ci[1], "top-5": h.summary.top5,
          "top-10": h.summary.top10}])
     parts = [md(scores), prose.head_result(res)]
     sel = h.selection.assign(guard=h.selection["guard"].map({True: "on", False: "off"}))
