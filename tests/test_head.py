@@ -138,7 +138,7 @@ def test_feature_cache_resumes_exactly_after_an_interruption(frame_model, tiny_b
         frame_model, "train"])
     assert len(done) == 2 + -(-len(split.train_ids) // 64) - 2  # only the missing chunks
     np.testing.assert_array_equal(resumed.features, straight.features)
-    assert not any((tmp_path / "b" / "parts").rglob("*.npy"))
+    assert not (tmp_path / "b" / "parts").exists()
     # made already by this checkpoint: kept, nothing is computed again
     before = path.stat().st_mtime_ns
     cache_features([job], out_dir=tmp_path / "b", **kwargs)

@@ -142,6 +142,8 @@ def cache_features(jobs: Sequence[FeatureJob], *, store: Path, out_dir: Path, fr
             _save(cache_path(out_dir, m, job.subset), ds, feats, class_names, record,
                   job.subset, split)
             shutil.rmtree(parts[m])
+    if (out_dir / "parts").is_dir() and not any((out_dir / "parts").iterdir()):
+        (out_dir / "parts").rmdir()
     return out
 
 
