@@ -164,6 +164,52 @@ def _check_number(name: str, value: Any, low: float, high: float | None, *,
         raise UserError(f"{name} must be a number {need}, got {value!r}.")
 
 
+HEAD_CANDIDATES = ("mean", "conv", "gru", "transformer")  # helpers.models.temporal_head
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The temporal head over the frame model's features (helpers.training.head): how many
+    frames' features each video keeps, the candidates and their one recipe, and the leak
+    guard applied to the training videos' features (docs/DESIGN.md, "Temporal head")."""
+
+    # evenly spaced frames per video whose pooled features are cached: on the demo every
+    # second frame of its 32, as all 32 would double the step's time on 2 CPU cores
+    frames: int = 16
+    candidates: tuple[str, ...] = HEAD_CANDIDATES
+    hidden: int = 128
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    # Leak guard: the frame model trained on the training videos, so their features are
+    # cleaner than a test video's; training drops this share of feature values and adds
+    # Gaussian noise of this many standard deviations (per feature) to the rest.
+    guard_dropout: float = 0.5
+    guard_noise: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.candidates) - set(HEAD_CANDIDATES))
+        if unknown or not self.candidates:
+            raise UserError(f"Unknown head candidate(s) {unknown}; choose among "
+                            f"{', '.join(HEAD_CANDIDATES)}.")
+        for name in ("frames", "hidden", "epochs", "batch_size"):
+            _check_int(name, getattr(self, name), 1)
+        _check_number("lr", self.lr, 0.0, None, low_open=True)
+        _check_number("guard_dropout", self.guard_dropout, 0.0, 1.0, high_open=True)
+        for name in ("weight_decay", "guard_noise"):
+            _check_number(name, getattr(self, name), 0.0, None)
+        _check_number("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+
+    def replace(self, **changes: Any) -> HeadConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "candidates": list(self.candidates)}
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -182,6 +228,7 @@ class Profile:
     choose_three_crop: bool = False
     # a run without a working GPU stops with one sentence unless the CPU is asked for
     needs_gpu: bool = False
+    head: HeadConfig = field(default_factory=HeadConfig)  # the temporal head (after Part 1)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -249,7 +296,10 @@ def _ucf101() -> Profile:
     )
     return Profile("ucf101", frame, clip, frame_short_side=None, clip_short_side=128,
                    description="UCF-101 on a GPU node: ImageNet ResNet-50 and Kinetics R3D-50.",
-                   protocol="refit", choose_three_crop=True, needs_gpu=True)
+                   protocol="refit", choose_three_crop=True, needs_gpu=True,
+                   # 16 frames of 2,048 values: the cache of both frame models' features
+                   # stays under 2 GB (docs/DESIGN.md, "Temporal head")
+                   head=HeadConfig(hidden=256, epochs=30, batch_size=128))
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (_demo(), _ucf101())}

@@ -76,6 +76,15 @@ def test_pdf_holds_the_computed_results(report_run):
     for header in ("10 best classes", "10 worst classes", "10 most confused pairs",
                    "Did combining help?", "Spatial or temporal?", "What is held out, and why."):
         assert header in text
+    # beyond averaging: the temporal head's row with its interval and paired test against
+    # the frame mean, and its probe line, beside (never among) the three models
+    assert res.head is not None and list(res.summaries) == [results.FRAME, results.CLIP,
+                                                           results.FUSED]
+    h = res.head
+    assert "Frames + temporal head" in text and "Beyond averaging" in text
+    assert re.search(rf"{h.summary.top1:.1%}\s+{h.top1_ci[0]:.1%}\s+{h.top1_ci[1]:.1%}", text)
+    assert f"p = {h.vs_frame.test.p_value:.3g}" in flat
+    assert "Reversed features cost it" in flat and "shuffled features cost it" in flat
     # the fusion chosen on validation is reported beside the mean, on test
     chosen = res.fit.chosen
     if chosen != "mean":

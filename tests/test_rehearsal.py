@@ -132,6 +132,14 @@ def _check_run(rehearsal, run: str, weights: str, norm: str, stdout: str) -> Pat
         assert step in stdout, stdout[-3000:]
     weights_json = json.loads((run_dir / "weights.json").read_text())
     assert weights_json["clip"]["name"].startswith("Hara R3D-50")
+    # the temporal head ran end to end on both frame models, and its cache is forecast:
+    # 13,320 videos' worth of training and test lists, the training ones twice (refit)
+    assert "temporal head: " in stdout and "of cached features" in stdout
+    for name in ("head_val", "head_test", "head_test_reversed", "head_test_shuffled"):
+        assert (run_dir / "predictions" / f"{name}.h5").is_file()
+    assert (run_dir / "head" / "reported.pt").is_file()
+    head_choice = json.loads((run_dir / "choices.json").read_text())["head"]["candidate"]
+    assert head_choice["fitted_on"]["checkpoint"] == "frame-holdout/model.pt"
     # the real size: ResNet-50 at 224
     frame_cfg = json.loads((run_dir / "frame" / "config.json").read_text())["config"]
     assert (frame_cfg["arch"], frame_cfg["crop_size"]) == ("resnet50", 224)

@@ -15,7 +15,9 @@ Evaluation
                  neighbour rather than repeating frames; only a video shorter than one
                  window is padded by looping.
 Temporal probes (`probe_window`) rearrange an evaluation window to test what the clip
-model takes from frame order. `spaced` also picks validation subsets and figure frames.
+model takes from frame order.
+Temporal head: `head_frames` picks the frames whose features the head reads (a fixed
+number per video, repeating frames of a shorter video). `spaced` also picks validation subsets and figure frames.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 PROBES = ("reversed", "shuffled", "static")
+HEAD_PROBES = ("reversed", "shuffled")  # the temporal head's, on its features' frame axis
 
 
 def spaced(n: int, count: int | None) -> np.ndarray:
@@ -64,6 +67,21 @@ def eval_frames(num_frames: int, count: int | None) -> np.ndarray:
     [6, 18, 30, 42]
     """
     return spaced(num_frames, count)
+
+
+def head_frames(num_frames: int, count: int) -> np.ndarray:
+    """The `count` frames whose features the temporal head reads: segment centres, as in
+    `spaced`, but always `count` of them (a shorter video repeats frames in order), so that
+    every video gives a sequence of the same length.
+
+    >>> head_frames(100, 4).tolist()
+    [12, 37, 62, 87]
+    >>> head_frames(3, 6).tolist()
+    [0, 0, 1, 1, 2, 2]
+    """
+    if num_frames < 1 or count < 1:
+        raise ValueError(f"need num_frames, count >= 1, got {num_frames}, {count}")
+    return ((np.arange(count) + 0.5) * num_frames / count).astype(np.int64)
 
 
 def train_window(rng: np.random.Generator, num_frames: int, clip_len: int,

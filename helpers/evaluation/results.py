@@ -24,6 +24,7 @@ from helpers.data.sampling import PROBES
 from helpers.errors import UserError
 from helpers.evaluation import fusion, metrics, probes, stats
 from helpers.evaluation.fusion import FusionFit
+from helpers.evaluation.head import HeadResult, analyze_head, head_features_path
 from helpers.evaluation.metrics import ModelSummary
 from helpers.evaluation.predictions import Predictions, align, load
 from helpers.evaluation.stats import ClassDiffs, Gain
@@ -122,6 +123,9 @@ class Results:
     probe_table: pd.DataFrame | None = None  # per class: drops with intervals, readings
     probe_overall: pd.DataFrame | None = None  # per windows: top-1 and its drop, intervals
     synthetic: bool | None = None  # the synthetic benchmark; None: not known (no data given)
+    # Beyond averaging: the temporal head over the frame model's features, when the run has
+    # it; an extra row beside the three models above, never an input of the fusion
+    head: HeadResult | None = None
 
     @property
     def best_single(self) -> str:
@@ -182,7 +186,24 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
         kinds=class_kinds(data),
         probe_table=probes.probe_table(b_test, probed) if probed else None,
         probe_overall=probes.overall(b_test, probed, n_boot=n_boot) if probed else None,
-        synthetic=None if data is None else data.synthetic)
+        synthetic=None if data is None else data.synthetic,
+        head=_head(run, a_test, data, n_boot))
+
+
+def _head(run: RunPaths, frame_test: Predictions, data: DataPaths | None,
+          n_boot: int) -> HeadResult | None:
+    """The temporal head's numbers; on the synthetic benchmark with its per-pair table, which
+    reads the cached test features."""
+    partners = None
+    features = None
+    if data is not None and data.synthetic and head_features_path(run).is_file():
+        from helpers.data.synthetic import load_class_meta
+        from helpers.training.features import load_features
+
+        partners = {c["name"]: c["partner"] for c in load_class_meta(data.source)
+                    if c["kind"] == "temporal"}
+        features = load_features(head_features_path(run)).features
+    return analyze_head(run, frame_test, n_boot=n_boot, partners=partners, features=features)
 
 
 def cached_fit(run: RunPaths, a_val: Predictions, b_val: Predictions, *,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.evaluation import probes
+from helpers.evaluation.head import HEAD
 from helpers.evaluation.metrics import ModelSummary, RankedClasses, to_markdown
 from helpers.evaluation.results import (
     CLIP,
@@ -48,6 +49,10 @@ def topk_table(res: Results) -> pd.DataFrame:
         rows.append({"model": chosen_label(res.fit.chosen), "top-1": row["top1"],
                      "top-5": row["top5"], "top-10": row["top10"], "frame/clip top-1": np.nan,
                      "unit": "-", "videos": res.summaries[FUSED].num_videos})
+    if res.head is not None:  # beyond the assignment: an extra row, never one of the three
+        h = res.head.summary
+        rows.append({"model": HEAD, "top-1": h.top1, "top-5": h.top5, "top-10": h.top10,
+                     "frame/clip top-1": np.nan, "unit": "-", "videos": h.num_videos})
     return pd.DataFrame(rows)
 
 
@@ -92,16 +97,7 @@ def probe_md(res: Results) -> str:
     simultaneous interval, and the reading; per kind of class on the synthetic benchmark."""
     if res.probe_overall is None or res.probe_table is None:
         return prose.NO_PROBES
-    ov = res.probe_overall
-    overall = pd.DataFrame({
-        "windows": ov["windows"], "top-1": ov["top1"],
-        "top-1 drop, points (95% CI)": [_points(*r) for r in zip(
-            ov["drop"], ov["drop_lo"], ov["drop_hi"], strict=True)],
-        "true-class probability": ov["prob"],
-        "its drop, points (95% CI)": [_points(*r) for r in zip(
-            ov["dprob"], ov["dprob_lo"], ov["dprob_hi"], strict=True)]})
-    overall.iloc[0, [2, 4]] = "–"
-    text = md(overall, formats={"true-class probability": ".3f"})
+    text = overall_md(res.probe_overall, "windows")
     table, run = res.probe_table, probes.probe_names(res.probe_table)
     text += ("\n\n" + f"Per class: top-1 in % on normal windows, then under each probe; the "
              f"drop in the mean true-class probability under each probe, in points, with "
@@ -129,6 +125,20 @@ def probe_md(res: Results) -> str:
                             formats={r: "d" for r in (probes.NEEDS_ORDER, probes.APPEARANCE,
                                                       probes.UNCLEAR)})
     return text
+
+
+def overall_md(ov: pd.DataFrame, what: str) -> str:
+    """`probes.overall` as a table: per input (`what`: "windows", "features"), top-1 and the
+    mean true-class probability, each with its drop from normal and a 95% interval."""
+    overall = pd.DataFrame({
+        what: ov["windows"], "top-1": ov["top1"],
+        "top-1 drop, points (95% CI)": [_points(*r) for r in zip(
+            ov["drop"], ov["drop_lo"], ov["drop_hi"], strict=True)],
+        "true-class probability": ov["prob"],
+        "its drop, points (95% CI)": [_points(*r) for r in zip(
+            ov["dprob"], ov["dprob_lo"], ov["dprob_hi"], strict=True)]})
+    overall.iloc[0, [2, 4]] = "–"
+    return md(overall, formats={"true-class probability": ".3f"})
 
 
 def _points(drop: float, lo: float, hi: float) -> str:
@@ -192,3 +202,59 @@ def recipe_table(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
                 "test-time averaging": prose.scored(eval_config(res, model, cfg))}
     df = pd.DataFrame([row("single frame", frame_cfg, FRAME), row("3D clips", clip_cfg, CLIP)])
     return md(df)
+
+
+# ----------------------------------------------------------------------------- temporal head
+def head_md(res: Results) -> str:
+    """Beyond averaging: the head against the frame model's mean of softmaxes on test (top-k,
+    95% cluster-bootstrap interval), the candidates on the held-out groups, the head's order
+    probes, and on the synthetic benchmark its accuracy per kind of class and per temporal
+    pair. Empty when the run has no head."""
+    h = res.head
+    if h is None:
+        return prose.NO_HEAD
+    frame = res.summaries[FRAME]
+    ci = res.cis.set_index("model").loc[FRAME]
+    scores = pd.DataFrame([
+        {"model": f"{FRAME}: mean of softmaxes", "top-1": frame.top1,
+         "95% CI low": ci["lo"], "95% CI high": ci["hi"], "top-5": frame.top5,
+         "top-10": frame.top10},
+        {"model": f"{HEAD} ({h.chosen})", "top-1": h.summary.top1,
+         "95% CI low": h.top1_ci[0], "95% CI high": h.top1_ci[1], "top-5": h.summary.top5,
+         "top-10": h.summary.top10}])
+    parts = [md(scores), prose.head_result(res)]
+    sel = h.selection.assign(guard=h.selection["guard"].map({True: "on", False: "off"}))
+    parts.append(md(sel.rename(columns={
+        "val_log_loss": "held-out log-loss", "val_top1": "held-out top-1",
+        "train_log_loss": "training log-loss", "seconds": "training s"}),
+        formats={"held-out log-loss": ".3f", "training log-loss": ".3f", "training s": ".1f"}))
+    parts.append(prose.head_guard(res))
+    if h.probe_overall is not None:
+        parts += [overall_md(h.probe_overall, "features"), prose.head_order(res)]
+    if res.kinds:
+        parts.append(md(head_kind_table(res)))
+    if h.pairs is not None and not h.pairs.empty:
+        pairs = h.pairs.assign(gain=[_points(*r) for r in zip(
+            h.pairs["gain"], h.pairs["lo"], h.pairs["hi"], strict=True)])
+        parts += [md(pairs[["pair", "videos", "frame", "head", "head_reversed", "gain",
+                            "p_value", "temporal_share"]].rename(columns={
+                                "frame": "frame mean", "head_reversed": "head, reversed",
+                                "gain": "gain, points (95% CI)", "p_value": "p",
+                                "temporal_share": "change over time"}),
+                     formats={"p": ".2g", "change over time": ".1%", "videos": "d"}),
+                  prose.head_pairs(res)]
+    return "\n\n".join(p for p in parts if p)
+
+
+def head_kind_table(res: Results) -> pd.DataFrame | None:
+    """Synthetic benchmark: the frame model's mean and the head over each kind of class."""
+    if res.head is None or not res.kinds:
+        return None
+    kinds = kind_accuracy(res)
+    assert kinds is not None
+    pc = res.head.summary.per_class.set_index("class")
+    head = [float(pc.loc[names, "correct"].sum() / pc.loc[names, "support"].sum())
+            for names in ([c for c, k in res.kinds.items() if k == kind]
+                          for kind in kinds["kind"])]
+    label = [f"{k} ({n})" for k, n in zip(kinds["kind"], kinds["num_classes"], strict=True)]
+    return pd.DataFrame({"classes": label, f"{FRAME}: mean": kinds[FRAME], HEAD: head})

@@ -45,6 +45,7 @@ class Forecast:
     disk: list[SpaceNeed]  # one per filesystem the stores go to
     models: list[ModelForecast]
     steps: list[StepForecast] = field(default_factory=list)
+    head_cache_bytes: int | None = None  # the temporal head's feature cache in the run folder
 
     @property
     def total_seconds(self) -> float | None:
@@ -95,7 +96,8 @@ def forecast(setup: Setup) -> Forecast:
         all_items = (len(split.train_ids) + len(split.val_ids)) * per_video
         models.append(ModelForecast(kind, all_items if len(stages) > 1 else items, rate,
                                     cfg.num_epochs * len(stages), len(stages)))
-    return Forecast(disk, models, other_steps(setup, full.splits))
+    return Forecast(disk, models, steps=other_steps(setup, full.splits),
+                    head_cache_bytes=head_cache(setup, full.splits))
 
 
 def other_steps(setup: Setup, splits: Path) -> list[StepForecast]:
@@ -124,12 +126,35 @@ def other_steps(setup: Setup, splits: Path) -> list[StepForecast]:
                                 ev.seconds * scale if ev else None,
                                 f"{n_scored_full:,} validation and test videos, the same "
                                 "passes as the smoke run"))
+    head = measured.get("head")
+    out.append(StepForecast("the temporal head (features and candidates)",
+                            head.per_item * n_full if head else None,
+                            f"{n_full:,} videos at the smoke run's time per video"))
     rest = [measured.get(k) for k in ("notebook 03_fusion_analysis", "notebook 04_report",
                                       "render")]
     out.append(StepForecast("the analysis and the PDF",
                             sum(r.seconds for r in rest if r) if all(rest) else None,
                             "as measured here (101 classes take somewhat longer)"))
     return out
+
+
+def head_cache(setup: Setup, splits: Path) -> int | None:
+    """Bytes of the temporal head's feature cache in the full run: every training and test
+    video's features under the frame model, the training videos' twice under `refit` (the
+    held-out and the reported frame model), at the feature width of the smoke run's model."""
+    from helpers.data.splits import load_split_data
+    from helpers.training.features import cache_bytes, cache_path, load_features
+    from helpers.workflow.head import head_config, head_dir
+
+    run = run_paths(setup)
+    sample = cache_path(head_dir(run), run.model_dir("frame"), "test")
+    if not sample.is_file():
+        return None
+    dim = load_features(sample).feature_dim
+    split = load_split_data(splits, setup.split, train_config(setup, "frame").val_groups)
+    training = len(split.train_ids) + len(split.val_ids)
+    videos = training * (2 if setup.protocol == "refit" else 1) + len(split.test_ids)
+    return cache_bytes(videos, head_config(setup.replace(smoke=False)).frames, dim)
 
 
 def measured_rate(run_dir: Path) -> float | None:
@@ -153,6 +178,9 @@ def format_forecast(result: Forecast) -> str:
         stores = ", ".join(p.name for p in need.stores)
         lines.append(f"  disk: {human_bytes(need.store_bytes)} for {stores} in {need.folder}; "
                      f"{human_bytes(need.need)} at the peak of `prepare`")
+    if result.head_cache_bytes is not None:
+        lines.append(f"  temporal head: {human_bytes(result.head_cache_bytes)} of cached "
+                     "features in the run folder")
     for m in result.models:
         if m.seconds_per_epoch is None:
             lines.append(f"  {m.kind} model: {m.items_per_epoch:,} items per epoch; no time "

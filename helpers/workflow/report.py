@@ -215,6 +215,7 @@ def report_title(setup: Setup) -> str:
 def results_summary(run_dir: Path, setup: Setup | None = None) -> str:
     """The three models' test scores and the fusion verdict, for the console at the end
     of a run (empty while the run has no predictions for both models yet)."""
+    from helpers.evaluation.head import HEAD
     from helpers.evaluation.results import analyze
     from helpers.reporting.prose import verdict
     from helpers.workflow.pipeline import RunPaths, Setup
@@ -229,6 +230,11 @@ def results_summary(run_dir: Path, setup: Setup | None = None) -> str:
         lines.append(f"  {name:<20} top-1 {s.top1:6.1%}   top-5 {s.top5:6.1%}   "
                      f"top-10 {s.top10:6.1%}")
     lines.append(f"  did combining help? {verdict(res.gain)}")
+    if res.head is not None:  # beyond the assignment: not one of its three models
+        h = res.head
+        lines.append(f"  beyond averaging: {HEAD} ({h.chosen}) top-1 {h.summary.top1:.1%}, "
+                     f"{h.vs_frame.gain * 100:+.1f} points over the frame mean "
+                     f"(p = {h.vs_frame.test.p_value:.3g})")
     return "\n".join(lines)
 
 
