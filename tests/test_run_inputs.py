@@ -156,3 +156,20 @@ def test_out_of_memory_says_what_to_lower(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"ACCUM=4 .*BATCH=") as err:
         pipeline.train_model(setup, "clip", data, pipeline.run_paths(setup))
     assert "\n" not in str(err.value) and "8 clips per step" in str(err.value)
+
+
+def test_papermill_reads_every_parameter_of_every_notebook():
+    """papermill parses the parameters cell line by line; a comment it cannot parse drops the
+    parameter from `papermill --help-notebook` and warns on every run."""
+    import dataclasses
+    import json
+
+    from papermill.translators import PythonTranslator
+
+    from helpers.paths import NOTEBOOKS_DIR
+
+    fields = [f.name for f in dataclasses.fields(Setup)]
+    for path in sorted(NOTEBOOKS_DIR.glob("0*.ipynb")):
+        cell = json.loads(path.read_text())["cells"][0]
+        names = [p.name for p in PythonTranslator.inspect({"source": "".join(cell["source"])})]
+        assert names == fields, path.name
