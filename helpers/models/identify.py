@@ -55,15 +55,21 @@ def kinetics_name(num_classes: int) -> str:
     return KINETICS.get(num_classes, f"{num_classes} pretraining classes")
 
 
+def torchvision_file(digest: str) -> tuple[str, str] | None:
+    """(arch, weights name) of the published torchvision file with this sha256, or None."""
+    return TORCHVISION.get(digest[:8])
+
+
 def identify(path: str | os.PathLike) -> WeightsIdentity:
     """The identity of a 2D (torchvision) or 3D (Hara) weights file; reads it once."""
     from helpers.models.checkpoints import extract_state_dict, load_hara_checkpoint, read_weights
 
     path = Path(path)
     digest = sha256_file(path)
-    for prefix, (arch, tag) in TORCHVISION.items():
-        if digest.startswith(prefix):
-            return WeightsIdentity(str(path), digest, f"torchvision {arch} {tag}", True)
+    published = torchvision_file(digest)
+    if published is not None:
+        return WeightsIdentity(str(path), digest, f"torchvision {published[0]} {published[1]}",
+                               True)
     sd = extract_state_dict(read_weights(path), path)
     conv1 = sd.get("conv1.weight")
     if conv1 is not None and conv1.dim() == 5:

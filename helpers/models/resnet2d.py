@@ -49,21 +49,24 @@ def find_imagenet_file(arch: str, tag: str = "imagenet") -> Path | None:
     """The ImageNet file to load for `tag`, under any name: torchvision's own file in the hub
     cache, else a file in data/weights/ whose checksum is that published file's. Plain
     "imagenet" takes V2 for ResNet-50 and falls back to V1 where only V1 is at hand."""
-    from helpers.models.identify import identify
+    from helpers.models.identify import torchvision_file
+    from helpers.utils.io import sha256_file
 
     wanted = [IMAGENET_WEIGHTS[arch][tag]]
     if tag == "imagenet":
         wanted += [w for w in IMAGENET_WEIGHTS[arch].values() if w not in wanted]
-    local = sorted(WEIGHTS_DIR.glob("*.pth")) + sorted(WEIGHTS_DIR.glob("*.pt")) \
-        if WEIGHTS_DIR.is_dir() else []
     for w in wanted:
         name = w.url.rsplit("/", 1)[-1]
         for candidate in (hub_checkpoint_dir() / name, WEIGHTS_DIR / name):
             if candidate.is_file():
                 return candidate
-        for candidate in local:  # another name: its checksum tells
-            if candidate.stat().st_size > 1 << 20 and \
-                    identify(candidate).name == f"torchvision {arch} {w.name}":
+    # another name: its checksum tells (each file hashed once, none loaded)
+    files = sorted(WEIGHTS_DIR.iterdir()) if WEIGHTS_DIR.is_dir() else []
+    local = {p: torchvision_file(sha256_file(p)) for p in files
+             if p.suffix in (".pt", ".pth") and p.is_file() and p.stat().st_size > 1 << 20}
+    for w in wanted:
+        for candidate, published in local.items():
+            if published == (arch, w.name):
                 return candidate
     return None
 
