@@ -275,7 +275,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", metavar="N", default=None,
                         help="global batch of both models, or 'frame=128,clip=32' "
                              "(default: the profile's)")
-    parser.add_argument("--accum-steps", metavar="K", type=int, default=None,
+    parser.add_argument("--accum-steps", metavar="K", type=positive_int, default=None,
                         help="split each batch into K micro-batches: same batch, less GPU "
                              "memory (default: the profile's)")
     parser.add_argument("--no-amp", action="store_true",
