@@ -12,9 +12,6 @@ Step(seconds=3.0, count=6)
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,11 +49,3 @@ def add(run_root: Path, name: str, seconds: float, count: int, *, replace: bool 
     steps[name] = Step(seconds, count)
     write_json_atomic(Path(run_root) / TIMINGS_JSON,
                       {k: {"seconds": v.seconds, "count": v.count} for k, v in steps.items()})
-
-
-@contextmanager
-def timed(run_root: Path, name: str, count: int = 1, *, replace: bool = False) -> Iterator[None]:
-    """Time the block and record it under `name` (only when it finishes)."""
-    t0 = time.perf_counter()
-    yield
-    add(run_root, name, time.perf_counter() - t0, count, replace=replace)
