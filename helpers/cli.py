@@ -1,7 +1,7 @@
 """`python -m helpers <command>`: one entry point for every step of the pipeline.
 
-Each command lives beside its logic: the module named in COMMANDS defines
-`configure(parser)` and `run(args) -> int`. Only the chosen command's module is
+The module named in COMMANDS defines `configure(parser)` and `run(args) -> int`; the
+commands moved so far live in `helpers.commands`, apart from the library they call. Only the chosen command's module is
 imported, so `--help` and light commands do not pay for importing torch.
 """
 
@@ -16,15 +16,15 @@ from helpers.errors import STOPPED_EXIT, Preempted, UserError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("helpers.data.synthetic.cli", "generate the synthetic spatial/temporal benchmark"),
+    "synth": ("helpers.commands.synth", "generate the synthetic spatial/temporal benchmark"),
     "download": ("helpers.data.download", "download and extract UCF-101 and its split files"),
     "fetch": ("helpers.workflow.offline", "on a login node: fetch the split files and both "
               "weight files for offline compute nodes"),
     "prepare": ("helpers.data.prepare", "decode videos into a compact JPEG-in-HDF5 store"),
-    "info": ("helpers.data.store", "print what a store holds"),
-    "train": ("helpers.training.train", "train the frame (2D) or clip (3D) model"),
-    "evaluate": ("helpers.evaluation.evaluate", "whole-video predictions into a predictions file"),
-    "fuse": ("helpers.evaluation.fusion", "fuse the two models' predictions"),
+    "info": ("helpers.commands.info", "print what a store holds"),
+    "train": ("helpers.commands.train", "train the frame (2D) or clip (3D) model"),
+    "evaluate": ("helpers.commands.evaluate", "whole-video predictions into a predictions file"),
+    "fuse": ("helpers.commands.fuse", "fuse the two models' predictions"),
     "report": ("helpers.workflow.report", "run notebooks 01-04 and render report/report.pdf"),
     "bench": ("helpers.tools.bench", "data and training throughput benchmarks"),
     "gpu-check": ("helpers.tools.gpucheck", "GPU node check behind scripts/gpu-check.sh, step by step"),

@@ -169,7 +169,7 @@ HEAD_CANDIDATES = ("mean", "conv", "gru", "transformer")  # helpers.models.tempo
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """The temporal head over the frame model's features (helpers.training.head): how many
+    """The temporal head over the frame model's features (helpers.training.head_fit): how many
     frames' features each video keeps, the candidates and their one recipe, and the leak
     guard applied to the training videos' features (docs/DESIGN.md, "Temporal head")."""
 

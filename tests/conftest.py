@@ -3,6 +3,7 @@ user's clone: tests that need it skip cleanly when it is absent."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,34 @@ def tiny_bench(tmp_path_factory):
     prepare_store(root / "bench", root / "bench" / "ucfTrainTestlist", store)
     return {"source": root / "bench", "splits": root / "bench" / "ucfTrainTestlist",
             "store": store}
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A finished `report` run: its root (data, runs, figures), environment, PDF and stdout."""
+
+    root: Path
+    env: dict[str, str]
+    pdf: Path
+    run: Path
+    stdout: str
+
+    @property
+    def splits(self) -> Path:
+        """The split files the run read (the synthetic benchmark's)."""
+        return next((self.root / "data").rglob("ucfTrainTestlist"))
+
+
+@pytest.fixture(scope="session")
+def fast_run(tmp_path_factory) -> FinishedRun:
+    """One `report --fast --protocol refit` run with its PDF, built once per pytest run. The
+    notebook, refit, pipeline and PDF tests all read it, so the quick tier (`make test`)
+    holds one end-to-end run; a test that must rerun or interrupt a run makes its own."""
+    from support import run_report
+
+    root = tmp_path_factory.mktemp("fast_run")
+    pdf = root / "report.pdf"
+    env, stdout = run_report(root, "--fast", "--protocol", "refit", "--pdf", str(pdf),
+                             timeout=1800)
+    return FinishedRun(root=root, env=env, pdf=pdf, run=root / "runs" / "demo-refit-fast",
+                       stdout=stdout)

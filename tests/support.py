@@ -185,7 +185,7 @@ def simulated_ucf101_run(root: Path, splits_dir: Path, *, seed: int = 0,
     """
     from helpers.data.splits import load_split_data
     from helpers.evaluation.predictions import video_groups
-    from helpers.training.runs import write_metrics, write_summary
+    from helpers.training.runs import write_metrics
     from helpers.utils.io import write_json_atomic
     from helpers.workflow.pipeline import Setup, data_paths, record_choice, run_paths, train_config
 
@@ -221,7 +221,7 @@ def simulated_ucf101_run(root: Path, splits_dir: Path, *, seed: int = 0,
                   "reported": (len(split.train_ids) + len(split.val_ids), 0)}
         for stage, cfg in stages.items():
             out = run.model_dir(kind, stage)
-            write_summary(out, {
+            write_json_atomic(out / "config.json", {
                 "config": cfg.to_dict(), "store": str(data.frame_store if kind == "frame" else data.clip_store),
                 "splits": str(splits_dir), "split": 1, "world_size": 1,
                 "num_train": counts[stage][0], "num_val": counts[stage][1],

@@ -209,3 +209,55 @@ def _notebook_imports(path: Path) -> set[str]:
             elif isinstance(node, ast.Import):
                 found |= {a.name for a in node.names if a.name.startswith("helpers")}
     return found
+
+
+# ------------------------------------------------------------------ orchestrators stay short
+MAX_ORCHESTRATOR_LINES = 80
+
+
+def function_lines(path: Path, name: str) -> int:
+    """Lines of the top-level function `name` in `path`, its docstring included."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    return node.end_lineno - node.lineno + 1
+
+
+def test_the_function_line_count_can_fail(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("def f():\n" + "    x = 1\n" * 90 + "\n\ndef g():\n    pass\n")
+    assert function_lines(src, "f") == 91 and function_lines(src, "g") == 2
+
+
+def test_train_reads_as_a_table_of_contents():
+    """Preemption, stop requests and logging live in helpers of their own, as torchvision's
+    train_one_epoch / evaluate / main split does."""
+    path = PACKAGE / "training" / "train.py"
+    assert function_lines(path, "train") <= MAX_ORCHESTRATOR_LINES
+
+
+# ------------------------------------------------------------------ one name per module
+COMMAND_PACKAGE = PACKAGE / "commands"
+
+
+def shared_module_names(folder: Path) -> dict[str, list[str]]:
+    """Module file names used more than once under `folder` (`__init__`, `__main__` and the
+    command package aside), with where each is."""
+    where: dict[str, list[str]] = {}
+    for path in sorted(folder.rglob("*.py")):
+        if path.stem in ("__init__", "__main__") or COMMAND_PACKAGE in path.parents:
+            continue
+        where.setdefault(path.name, []).append(str(path.relative_to(folder.parent)))
+    return {name: paths for name, paths in where.items() if len(paths) > 1}
+
+
+def test_the_shared_name_finder_finds_them(tmp_path):
+    for rel in ("pkg/a/head.py", "pkg/b/head.py", "pkg/a/__init__.py", "pkg/b/__init__.py",
+                "pkg/c/only.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    assert shared_module_names(tmp_path / "pkg") == {"head.py": ["pkg/a/head.py",
+                                                                 "pkg/b/head.py"]}
+
+
+def test_no_two_library_modules_share_a_name():
+    assert shared_module_names(PACKAGE) == {}

@@ -10,7 +10,7 @@ from support import write_grey_tree
 
 from helpers.cli import main
 from helpers.tools.bench.data import DataBench, bench_data, format_table
-from helpers.tools.bench.loaders import decode_avi_frames
+from helpers.tools.bench.loader_bench import decode_avi_frames
 
 COUNTS = {"v_Alpha_g01_c01": 30, "v_Alpha_g02_c01": 12, "v_Beta_g01_c01": 24}
 
@@ -66,7 +66,7 @@ def test_avi_decode_returns_the_asked_frames(tmp_path):
 def test_bench_train_measures_the_trainer_step():
     import torch
 
-    from helpers.tools.bench.train import bench_train_case
+    from helpers.tools.bench.step_bench import bench_train_case
 
     r = bench_train_case("clip", "r3d18", (3, 4, 32, 32), 2, device=torch.device("cpu"),
                          steps=1, warmup=1, num_classes=5)
@@ -117,7 +117,7 @@ def test_bad_values_exit_2_with_one_sentence(capsys, argv, message):
 
 def test_bench_python_api_checks_its_values():
     from helpers.errors import UserError
-    from helpers.tools.bench.train import bench_train_case
+    from helpers.tools.bench.step_bench import bench_train_case
 
     with pytest.raises(UserError, match="steps=0"):  # was a ZeroDivisionError
         bench_train_case("clip", "r3d18", (3, 4, 32, 32), 2, device=None, steps=0)

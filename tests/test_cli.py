@@ -28,7 +28,7 @@ def test_every_command_has_help(command):
 
 
 def test_an_os_error_the_command_did_not_catch_is_one_sentence(monkeypatch, capsys):
-    from helpers.data import store
+    from helpers.commands import info as store
 
     def run(args):
         raise PermissionError(13, "Permission denied", "/root/secret.h5")

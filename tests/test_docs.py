@@ -182,3 +182,65 @@ def test_the_readme_is_a_users_guide():
     for heading in ("## Run it on a GPU cluster", "## Quick start", "## The notebooks"):
         assert heading in text
     assert history_lines("No GPU was lent to the session that built this.") != []
+
+
+# ------------------------------------------------------------------ the README's commands
+MAKE_CALL = re.compile(r"(?<![\w-])make ((?:[a-z][\w-]*)?)((?:[ \t]+[A-Z_]+=\S*)*)")
+HELPERS_CALL = re.compile(r"python -m helpers ([a-z][\w-]*)((?:[ \t]+(?:--?[\w-]+|[^\s`|]+))*)")
+README_MAX_LINES = 300
+
+
+def _makefile_names(makefile: Path) -> tuple[set[str], set[str]]:
+    """The Makefile's targets and the variables it reads."""
+    text = makefile.read_text(encoding="utf-8")
+    targets = set(re.findall(r"^([a-z][\w-]*):", text, re.M))
+    variables = set(re.findall(r"^([A-Z_]+)\s*[?:]?=", text, re.M))
+    variables |= set(re.findall(r"\$\(([A-Z_]+)\)", text))
+    return targets, variables
+
+
+def readme_command_errors(text: str, makefile: Path = REPO_ROOT / "Makefile") -> list[str]:
+    """`make TARGET VAR=…` calls whose target or variable the Makefile lacks, and
+    `python -m helpers CMD --flag` calls whose command or flag the CLI lacks."""
+    from helpers.cli import COMMANDS, build_parser
+
+    targets, variables = _makefile_names(makefile)
+    # only what is written as code: fenced blocks and `code spans`
+    code = [m.group(0) for m in FENCE.finditer(text)]
+    code += [m.group(0).strip("`") for m in CODE_SPAN.finditer(FENCE.sub("", text))]
+    text = "\n".join(code)
+    errors = []
+    for target, assigns in MAKE_CALL.findall(text):
+        if target and target not in targets:
+            errors.append(f"make {target}: no such target")
+        for var in re.findall(r"([A-Z_]+)=", assigns):
+            if var not in variables:
+                errors.append(f"make {target} {var}=: the Makefile never reads {var}")
+    for command, rest in HELPERS_CALL.findall(text):
+        if command not in COMMANDS:
+            errors.append(f"python -m helpers {command}: no such command")
+            continue
+        sub = build_parser([command])._subparsers._group_actions[0].choices[command]
+        known = {s for a in sub._actions for s in a.option_strings}
+        for flag in re.findall(r"(?<!\S)(--?[a-z][\w-]*)", rest):
+            if flag not in known:
+                errors.append(f"python -m helpers {command} {flag}: no such flag")
+    return errors
+
+
+def test_the_readmes_commands_and_flags_exist():
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme_command_errors(text) == []
+    assert len(text.splitlines()) <= README_MAX_LINES
+
+
+def test_the_command_check_can_fail(tmp_path):
+    makefile = tmp_path / "Makefile"
+    makefile.write_text("GPUS ?=\nreport:\n\techo $(GPUS) $(PROFILE)\n")
+    text = ("`make report GPUS=2 PROFILE=ucf101`, `make lab`, and prose: what we make and\n"
+            "```\nmake report NOPE=1\npython -m helpers report --profile demo --gpus 2\n"
+            "python -m helpers report --no-such-flag\npython -m helpers nothing --x\n```\n")
+    assert sorted(readme_command_errors(text, makefile)) == [
+        "make lab: no such target", "make report NOPE=: the Makefile never reads NOPE",
+        "python -m helpers nothing: no such command",
+        "python -m helpers report --no-such-flag: no such flag"]

@@ -13,10 +13,10 @@ import torch
 from helpers.config import HeadConfig, get_profile
 from helpers.data.sampling import head_frames
 from helpers.data.splits import load_split_data
-from helpers.evaluation.head import temporal_share
-from helpers.training import features, head
+from helpers.evaluation.head_scores import temporal_share
+from helpers.training import features, head_fit
 from helpers.training.features import FeatureJob, FeatureSet, cache_features, load_features
-from helpers.training.head import Candidate, head_probs, reorder, select, train_head
+from helpers.training.head_fit import Candidate, head_probs, reorder, select, train_head
 from helpers.training.train import train
 
 CPU = torch.device("cpu")
@@ -73,7 +73,7 @@ def test_reorder_keeps_each_videos_frames():
 
 def test_the_leak_guard_perturbs_every_guarded_training_batch(monkeypatch):
     calls = []
-    real = head.guard
+    real = head_fit.guard
 
     def spy(x, cfg):
         out = real(x, cfg)
@@ -81,7 +81,7 @@ def test_the_leak_guard_perturbs_every_guarded_training_batch(monkeypatch):
         assert not torch.equal(out, x)
         return out
 
-    monkeypatch.setattr(head, "guard", spy)
+    monkeypatch.setattr(head_fit, "guard", spy)
     cfg = CFG.replace(epochs=2, guard_noise=0.0)  # zeros stay zeros
     train_head(Candidate("mean", False), _ramps(32), cfg, CPU)
     assert calls == []  # unguarded: the features as they are

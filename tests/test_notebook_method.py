@@ -1,7 +1,7 @@
 """The notebooks' shape: one short parameters cell that is `pipeline.Setup`'s fields, a Setup
-built from it, no code cell copied between notebooks, and notebooks 01 and 02 showing the
-method in code (the training draw, one batch, the per-video mean of softmaxes checked against
-the predictions file). Executing them is tested in test_notebooks.py (slow)."""
+built from it, no code cell copied between notebooks, notebooks 01 and 02 showing the method
+in code (the training draw, one batch, the per-video mean of softmaxes checked against the
+predictions file) and 03 the combined output (the mean of the two models' probabilities). Executing them is tested in test_notebooks.py (slow)."""
 
 from __future__ import annotations
 
@@ -101,4 +101,14 @@ def test_notebook_02_shows_the_clip_method_in_code():
     for line in ("sampling.train_window(", "sampling.eval_windows(", "F.cross_entropy(",
                  ".softmax(1)", "per_video = per_window.mean(axis=0)",
                  "assert np.allclose(per_video, test.probs"):
+        assert line in text, line
+
+
+def test_notebook_03_shows_the_fusion_in_code():
+    """The combined output is the visible mean of the two probability arrays, its top-1 the
+    argmax, asserted equal to the pipeline's; executing it is tested in test_notebooks.py."""
+    text = method_source(NOTEBOOKS_DIR / "03_fusion_analysis.ipynb")
+    for line in ("combined = (frame_test.probs + clip_test.probs) / 2",
+                 "combined.argmax(axis=1) == frame_test.labels",
+                 "assert abs(top1 - res.summaries[results.FUSED].top1) < 1e-12"):
         assert line in text, line

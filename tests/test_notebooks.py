@@ -1,6 +1,7 @@
-"""The four notebooks on a tiny configuration through papermill (`helpers report --fast`), and
-the PDF's text. Plain `jupyter nbconvert --execute` with the default parameters is tested on
-the full demo run in test_demo_pattern.py."""
+"""The four notebooks on a tiny configuration through papermill (the shared `fast_run`:
+`helpers report --fast --protocol refit`), and the PDF's text. Plain `jupyter nbconvert
+--execute` with the default parameters is tested on the full demo run in
+test_demo_pattern.py. These tests are in the quick tier: they share the one end-to-end run."""
 
 from __future__ import annotations
 
@@ -9,22 +10,16 @@ import shutil
 import subprocess
 
 import pytest
-from support import run_report
 
 from helpers.evaluation import results
 from helpers.paths import NOTEBOOKS_DIR
 from helpers.workflow import pipeline
 
-pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def report_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    pdf = root / "report.pdf"
-    env, _ = run_report(root, "--fast", "--pdf", str(pdf), timeout=1500)
-    return {"root": root, "env": env, "pdf": pdf, "run": root / "runs" / "demo-fast",
-            "data": root / "data"}
+@pytest.fixture
+def report_run(fast_run):
+    return {"root": fast_run.root, "env": fast_run.env, "pdf": fast_run.pdf,
+            "run": fast_run.run, "data": fast_run.root / "data"}
 
 
 def test_notebooks_executed_with_outputs(report_run):

@@ -26,22 +26,16 @@ def refit_demo(monkeypatch):
         demo, protocol="refit", choose_three_crop=True))
 
 
-@pytest.mark.slow
-def test_refit_protocol_on_the_tiny_configuration(refit_demo, tiny_bench, tmp_path,
-                                                  monkeypatch):
+def test_refit_protocol_on_the_tiny_configuration(fast_run):
+    """The shared `report --fast --protocol refit` run: the held-out models leave out g22-g25
+    and give the validation predictions; the reported ones train the same schedule on every
+    training video and give the test predictions; fusion is fitted on the held-out groups."""
     from helpers.evaluation import results
 
-    monkeypatch.setattr(pipeline, "DATA_DIR", tmp_path / "data")
-    setup = pipeline.Setup(data_dir=str(tiny_bench["source"]), run_dir=str(tmp_path / "run"),
-                           fast=True)
-    data = pipeline.prepare_data(setup, num_workers=1)
-    run = pipeline.run_paths(setup)
-    assert run.protocol == "refit"
-    listed = read_split(data.splits, 1)
+    run = pipeline.RunPaths(fast_run.run, protocol="refit")
+    listed = read_split(fast_run.splits, 1)
     held = [e for e in listed.train if e.group in (22, 23, 24, 25)]
-    for kind, small in (("frame", dict(crop_size=32)), ("clip", dict(crop_size=32))):
-        reported = pipeline.train_model(setup, kind, data, run, **small)
-        assert reported == run.model_dir(kind) / "model.pt"
+    for kind in ("frame", "clip"):
         fit_on = json.loads((run.model_dir(kind, "holdout") / CONFIG_JSON).read_text())
         final = json.loads((run.model_dir(kind) / CONFIG_JSON).read_text())
         assert fit_on["num_train"] == len(listed.train) - len(held) and held
@@ -49,30 +43,22 @@ def test_refit_protocol_on_the_tiny_configuration(refit_demo, tiny_bench, tmp_pa
         assert final["config"]["val_groups"] == [] and final["num_val"] == 0
         choices = pipeline.read_choices(run)[kind]
         # the held-out model's schedule: its epochs, its recipe, more steps per epoch
-        assert final["config"]["num_epochs"] == fit_on["config"]["num_epochs"] == 2
+        assert final["config"]["num_epochs"] == fit_on["config"]["num_epochs"]
         assert {k: v for k, v in final["config"].items() if k != "val_groups"} == \
             {k: v for k, v in fit_on["config"].items() if k != "val_groups"}
-        assert choices["num_epochs"]["value"] == 2
+        assert choices["num_epochs"]["value"] == fit_on["config"]["num_epochs"]
         assert choices["num_epochs"]["fitted_on"]["checkpoint"] == f"{kind}-holdout/model.pt"
-        files = pipeline.evaluate_model(setup, kind, run, **({"eval_frames": 2}
-                                                              if kind == "frame" else {}))
-        val, test = load(files["val"]), load(files["test"])
+        val, test = load(run.predictions(kind, "val")), load(run.predictions(kind, "test"))
         assert val.attrs["checkpoint"] == str(run.model_dir(kind, "holdout") / "model.pt")
         assert test.attrs["checkpoint"] == str(run.model_dir(kind) / "model.pt")
         assert set(val.video_ids) == {e.name for e in held}
-    assert isinstance(pipeline.read_choices(run)["frame"]["three_crop"]["value"], bool)
     for probe in ("reversed", "shuffled", "static"):
         pred = load(run.predictions("clip", "test", probe))
         assert pred.attrs["probe"] == probe
-    res = results.analyze(run, data, n_boot=50)
+    res = results.analyze(run, n_boot=50)
     # fusion was fitted on the held-out models' validation predictions
     fit = json.loads((run.fusion_dir / "fusion.json").read_text())
     assert fit["num_val_videos"] == len(held) and res.fit.chosen == fit["chosen"]
-    # a rerun finds every stage done and redoes nothing
-    stamp = {p: p.stat().st_mtime_ns for p in run.root.rglob("*.pt")}
-    for kind in ("frame", "clip"):
-        pipeline.train_model(setup, kind, data, run, crop_size=32)
-    assert stamp == {p: p.stat().st_mtime_ns for p in run.root.rglob("*.pt")}
 
 
 def test_reported_model_of_refit_trains_on_everything_holdout_keeps_the_groups(refit_demo):

@@ -1,7 +1,7 @@
 """The `refit` protocol end to end on the tiny configuration (`report --fast --protocol
 refit`): the reported models train the held-out models' schedule, every choice names the
 checkpoint it was fitted on, the PDF says so, and `bench refit` measures the transfer (its
-table is printed: run with -s to read it)."""
+table is printed: run with -s to read it). It reads the shared `fast_run`."""
 
 from __future__ import annotations
 
@@ -10,21 +10,17 @@ import shutil
 import subprocess
 
 import pytest
-from support import run_report
 
 from helpers.cli import main
 from helpers.tools.bench.refit import bench_refit, format_result
 from helpers.utils.io import sha256_file
 
-pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def refit_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("refit")
-    pdf = root / "report.pdf"
-    env, _ = run_report(root, "--fast", "--protocol", "refit", "--pdf", str(pdf), timeout=1800)
-    return {"root": root, "pdf": pdf, "run": root / "runs" / "demo-refit-fast", "env": env}
+@pytest.fixture
+def refit_run(fast_run):
+    """The shared end-to-end run (conftest's `fast_run`) is a refit run."""
+    return {"root": fast_run.root, "pdf": fast_run.pdf, "run": fast_run.run,
+            "env": fast_run.env}
 
 
 def test_reported_models_train_the_held_out_schedule_and_choices_name_their_checkpoint(

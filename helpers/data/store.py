@@ -18,7 +18,6 @@ a file at the store path is always complete. Readers open it lazily once per pro
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -365,22 +364,6 @@ def format_info(info: dict[str, Any], attrs: dict[str, Any]) -> str:
     if len(failures) > 20:
         lines.append(f"  ... and {len(failures) - 20} more (see the report beside the store)")
     return "\n".join(lines)
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("store", type=Path, help="a store written by `prepare`")
-    parser.add_argument("--json", action="store_true",
-                        help='print {"videos": [{name, label, num_frames}], "totals": {...}}')
-
-
-def run(args: argparse.Namespace) -> int:
-    info = store_info(args.store)
-    if args.json:
-        print(json.dumps(info, indent=1))
-    else:
-        print(f"store     {args.store}")
-        print(format_info(info, VideoStore(args.store).attrs))
-    return 0
 
 
 def store_sha256(store: VideoStore) -> str:

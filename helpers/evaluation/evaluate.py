@@ -10,7 +10,6 @@ videos only, and their attributes `num_missing_videos` and `missing_videos` say 
 
 from __future__ import annotations
 
-import argparse
 import functools
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,14 @@ from torch.utils.data import DataLoader
 
 from helpers.config import TrainConfig
 from helpers.data.datasets import make_dataset
-from helpers.data.sampling import PROBES
 from helpers.data.splits import load_split_data
 from helpers.data.store import VideoStore
 from helpers.errors import Preempted, UserError
 from helpers.evaluation.predictions import Predictions
 from helpers.evaluation.predictions import load as load_predictions
-from helpers.training.runs import MODEL, load_trained, run_summary
+from helpers.training.runs import MODEL, load_trained, read_summary
 from helpers.utils import distributed as D
 from helpers.utils import stop
-from helpers.utils.argtypes import nonnegative_int, positive_int
 from helpers.utils.device import autocast, enable_autotune, place_model, to_device
 from helpers.utils.io import sha256_file
 from helpers.utils.progress import bar
@@ -50,7 +47,7 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
     device = D.setup()
     enable_autotune(device)
     model, saved = load_trained(run_dir, device)
-    summary = run_summary(run_dir) if None in (store, splits, split) else {}
+    record = read_summary(run_dir) if None in (store, splits, split) else None
     cfg = TrainConfig.from_dict(saved["config"])
     changes: dict[str, Any] = {}
     if eval_frames != "config":
@@ -62,12 +59,12 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
     if num_workers is not None:
         changes["num_workers"] = num_workers
     cfg = cfg.replace(**changes)
-    split = summary["split"] if split is None else split
-    video_store = VideoStore(store or summary["store"])
+    split = record.split if split is None else split
+    video_store = VideoStore(store or record.store)
     if probe is not None and cfg.model != "clip":
         raise UserError(f"Temporal probes apply to the clip model; {run_dir} holds a "
                         f"{cfg.model} model.")
-    data = load_split_data(splits or summary["splits"], split, cfg.val_groups,
+    data = load_split_data(splits or record.splits, split, cfg.val_groups,
                            video_store.class_names, video_store.path)
     listed_ids, listed_labels = data.subset(subset)
     if not listed_ids:
@@ -171,52 +168,3 @@ def _sha256_of(path: str, mtime_ns: int, size: int) -> str:
     """sha256 of a file, computed once per (path, mtime, size): a rerun checks a model's
     several predictions files against it."""
     return sha256_file(path)
-
-
-def _eval_frames(text: str) -> int | None | str:
-    """--eval-frames: 'all' (None), 'config' (the run's), or a whole number >= 1."""
-    if text in ("all", "config"):
-        return None if text == "all" else text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'all' or a number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 'all' or a number >= 1, got {value}")
-    return value
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    # --run-dir also works under torchrun, whose own parser takes `--run` for its --run-path
-    parser.add_argument("--run", "--run-dir", dest="run", required=True, type=Path,
-                        help="run folder from `train` (use --run-dir under torchrun)")
-    parser.add_argument("--split", type=int, choices=[1, 2, 3], default=None,
-                        help="default: the split the run was trained on")
-    parser.add_argument("--subset", choices=["test", "val"], default="test",
-                        help="val = the held-out training groups (for fusion)")
-    parser.add_argument("--out", required=True, type=Path, help="predictions file (.h5)")
-    parser.add_argument("--store", type=Path, default=None, help="default: the run's store")
-    parser.add_argument("--splits", type=Path, default=None, help="default: the run's splits")
-    parser.add_argument("--eval-frames", type=_eval_frames, default="config",
-                        help="2D: 'all' or N evenly spaced frames per video (default: the run's)")
-    parser.add_argument("--three-crop", action="store_true", help="3 spatial crops per item")
-    parser.add_argument("--batch-size", type=positive_int, default=None)
-    parser.add_argument("--num-workers", type=nonnegative_int, default=None)
-    parser.add_argument("--probe", choices=PROBES, default=None,
-                        help="clip model: score every window reversed, shuffled or as one "
-                             "repeated frame (what frame order is worth)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
-
-
-def run(args: argparse.Namespace) -> int:
-    if not (args.run / MODEL).exists():
-        raise UserError(f"{args.run} holds no trained model ({MODEL}); run `train` first.")
-    eval_frames: int | None | str = args.eval_frames
-    evaluate_to_file(args.run, args.out, overwrite=args.overwrite, split=args.split,
-                     subset=args.subset, store=args.store, splits=args.splits,
-                     eval_frames=eval_frames, three_crop=args.three_crop or None,
-                     batch_size=args.batch_size, num_workers=args.num_workers,
-                     probe=args.probe)
-    if D.is_distributed():
-        torch.distributed.destroy_process_group()
-    return 0

@@ -24,7 +24,7 @@ from helpers.data.sampling import PROBES
 from helpers.errors import UserError
 from helpers.evaluation import fusion, metrics, probes, stats
 from helpers.evaluation.fusion import FusionFit
-from helpers.evaluation.head import HeadResult, analyze_head, head_features_path
+from helpers.evaluation.head_scores import HeadResult, analyze_head, head_features_path
 from helpers.evaluation.metrics import ModelSummary
 from helpers.evaluation.predictions import Predictions, align, load
 from helpers.evaluation.stats import ClassDiffs, Gain

@@ -47,7 +47,7 @@ class TemporalHead(nn.Module):
 
     def forward(self, x: torch.Tensor, *, standardised: bool = False) -> torch.Tensor:
         """Logits [B, C] of features [B, T, D] (already standardised when `standardised`:
-        the trainer perturbs standardised features, see helpers.training.head)."""
+        the trainer perturbs standardised features, see helpers.training.head_fit)."""
         z = x if standardised else self.standardise(x)
         return self.fc(self.body(self.proj(z)))
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.evaluation import probes
-from helpers.evaluation.head import HEAD
+from helpers.evaluation.head_scores import HEAD
 from helpers.evaluation.metrics import ModelSummary, RankedClasses, to_markdown
 from helpers.evaluation.results import (
     CLIP,

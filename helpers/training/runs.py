@@ -27,11 +27,14 @@ from helpers.config import TrainConfig
 from helpers.data.splits import SplitData
 from helpers.data.store import VideoStore, store_sha256
 from helpers.errors import UserError
-from helpers.utils.io import atomic_path, write_json_atomic, write_text_atomic
+from helpers.training.records import CONFIG_JSON, RunRecord
+from helpers.utils.io import (
+    atomic_path,
+    write_text_atomic,
+)
 
 CHECKPOINT = "checkpoint.pt"  # latest epoch, for --resume
 MODEL = "model.pt"  # final weights + what evaluation needs to rebuild the model
-CONFIG_JSON = "config.json"
 METRICS_CSV = "metrics.csv"
 METRICS_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
                    "train_items_per_s"]
@@ -72,11 +75,6 @@ def write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
     for row in history:
         writer.writerow({k: row.get(k, "") for k in METRICS_COLUMNS})
     write_text_atomic(out / METRICS_CSV, buf.getvalue())
-
-
-def write_summary(out: Path, summary: dict[str, Any]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / CONFIG_JSON, summary)
 
 
 # ----------------------------------------------------------------------------- identity
@@ -229,19 +227,7 @@ def load_trained(run_dir: str | Path, device: torch.device | str = "cpu") -> tup
     return model, saved
 
 
-def run_summary(run_dir: str | Path) -> dict[str, Any]:
-    """The run's config.json: the store, split files and split it was trained on."""
-    path = Path(run_dir) / CONFIG_JSON
-    if not path.is_file():
-        raise UserError(f"{path} does not exist, so the run's store and split are unknown; "
-                        "pass --store, --splits and --split to evaluate, or train that run "
-                        "(again) into this folder.")
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"Cannot read {path} ({type(exc).__name__}); pass --store, --splits "
-                        "and --split to evaluate, or train that run again.") from None
-    if not isinstance(summary, dict):
-        raise UserError(f"{path} is not a run summary written by `train`; pass --store, "
-                        "--splits and --split to evaluate.")
-    return summary
+def read_summary(run_dir: str | Path) -> RunRecord:
+    """The run's config.json (`RunRecord`): the store, split files and split it was trained
+    on, or one sentence saying what to do."""
+    return RunRecord.read(run_dir)

@@ -3,7 +3,8 @@
 `train()` reads top to bottom: data, model, optimiser, resume, then `train_one_epoch` and
 `validate` per epoch, a checkpoint after each. bf16 autocast on CUDA, fp32 on CPU; every
 checkpoint resumes exactly; `torchrun --nproc_per_node=N -m helpers train ...` trains with
-DDP (`batch_size` is global). What the run folder holds is `helpers.training.runs`' business.
+DDP (`batch_size` is global). What the run folder holds is `helpers.training.runs`' business;
+the command line is `helpers.commands.train`.
 
 A stop request (`helpers.utils.stop`: the scheduler's warning signal or the stop file) is
 honoured after the optimizer step that ends an accumulation group, so no gradient is pending:
@@ -15,7 +16,6 @@ agree on the stop (a sum over them after every step).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import random
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from helpers.config import NORMS, OPTIMIZERS, PROFILES, SCHEDULES, TrainConfig, get_profile
+from helpers.config import SCHEDULES, TrainConfig
 from helpers.data.splits import load_split_data
 from helpers.data.store import VideoStore
 from helpers.errors import Preempted, UserError
@@ -41,12 +41,12 @@ from helpers.training.loaders import accumulation_groups as accumulation_groups 
 from helpers.training.loaders import (
     optimizer_steps_per_epoch as optimizer_steps_per_epoch,  # re-exported
 )
+from helpers.training.records import RunRecord
 from helpers.utils import distributed as D
 from helpers.utils import environment, stop
 from helpers.utils.device import (
     autocast,
     enable_autotune,
-    out_of_memory,
     place_model,
     to_device,
 )
@@ -89,18 +89,14 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
     optimizer = make_optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(cfg, s, loaders.steps_per_epoch))
-    start_epoch, history, partial = 0, [], None
-    if ckpt is not None:
-        start_epoch, history, partial = restore(ckpt, model, optimizer, scheduler)
-        ckpt = None  # free the loaded tensors
-        within = (f", batch {partial['batches'] + 1}/{loaders.num_batches}" if partial else "")
-        _say(f"resuming {cfg.model} training at epoch {start_epoch + 1}/{cfg.num_epochs}{within}")
+    start_epoch, history, partial = resume_from(ckpt, model, optimizer, scheduler, cfg, loaders)
+    del ckpt  # free the loaded tensors
     net = wrap(model, cfg, device)
     tb = tblog.start(out, step=scheduler.last_epoch, history=history,
                      steps_per_epoch=loaders.steps_per_epoch)
     if D.is_main():
-        runs.write_summary(out, run_summary(cfg, store, splits, split, loaders, identity,
-                                            device))
+        build_summary(cfg, store, splits, split, loaders, identity, device).write(out)
+    saver = Saver(ckpt_path, cfg, model, data.class_names, identity, optimizer, scheduler)
 
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     for epoch in range(start_epoch, cfg.num_epochs):
@@ -110,28 +106,14 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
                                epoch, resume=partial, log=tb)
         partial = None
         if done.batches < loaders.num_batches:  # a stop was requested: save and leave
-            if D.is_main():
-                runs.save_checkpoint(ckpt_path, cfg, model, data.class_names, identity, history,
-                                     optimizer, scheduler, partial={
-                                         "batches": done.batches, "sums": done.sums,
-                                         "seconds": time.perf_counter() - t0})
-            D.barrier()
-            tb.close()
-            raise Preempted(f"{stop.reason()}: {cfg.model} training stopped after batch "
-                            f"{done.batches}/{loaders.num_batches} of epoch {epoch + 1}/"
-                            f"{cfg.num_epochs}, saved in {ckpt_path}")
-        sums = done.sums.sum(0).tolist()  # [loss sum, correct, items] over the processes
-        rate = sums[2] / (time.perf_counter() - t0)  # training items/s, for time forecasts
+            stop_mid_epoch(saver, history, done, t0, loaders, epoch, tb)
+        train_seconds = time.perf_counter() - t0  # before validation: the training rate
         val_loss, val_acc = validate(net, loaders.val, cfg, device, fmt)
-        history.append({"epoch": epoch + 1, "train_loss": sums[0] / sums[2],
-                        "train_acc": sums[1] / sums[2], "val_loss": val_loss, "val_acc": val_acc,
-                        "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0,
-                        "train_items_per_s": rate})
+        history.append(epoch_row(epoch, done, train_seconds, val_loss, val_acc, scheduler, t0))
         tb.epoch(history[-1])
         if D.is_main():
             _log_epoch(cfg, history[-1])
-            runs.save_checkpoint(ckpt_path, cfg, model, data.class_names, identity, history,
-                                 optimizer, scheduler)
+            saver.save(history)
             runs.write_metrics(out, history)
         D.barrier()
         if epoch + 1 < cfg.num_epochs and D.any_rank(stop.requested()):
@@ -146,23 +128,78 @@ def train(cfg: TrainConfig, *, store: str | Path, splits: str | Path, split: int
     return final_path
 
 
+# ----------------------------------------------------------------------------- epochs
+@dataclass
+class Saver:
+    """Writes the training checkpoint: everything but the history and the partial epoch is
+    fixed for the run, so `train()` names it once."""
+
+    path: Path
+    cfg: TrainConfig
+    model: nn.Module
+    class_names: list[str]
+    identity: dict[str, Any]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+
+    def save(self, history: list[dict[str, Any]], partial: dict[str, Any] | None = None) -> None:
+        runs.save_checkpoint(self.path, self.cfg, self.model, self.class_names, self.identity,
+                             history, self.optimizer, self.scheduler, partial=partial)
+
+
+def resume_from(ckpt: dict[str, Any] | None, model: nn.Module,
+                optimizer: torch.optim.Optimizer, scheduler: Any, cfg: TrainConfig,
+                loaders: Loaders) -> tuple[int, list[dict[str, Any]], dict[str, Any] | None]:
+    """(first epoch, history, the stopped epoch's partial state) from a checkpoint, or a
+    fresh start without one."""
+    if ckpt is None:
+        return 0, [], None
+    start_epoch, history, partial = restore(ckpt, model, optimizer, scheduler)
+    within = f", batch {partial['batches'] + 1}/{loaders.num_batches}" if partial else ""
+    _say(f"resuming {cfg.model} training at epoch {start_epoch + 1}/{cfg.num_epochs}{within}")
+    return start_epoch, history, partial
+
+
+def stop_mid_epoch(saver: Saver, history: list[dict[str, Any]], done: EpochProgress,
+                   t0: float, loaders: Loaders, epoch: int, tb: Any) -> None:
+    """Save the batches done so far (their running sums and time) and raise `Preempted`."""
+    if D.is_main():
+        saver.save(history, partial={"batches": done.batches, "sums": done.sums,
+                                     "seconds": time.perf_counter() - t0})
+    D.barrier()
+    tb.close()
+    cfg = saver.cfg
+    raise Preempted(f"{stop.reason()}: {cfg.model} training stopped after batch "
+                    f"{done.batches}/{loaders.num_batches} of epoch {epoch + 1}/"
+                    f"{cfg.num_epochs}, saved in {saver.path}")
+
+
+def epoch_row(epoch: int, done: EpochProgress, train_seconds: float, val_loss: float | None,
+              val_acc: float | None, scheduler: Any, t0: float) -> dict[str, Any]:
+    """One row of the history (metrics.csv) from the epoch's sums over the processes; the
+    training rate (items/s, for time forecasts) leaves validation out."""
+    sums = done.sums.sum(0).tolist()  # [loss sum, correct, items] over the processes
+    return {"epoch": epoch + 1, "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2],
+            "val_loss": val_loss, "val_acc": val_acc, "lr": scheduler.get_last_lr()[0],
+            "seconds": time.perf_counter() - t0, "train_items_per_s": sums[2] / train_seconds}
+
+
 # ----------------------------------------------------------------------------- data
-def run_summary(cfg: TrainConfig, store: str | Path, splits: str | Path, split: int,
-                loaders: Loaders, identity: dict[str, Any],
-                device: torch.device | None = None) -> dict[str, Any]:
+def build_summary(cfg: TrainConfig, store: str | Path, splits: str | Path, split: int,
+                  loaders: Loaders, identity: dict[str, Any],
+                  device: torch.device | None = None) -> RunRecord:
     """config.json: the options, data and video counts of the run, and what it ran on."""
     val = loaders.val_ds
-    return {"config": cfg.to_dict(), "store": str(Path(store).resolve()),
-            "splits": str(Path(splits).resolve()), "split": split,
-            "world_size": D.world_size(), "micro_batch": loaders.micro_batch,
-            "global_batch": loaders.micro_batch * D.world_size() * loaders.accum_steps,
-            "steps_per_epoch": loaders.steps_per_epoch,
-            "num_train": len(loaders.train_ds.video_ids),
-            "num_val": len(val.video_ids) if val is not None else 0,
-            "missing_train": list(loaders.train_ds.missing_ids),
-            "missing_val": list(val.missing_ids) if val is not None else [],
-            "data": identity,
-            "environment": environment.current(device, D.world_size()).to_dict()}
+    return RunRecord(
+        config=cfg, store=str(Path(store).resolve()), splits=str(Path(splits).resolve()),
+        split=split, num_train=len(loaders.train_ds.video_ids),
+        num_val=len(val.video_ids) if val is not None else 0, world_size=D.world_size(),
+        micro_batch=loaders.micro_batch,
+        global_batch=loaders.micro_batch * D.world_size() * loaders.accum_steps,
+        steps_per_epoch=loaders.steps_per_epoch,
+        missing_train=tuple(loaders.train_ds.missing_ids),
+        missing_val=tuple(val.missing_ids) if val is not None else (), data=identity,
+        environment=environment.current(device, D.world_size()))
 
 
 # ----------------------------------------------------------------------------- model
@@ -346,117 +383,3 @@ def _log_epoch(cfg: TrainConfig, row: dict[str, Any]) -> None:
 def _say(text: str) -> None:
     if D.is_main():
         print(text)
-
-
-# ----------------------------------------------------------------------------- CLI
-def _parse_groups(text: str) -> tuple[int, ...]:
-    if text.strip().lower() in ("", "none"):  # train on every training video
-        return ()
-    try:
-        groups: list[int] = []
-        for part in text.split(","):
-            if "-" in part:
-                lo, hi = part.split("-")
-                groups.extend(range(int(lo), int(hi) + 1))
-            elif part.strip():
-                groups.append(int(part))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected groups like 22-25 or 22,23, got {text!r}") from None
-    if any(g < 1 for g in groups):
-        raise argparse.ArgumentTypeError(f"group numbers start at 1, got {text!r}")
-    return tuple(groups)
-
-
-def _option_type(name: str, parse: type) -> Any:
-    """An argparse type for TrainConfig field `name`: parses the text and applies the same
-    check as TrainConfig, so a wrong value is a usage error (exit code 2) naming the option."""
-    def convert(text: str) -> Any:
-        try:
-            value = parse(text)
-        except ValueError:
-            kind = "a whole number" if parse is int else "a number"
-            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
-        try:
-            TrainConfig().replace(**{name: value})  # every default is valid: checks this one
-        except UserError as exc:
-            raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
-        return value
-
-    convert.__name__ = parse.__name__  # argparse names the type in its messages
-    return convert
-
-
-# CLI option -> TrainConfig field, for the options that override the profile
-_OVERRIDES = {"num_epochs": int, "batch_size": int, "lr": float, "weight_decay": float,
-              "optimizer": str, "schedule": str, "warmup_epochs": float, "label_smoothing": float,
-              "accum_steps": int, "freeze_until": str, "backbone_lr_mult": float, "arch": str,
-              "weights": str, "crop_size": int, "clip_len": int, "stride": int,
-              "frames_per_video": int, "num_workers": int, "seed": int, "widen_factor": float,
-              "flip_p": float, "shortcut_type": str, "norm": str, "dropout": float}
-_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "shortcut_type": ("A", "B"),
-            "norm": NORMS}
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, choices=["frame", "clip"],
-                        help="frame: 2D ResNet on single frames; clip: 3D ResNet on clips")
-    parser.add_argument("--store", required=True, type=Path, help="store from `prepare`")
-    parser.add_argument("--splits", required=True, type=Path,
-                        help="folder with classInd.txt and the train/test lists")
-    parser.add_argument("--split", type=int, default=1, choices=[1, 2, 3])
-    parser.add_argument("--out", required=True, type=Path, help="run folder")
-    parser.add_argument("--profile", default="demo", choices=sorted(PROFILES))
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    parser.add_argument("--val-groups", type=_parse_groups, default=None,
-                        help="held-out training groups for validation (default 22-25; "
-                             "'none' trains on every training video)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
-    parser.add_argument("--no-amp", action="store_true", help="fp32 on CUDA too")
-    parser.add_argument("--download-weights", action="store_true",
-                        help="download missing pretrained weights (torchvision ImageNet)")
-    for name, typ in _OVERRIDES.items():
-        flag = f"--{name.replace('_', '-')}"
-        help_ = argparse.SUPPRESS if name in ("seed",) else None
-        if name in _CHOICES:
-            parser.add_argument(flag, choices=_CHOICES[name], default=None, help=help_)
-        elif typ is str:
-            parser.add_argument(flag, default=None, help=help_)
-        else:
-            parser.add_argument(flag, type=_option_type(name, typ), default=None, help=help_)
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    cfg = get_profile(args.profile).config(args.model)
-    changes: dict[str, Any] = {k: getattr(args, k) for k in _OVERRIDES
-                               if getattr(args, k, None) is not None}
-    if args.val_groups is not None:
-        changes["val_groups"] = args.val_groups
-    if args.compile:
-        changes["compile"] = True
-    if args.no_amp:
-        changes["amp"] = False
-    if args.download_weights:
-        changes["download_weights"] = True
-    if changes.get("weights") in ("none", "None", "scratch"):
-        changes["weights"] = None
-    return cfg.replace(**changes)
-
-
-def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    for path, what in ((args.store, "store"), (args.splits, "splits folder")):
-        if not path.exists():
-            raise UserError(f"The {what} {path} does not exist.")
-    with stop.handling():  # SIGUSR1/SIGTERM (torchrun passes SIGTERM on): stop and save
-        try:
-            path = train(cfg, store=args.store, splits=args.splits, split=args.split,
-                         out=args.out, resume=args.resume)
-        except torch.OutOfMemoryError:
-            raise UserError(out_of_memory(cfg.model, cfg.batch_size, cfg.accum_steps,
-                                          D.world_size())) from None
-    if D.is_main():
-        print(f"saved {path}")
-    if D.is_distributed():
-        torch.distributed.destroy_process_group()
-    return 0

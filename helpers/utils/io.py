@@ -48,6 +48,26 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def read_json_object(path: str | os.PathLike, *, fix: str) -> dict[str, Any]:
+    """The JSON object in `path`, or a UserError in one sentence that ends with `fix` (what
+    to do about it) when the file is missing, unreadable, not JSON or not an object.
+
+    >>> read_json_object("/nonexistent/setup.json", fix="run notebook 01 again")
+    Traceback (most recent call last):
+    ...
+    helpers.errors.UserError: Cannot read /nonexistent/setup.json (FileNotFoundError); run notebook 01 again.
+    """
+    from helpers.errors import UserError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"Cannot read {path} ({type(exc).__name__}); {fix}.") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is not a JSON object; {fix}.")
+    return data
+
+
 def ensure_writable_dir(folder: str | os.PathLike, *, what: str) -> Path:
     """Create `folder` if needed and check it can be written, before a long job starts.
 

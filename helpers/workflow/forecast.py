@@ -144,7 +144,7 @@ def head_cache(setup: Setup, splits: Path) -> int | None:
     held-out and the reported frame model), at the feature width of the smoke run's model."""
     from helpers.data.splits import load_split_data
     from helpers.training.features import cache_bytes, cache_path, load_features
-    from helpers.workflow.head import head_config, head_dir
+    from helpers.workflow.head_step import head_config, head_dir
 
     run = run_paths(setup)
     sample = cache_path(head_dir(run), run.model_dir("frame"), "test")

@@ -8,13 +8,13 @@ therefore edited in notebook 01 only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from helpers.errors import UserError
 from helpers.paths import RUNS_DIR
+from helpers.utils import io
 from helpers.utils.io import write_json_atomic
 
 SETUP_JSON = "setup.json"  # in the run folder: the parameters it was set up with
@@ -62,11 +62,5 @@ def _same(value: Any) -> Any:
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"Cannot read {path} ({type(exc).__name__}); delete it and run "
-                        "notebook 01 again.") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} is not a JSON object; delete it and run notebook 01 again.")
-    return data
+    """setup.json or current.json, or one sentence saying to start the run again."""
+    return io.read_json_object(path, fix="delete it and run notebook 01 again")

@@ -269,7 +269,7 @@ def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
 
 def check_protocol(run: RunPaths) -> None:
     """Refuse a run folder that holds models of the other protocol: one run never mixes them."""
-    from helpers.training.runs import CONFIG_JSON
+    from helpers.training.records import CONFIG_JSON, RunRecord
 
     for kind in ("frame", "clip"):
         held_apart = run.root / f"{kind}-holdout"
@@ -277,7 +277,7 @@ def check_protocol(run: RunPaths) -> None:
         if run.protocol == "holdout" and held_apart.is_dir():
             other = "refit"
         elif (run.protocol == "refit" and summary.is_file()
-              and json.loads(summary.read_text()).get("config", {}).get("val_groups")):
+              and RunRecord.read(run.model_dir(kind)).config.val_groups):
             other = "holdout"
         else:
             continue

@@ -215,7 +215,7 @@ def report_title(setup: Setup) -> str:
 def results_summary(run_dir: Path, setup: Setup | None = None) -> str:
     """The three models' test scores and the fusion verdict, for the console at the end
     of a run (empty while the run has no predictions for both models yet)."""
-    from helpers.evaluation.head import HEAD
+    from helpers.evaluation.head_scores import HEAD
     from helpers.evaluation.results import analyze
     from helpers.reporting.prose import verdict
     from helpers.workflow.pipeline import RunPaths, Setup

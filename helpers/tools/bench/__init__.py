@@ -2,7 +2,7 @@
 
 `bench data` (`helpers.tools.bench.data`) takes every data figure side by side in one run on
 the same videos (`videos`), with the dataset rates of `loaders`; `bench train`
-(`helpers.tools.bench.train`) times the trainer's step on the device; `bench refit`
+(`helpers.tools.bench.step_bench`) times the trainer's step on the device; `bench refit`
 (`helpers.tools.bench.refit`) measures, for a finished `refit` run, what carrying the held-out
 models' fitted choices over to the reported models does on test.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from helpers.data.synthetic.cli import frame_size
+    from helpers.commands.synth import frame_size
     from helpers.utils.argtypes import positive_float, positive_int
 
     sub = parser.add_subparsers(dest="what", metavar="<what>", parser_class=type(parser))
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print(format_result(bench_refit(args.run)))
         return 0
     if args.what == "train":
-        from helpers.tools.bench.train import bench_train
+        from helpers.tools.bench.step_bench import bench_train
 
         return bench_train(args)
     from helpers.tools.bench.data import bench_data, format_table

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from helpers.data.store_report import StoreReport
 from helpers.errors import UserError
-from helpers.tools.bench.loaders import (
+from helpers.tools.bench.loader_bench import (
     CLIP_CROP,
     CLIP_LEN,
     CLIP_SHORT_SIDE,

@@ -56,15 +56,15 @@ def run(args: argparse.Namespace) -> int:
     """Run the step named in `args`; only that step's module is imported."""
     work = args.work_dir
     if args.step == "setup":
-        from helpers.tools.gpucheck.setup import step_setup
+        from helpers.tools.gpucheck.setup_step import step_setup
 
         return step_setup(work, args.dry_run)
     if args.step == "report":
-        from helpers.tools.gpucheck.report import step_report
+        from helpers.tools.gpucheck.report_step import step_report
 
         return step_report(work, args.out, args.elapsed)
     if args.step in ("train", "compile"):
-        from helpers.tools.gpucheck.train import step_train
+        from helpers.tools.gpucheck.train_step import step_train
 
         return step_train(work, compile=args.step == "compile")
     if args.step == "torchrun":
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
         return step_torchrun(work, args.limit)
     if args.step == "loaders":
-        from helpers.tools.gpucheck.loaders import step_loaders
+        from helpers.tools.gpucheck.loader_step import step_loaders
 
         return step_loaders(work)
     from helpers.tools.gpucheck.epoch import step_epoch

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import shutil
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from helpers.errors import UserError
 from helpers.tools.gpucheck.plan import (
@@ -20,6 +20,7 @@ from helpers.tools.gpucheck.plan import (
 )
 from helpers.tools.gpucheck.rows import Row, StepTable, failure_text, plural
 from helpers.tools.gpucheck.runtime import free_device, run_command, run_config
+from helpers.training.records import RunRecord
 
 MODELS = ("frame", "clip")
 
@@ -46,7 +47,7 @@ def _epoch_seconds(out: Path) -> list[float]:
 
 
 def _train(model: str, out: Path, data: SetupData,
-           plan: Plan) -> tuple[list[float], dict[str, Any]]:
+           plan: Plan) -> tuple[list[float], RunRecord]:
     """Train `model` for the plan's epochs into `out`; (seconds per epoch, its config.json)."""
     shutil.rmtree(out, ignore_errors=True)
     store = data.frames_store if model == "frame" else data.clips_store
@@ -63,21 +64,20 @@ def _train(model: str, out: Path, data: SetupData,
 
 
 def _fill(table: StepTable, rows: EpochRows, model: str, seconds: list[float],
-          summary: dict[str, Any]) -> None:
+          summary: RunRecord) -> None:
     """Both rows of a model whose epoch ran: the measured rate, and the extrapolation."""
-    cfg = summary["config"]
-    per_video = cfg["frames_per_video"] if model == "frame" else 1
+    cfg = summary.config
+    per_video = cfg.frames_per_video if model == "frame" else 1
     unit = "img" if model == "frame" else "clips"
-    items = summary["num_train"] * per_video // cfg["batch_size"] * cfg["batch_size"]
+    items = summary.num_train * per_video // cfg.batch_size * cfg.batch_size
     rate = items / seconds[-1]
-    size = (f"{cfg['crop_size']}²" if model == "frame"
-            else f"{cfg['clip_len']}×{cfg['crop_size']}²")
+    size = f"{cfg.crop_size}²" if model == "frame" else f"{cfg.clip_len}×{cfg.crop_size}²"
     which = f"epoch {len(seconds)} of {len(seconds)}"
     if len(seconds) > 1:
         which += f"; epoch 1, with start-up and autotuning: {seconds[0]:.1f} s"
     table.set(rows.measured, ok=True,
-              setting=f"{rows.measured.setting}: {ARCH_NAMES.get(cfg['arch'], cfg['arch'])} "
-                      f"{size}, batch {cfg['batch_size']}, {cfg['num_workers']} workers, "
+              setting=f"{rows.measured.setting}: {ARCH_NAMES.get(cfg.arch, cfg.arch)} "
+                      f"{size}, batch {cfg.batch_size}, {cfg.num_workers} workers, "
                       f"{plural(per_video, 'item')} per video, no validation",
               result=f"{seconds[-1]:.1f} s for {items:,} {unit} ({rate:,.0f} {unit}/s; {which})")
     full = UCF101_TRAIN_VIDEOS * per_video

@@ -70,7 +70,7 @@ class Plan:
 
 
 def gpu_plan() -> Plan:
-    from helpers.tools.bench.train import TRAIN_CASES_GPU
+    from helpers.tools.bench.step_bench import TRAIN_CASES_GPU
 
     return Plan(dry=False, video_size=(320, 240), num_frames=16, num_classes=4,
                 distinct_per_class=6, names_per_group=16, clip_short_side=128,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from helpers.errors import UserError
-from helpers.utils.files import read_json
+
+if TYPE_CHECKING:
+    from helpers.training.records import RunRecord
 
 
 def run_command(argv: list[str]) -> None:
@@ -20,10 +22,16 @@ def run_command(argv: list[str]) -> None:
         raise UserError(f"`python -m helpers {' '.join(argv)}` failed with exit code {rc}.")
 
 
-def run_config(out: Path) -> dict[str, Any] | None:
-    """A finished training run's config.json (its config and `num_train`), or None."""
-    summary = read_json(out / "config.json")
-    return summary if isinstance(summary, dict) and "config" in summary else None
+def run_config(out: Path) -> RunRecord | None:
+    """A finished training run's record (config.json: its config and `num_train`), or None."""
+    from helpers.training.records import CONFIG_JSON, RunRecord
+
+    if not (out / CONFIG_JSON).is_file():
+        return None
+    try:
+        return RunRecord.read(out)
+    except UserError:
+        return None
 
 
 def free_device() -> None:

@@ -111,7 +111,7 @@ def _train_steps(out: Path) -> int | None:
     summary = run_config(out)
     if summary is None:
         return None
-    cfg = summary["config"]
-    per_video = cfg.get("frames_per_video", 1) if cfg.get("model") == "frame" else 1
-    batches = summary.get("num_train", 0) * per_video // cfg["batch_size"]
-    return -(-batches // cfg.get("accum_steps", 1))
+    cfg = summary.config
+    per_video = cfg.frames_per_video if cfg.model == "frame" else 1
+    batches = summary.num_train * per_video // cfg.batch_size
+    return -(-batches // cfg.accum_steps)

@@ -1,4 +1,4 @@
-"""The numbers of the temporal head (helpers.training.head), for the report: its test scores
+"""The numbers of the temporal head (helpers.training.head_fit), for the report: its test scores
 beside the frame model's mean of softmaxes on the same videos, with the cluster-bootstrap
 interval and the paired sign-flip test; its own probes (features in reversed and in shuffled
 order); the held-out figures of every candidate; and on the synthetic benchmark its accuracy

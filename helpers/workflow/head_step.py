@@ -24,7 +24,7 @@ from helpers.config import HeadConfig, get_profile
 from helpers.data.splits import load_split_data
 from helpers.data.store import VideoStore
 from helpers.training.features import FeatureJob, cache_features, load_features
-from helpers.training.head import (
+from helpers.training.head_fit import (
     HEAD_PROBES,
     Selection,
     load_head,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.tools.bench.loaders import (
+from helpers.tools.bench.loader_bench import (
     CLIP_CROP,
     CLIP_LEN,
     FRAME_CROP,

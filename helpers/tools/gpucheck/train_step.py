@@ -20,7 +20,7 @@ def _shape_text(model: str, shape: Sequence[int]) -> str:
 def step_train(work: Path, compile: bool) -> int:
     import torch
 
-    from helpers.tools.bench.train import bench_train_case
+    from helpers.tools.bench.step_bench import bench_train_case
 
     plan = read_plan(work)
     peak = (read_facts(work) or DeviceFacts()).peak_tflops
