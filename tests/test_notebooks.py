@@ -9,27 +9,26 @@ import shutil
 import subprocess
 
 import pytest
-from support import run_report
 
 from helpers.evaluation import results
-from helpers.paths import NOTEBOOKS_DIR
 from helpers.workflow import pipeline
+from helpers.workflow.notebooks import find_notebooks
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def report_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    pdf = root / "report.pdf"
-    env, _ = run_report(root, "--fast", "--pdf", str(pdf), timeout=1500)
-    return {"root": root, "env": env, "pdf": pdf, "run": root / "runs" / "demo-fast",
-            "data": root / "data"}
+def report_run(fast_three_splits):
+    """Split 1 of the session's tiny three-split run (conftest.py): the same `report --fast`
+    as a one-split run, into runs/demo-fast and report.pdf."""
+    root = fast_three_splits["root"]
+    return {"root": root, "env": fast_three_splits["env"], "pdf": root / "report.pdf",
+            "run": root / "runs" / "demo-fast", "data": root / "data"}
 
 
 def test_notebooks_executed_with_outputs(report_run):
     executed = sorted((report_run["run"] / "notebooks").glob("*.ipynb"))
-    assert [p.stem for p in executed] == [p.stem for p in sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))]
+    assert [p.stem for p in executed] == [p.stem for p in find_notebooks()]
     for p in executed:
         assert '"output_type": "error"' not in p.read_text()
     assert (report_run["root"] / "figures" / "confusion_combined.png").exists()
