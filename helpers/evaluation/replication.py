@@ -176,15 +176,26 @@ def accuracy_table(numbers: Sequence[SplitNumbers]) -> pd.DataFrame:
 
 
 def pooled_test(numbers: Sequence[SplitNumbers]) -> PooledTest:
-    keys = np.concatenate([n.cluster_keys for n in numbers])
-    uniq, counts = np.unique(keys, return_counts=True)
+    return pool_clusters([n.cluster_keys for n in numbers], [n.cluster_diffs for n in numbers])
+
+
+def pool_clusters(keys: Sequence[np.ndarray], diffs: Sequence[np.ndarray]) -> PooledTest:
+    """The sign-flip test over every split's clusters at once (each flipped on its own), or
+    none when a cluster is tested in two splits (its outcomes would count twice).
+
+    >>> a, b = np.array(["x_g01", "y_g01"]), np.array(["x_g02", "y_g02"])
+    >>> pool_clusters([a, b], [np.array([1, 1]), np.array([1, 1])]).p_value  # 2 / 2**4
+    0.125
+    >>> pool_clusters([a, a], [np.array([1, 1]), np.array([1, 1])]).overlapping
+    2
+    """
+    uniq, counts = np.unique(np.concatenate(keys), return_counts=True)
     overlap = int((counts > 1).sum())
     if overlap:
         return PooledTest(None, len(uniq), overlap,
                           f"{overlap} (class, group) clusters are tested in more than one split, "
                           "so their outcomes are not separate units; no pooled p-value is given")
-    return PooledTest(stats.sign_flip_p(np.concatenate([n.cluster_diffs for n in numbers])),
-                      len(uniq), 0)
+    return PooledTest(stats.sign_flip_p(np.concatenate(diffs)), len(uniq), 0)
 
 
 def per_class_table(numbers: Sequence[SplitNumbers]) -> pd.DataFrame:

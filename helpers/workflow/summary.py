@@ -96,7 +96,7 @@ def make_summary(runs: Sequence[str | Path] = (), *, pdf_path: str | Path | None
     found = find_runs(runs, profile=profile, protocol=protocol, fast=fast)
     check_consistent(found.runs)  # refuse before starting a kernel
     src = NOTEBOOKS_DIR / SUMMARY_NOTEBOOK
-    dst = found.runs[0].root.parent / "summary" / SUMMARY_NOTEBOOK
+    dst = found.runs[0].root.parent / f"summary-{found.runs[0].root.name}" / SUMMARY_NOTEBOOK
     # the runs as given (empty: the profile's), so the notebook names absent splits alike
     params = {"runs": [str(Path(r).absolute()) for r in runs], "profile": profile,
               "protocol": protocol, "fast": fast}
