@@ -165,7 +165,7 @@ def run_report(setup: Setup | None = None, *,
         stop_path.unlink(missing_ok=True)
     # --cpu: the kernels compute on the CPU even where a GPU is visible; each split saves its
     # figures into its own folder, so that concurrent splits never overwrite each other's
-    figures_dir = split_figures_dir(setup.split)
+    figures_dir = split_figures_dir(setup.split, FIGURES_DIR)
     env = {"UCF_FIGURES_DIR": str(figures_dir), **({"CUDA_VISIBLE_DEVICES": ""} if setup.cpu else {})}
     with kernel_env(env), stop.handling(stop_path):
         for i, src in enumerate(nb_paths, 1):
