@@ -82,6 +82,53 @@ def test_the_summary_notebook_is_committed_clean_with_parameters_first():
     assert NOTEBOOKS_DIR / SUMMARY_NOTEBOOK not in find_notebooks()  # not a stage of a split
 
 
+def _split_run(split: int, root: Path, **changes) -> split_runs.SplitRun:
+    from helpers.workflow.provenance import CodeVersion
+
+    fields = dict(split=split, root=root, profile="demo", protocol="holdout", fast=True,
+                  smoke=False, synthetic=True,
+                  recipe={"frame": {"arch": "resnet18", "lr": 0.05}, "clip": {"arch": "r3d10"}},
+                  weights={"frame": None, "clip": None}, code=CodeVersion("a" * 64),
+                  report_json=None)
+    return split_runs.SplitRun(**{**fields, **changes})
+
+
+def test_consistency_names_the_one_field_that_differs(tmp_path):
+    runs = [_split_run(k, tmp_path / f"r{k}") for k in (1, 2, 3)]
+    shared = split_runs.check_consistent(runs)
+    assert {f.field for f in shared} >= {"protocol", "recipe of the frame model",
+                                         "code version"}
+    for field, change in (
+            ("protocol", {"protocol": "refit"}),
+            ("recipe of the frame model", {"recipe": {"frame": {"arch": "resnet18", "lr": 0.1},
+                                                      "clip": {"arch": "r3d10"}}}),
+            ("pretrained weights of the clip model (SHA-256)",
+             {"weights": {"frame": None, "clip": "b" * 64}}),
+            ("code version", {"code": runs[0].code.__class__("c" * 64)})):
+        odd = [*runs[:2], _split_run(3, tmp_path / "r3", **change)]
+        with pytest.raises(UserError, match=re.escape(f"differ in {field} (")) as err:
+            split_runs.check_consistent(odd)
+        assert "Split 3" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(UserError, match="no record of its code version"):
+        split_runs.check_consistent([runs[0], _split_run(2, tmp_path / "r2", code=None)])
+
+
+def test_missing_and_unfinished_run_folders_are_one_sentence_each(tmp_path):
+    unfinished = tmp_path / "runs" / "demo-split2"
+    unfinished.mkdir(parents=True)
+    (unfinished / "setup.json").write_text(json.dumps({"split": 2, "profile": "demo"}))
+    defaults = {k: tmp_path / "runs" / f"d{k}" for k in (1, 3)}
+    with pytest.raises(UserError) as err:
+        split_runs.collect([unfinished], default_roots={1: defaults[1], 3: defaults[3]})
+    message = str(err.value)
+    assert message.startswith("No finished split to summarise: Split 1 is missing: its run "
+                              f"folder {defaults[1]} does not exist; run `make report SPLIT=1`.")
+    assert (f"Split 2 is unfinished: {unfinished} has no val predictions of the frame model "
+            "yet; rerun `make report SPLIT=2` to finish it") in message
+    with pytest.raises(UserError, match="does not exist; pass finished run folders"):
+        split_runs.collect([tmp_path / "nope"], expected=())
+
+
 # ----------------------------------------------------------------------------- end to end
 def _pdftext(pdf: Path) -> str:
     if not shutil.which("pdftotext"):

@@ -23,9 +23,11 @@ from helpers.workflow.provenance import (
 )
 
 EXPECTED_SPLITS = (1, 2, 3)
-# Options that never change the weights (helpers.training.runs.FREE_OPTIONS) and the
-# pretrained file's path, which may differ between machines: the weights compare by hash.
-_NOT_RECIPE = ("num_workers", "eval_batch_size", "download_weights", "compile", "weights")
+# Options that never change the weights (helpers.training.runs.FREE_OPTIONS); the pretrained
+# file's path, which may differ between machines (the weights compare by hash); and three
+# crops, which each split chooses on its own validation groups, as it chooses its fusion.
+_NOT_RECIPE = ("num_workers", "eval_batch_size", "download_weights", "compile", "weights",
+               "three_crop")
 
 
 # ----------------------------------------------------------------------------- run folders
