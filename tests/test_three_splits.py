@@ -225,7 +225,7 @@ def test_an_absent_split_is_one_sentence_and_the_means_say_so(fast_three_splits,
     found = split_runs.collect([runs[0], runs[2]])
     assert found.splits == [1, 3] and not found.complete
     assert [a.sentence() for a in found.absent] == [
-        "Split 2 is missing: no run folder given holds it; add it to --runs or run "
+        "Split 2 is missing: no run folder given holds it; add it to `--runs` or run "
         "`make report SPLIT=2`."]
     s = replication.summarize(found, n_boot=200)
     assert "splits 1 and 3 only (2 of 3; split 2 absent)" in rep.title(found, True)

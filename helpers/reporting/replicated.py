@@ -58,8 +58,8 @@ def title(runs: RunSet, synthetic: bool) -> str:
 def absent_md(s: SplitSummary) -> str:
     """One sentence per absent split, and what the means cover."""
     if s.runs.complete:
-        return (f"Every number below is over the {s.n} splits {', '.join(map(str, s.runs.splits))}"
-                "; the spread is the sample standard deviation over them and their range.")
+        return (f"Every number below is over {s.runs.scope()}; the spread is the sample "
+                "standard deviation over them and their range.")
     lines = [f"**Not every split is here.** {a.sentence()}" for a in s.runs.absent]
     lines.append(f"Every mean and spread below is over {s.runs.scope()}, not over all "
                  f"{len(s.runs.expected)}.")
@@ -111,7 +111,7 @@ def gains_md(s: SplitSummary) -> str:
 
 
 def gains_verdict(s: SplitSummary) -> str:
-    signs = "the same sign" if s.same_sign else "not the same sign"
+    signs = "gains of the same sign" if s.same_sign else "gains of both signs"
     if s.better_everywhere:
         verdict = (f"**Combining helps in every split summarised** ({s.n} of "
                    f"{len(s.runs.expected)}): in each, the gain's interval lies above zero and "
@@ -119,7 +119,7 @@ def gains_verdict(s: SplitSummary) -> str:
     else:
         held = int((s.gains["outcome"] == "better").sum())
         verdict = (f"**Combining is not shown to help in every split**: the gain is beyond noise "
-                   f"in {held} of {s.n} splits, with {signs} in all of them, so the finding is "
+                   f"in {held} of {s.n} splits, with {signs} over the splits, so the finding is "
                    "not replicated.")
     if s.pooled.p_value is not None:
         pooled = (f"Pooled over the splits, the sign-flip test stratified by split (each of the "
@@ -130,7 +130,7 @@ def gains_verdict(s: SplitSummary) -> str:
     else:
         pooled = f"No pooled test: {s.pooled.why}; the per-split rule above decides alone."
     if not s.runs.complete:
-        pooled += f" Only {s.runs.scope()} are summarised."
+        pooled += f" Both cover {s.runs.scope()}."
     return verdict + " " + pooled
 
 
@@ -228,6 +228,6 @@ def plot_per_class_over_splits(s: SplitSummary, *, out_dir: str | os.PathLike | 
     ax.tick_params(labelsize=TICK_FONT, length=2.5, width=0.6, pad=1.5)
     ax.legend(loc="lower right", fontsize=SMALL_FONT)
     above, below = int((y > x).sum()), int((y < x).sum())
-    fig.suptitle(f"Per-class accuracy over {s.runs.scope()}: {above} classes above the "
-                 f"diagonal, {below} below", fontsize=SUPTITLE_FONT)
+    fig.suptitle(f"Per-class accuracy, mean over {s.runs.scope()}\n{above} classes above "
+                 f"the diagonal, {below} below", fontsize=SUPTITLE_FONT)
     return save_figure(fig, name, Path(out_dir) if out_dir else FIGURES_DIR / SUMMARY_FIGURES)

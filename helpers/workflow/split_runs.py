@@ -198,7 +198,8 @@ def collect(roots: Sequence[str | Path], *, expected: Sequence[int] = EXPECTED_S
         elif unknown:  # the folder given for it (most likely) is not a run folder
             why = unknown.pop(0).why
         else:
-            why = f"no run folder given holds it; add it to --runs or run `make report SPLIT={split}`"
+            why = (f"no run folder given holds it; add it to `--runs` or run "
+                   f"`make report SPLIT={split}`")
         absent.append(Absent(split, where, why))
     for extra in unknown:
         raise UserError(f"{extra.why[0].upper()}{extra.why[1:]}; pass finished run folders.")
