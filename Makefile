@@ -11,7 +11,9 @@ KERNEL  := ucf101
 PROFILE ?= demo
 DATA    ?=
 SPLITS  ?=
+# SPLIT: 1, 2, 3; `all` or a list such as 1,3 runs each split, then the summary
 SPLIT   ?= 1
+RUNS    ?=   # make summary RUNS="runs/a runs/b runs/c": the run folders, one per split
 PROTOCOL ?=   # holdout or refit (default: the profile's; runs go to runs/<profile>-<protocol>)
 GPUS    ?=   # GPUS=4: train and evaluate under torchrun, one process per GPU (per node under SLURM)
 DOWNLOAD_WEIGHTS ?=
@@ -32,7 +34,7 @@ PRACTICE ?=   # PRACTICE=1: let `make submission` zip a demo, smoke or fast repo
 LAB_ARGS ?=   # e.g. LAB_ARGS="--no-browser --port 8888 --ip 0.0.0.0" on a GPU node
 PORT    ?=   # make tensorboard PORT=6007 (default 6006)
 
-.PHONY: help venv system-deps fetch report test test-all test-fast lint lab tensorboard submission clean
+.PHONY: help venv system-deps fetch report summary test test-all test-fast lint lab tensorboard submission clean
 
 help:
 	@echo "make report      run the main job (synthetic demo by default) and render report/report.pdf"
@@ -40,6 +42,8 @@ help:
 	@echo "                 out of GPU memory: ACCUM=2 (same batch, half the memory per step)"
 	@echo "                 check it first: make report PROFILE=ucf101 DATA=... SMOKE=1"
 	@echo "                 several GPUs: make report ... GPUS=4 (torchrun, one process per GPU)"
+	@echo "                 all three splits, then report/summary.pdf: make report SPLIT=all"
+	@echo "make summary     the splits side by side (report/summary.pdf) from finished runs (RUNS=...)"
 	@echo "make fetch       on a login node: .venv, split files, ImageNet + Kinetics weights"
 	@echo "                 (KINETICS=URL|PATH for r3d50_K_200ep.pth; VIDEOS=1 for UCF-101 itself)"
 	@echo "make test        the quick test tier (a few minutes): checks the install"
@@ -47,7 +51,7 @@ help:
 	@echo "make lab         start JupyterLab with the project's kernel ($(KERNEL))"
 	@echo "make tensorboard TensorBoard on the runs' curves (RUN=runs/ucf101 PORT=6006); on a"
 	@echo "                 cluster node: ssh -L 6006:<node>:6006 you@login, open localhost:6006"
-	@echo "make submission  write the turn-in zip (report.pdf + code)"
+	@echo "make submission  write the turn-in zip (report.pdf + code; SPLIT=k hands in split k)"
 	@echo "make lint        ruff"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -100,8 +104,13 @@ lab: $(STAMP)
 tensorboard: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir $(or $(RUN),runs) --port $(or $(strip $(PORT)),6006) --bind_all
 
+# Needs no GPU, no data and no stores: after an array job's splits, on a login node.
+summary: $(STAMP)
+	$(PY) -m helpers summary --profile $(PROFILE) $(if $(strip $(PROTOCOL)),--protocol $(PROTOCOL)) \
+		$(if $(strip $(RUNS)),--runs $(RUNS))
+
 submission: $(STAMP)
-	$(PY) -m helpers submission $(if $(PRACTICE),--practice)
+	$(PY) -m helpers submission --split $(SPLIT) $(if $(PRACTICE),--practice)
 
 clean:
-	rm -rf runs figures/*.png figures/*.pdf report/*.pdf submission
+	rm -rf runs figures/*.png figures/*.pdf figures/split* figures/summary report/*.pdf submission

@@ -25,7 +25,7 @@ from support import run_report
 from helpers.data.synthetic import load_class_meta
 from helpers.evaluation.predictions import Predictions, align, load
 from helpers.evaluation.stats import paired_test
-from helpers.paths import NOTEBOOKS_DIR
+from helpers.workflow.notebooks import find_notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +108,7 @@ def test_plain_nbconvert_runs_all_four_notebooks_unchanged(demo_run, tmp_path):
     # Default parameters: profile "demo", runs/demo and data/synthetic, which the run above
     # made (under UCF_RUNS_DIR / UCF_DATA_DIR), so every step finds its work done.
     jupyter = Path(sys.executable).parent / "jupyter"
-    notebooks = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))
+    notebooks = find_notebooks()
     assert [p.name[:2] for p in notebooks] == ["01", "02", "03", "04"]
     for nb in notebooks:
         out = subprocess.run([str(jupyter), "nbconvert", "--to", "notebook", "--execute",
