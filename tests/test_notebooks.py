@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from helpers.evaluation import results
-from helpers.workflow.notebooks import find_notebooks
 from helpers.workflow import pipeline
+from helpers.workflow.notebooks import find_notebooks
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ import pandas as pd
 
 from helpers.errors import UserError
 from helpers.evaluation import probes, stats
-from helpers.evaluation.head import HEAD
+from helpers.evaluation.head_scores import HEAD
 from helpers.evaluation.metrics import ModelSummary
 from helpers.evaluation.results import CLIP, FRAME, FUSED, TOPK, Results, analyze, kind_accuracy
 from helpers.evaluation.stats import Gain
