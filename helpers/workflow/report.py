@@ -33,6 +33,7 @@ from helpers.errors import Preempted, UserError
 from helpers.paths import FIGURES_DIR, REPORT_DIR, RUNS_DIR
 from helpers.reporting.render import check_tex, render_pdf
 from helpers.utils import stop
+from helpers.utils.allocation import resolve_gpus
 from helpers.utils.argtypes import positive_int
 from helpers.utils.environment import check_device
 from helpers.utils.io import atomic_path
@@ -282,10 +283,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="train and evaluate in fp32 on CUDA (default: bf16 autocast)")
     parser.add_argument("--download-weights", action="store_true",
                         help="let torchvision download missing ImageNet weights (needs internet)")
-    parser.add_argument("--gpus", metavar="N", type=positive_int, default=1,
+    parser.add_argument("--gpus", metavar="N", type=positive_int, default=None,
                         help="processes per node, one per GPU: more than 1 trains and "
                              "evaluates under torchrun (DDP); inside a SLURM allocation of "
-                             "several nodes, on every node (without CUDA: N gloo processes)")
+                             "several nodes, on every node (without CUDA: N gloo processes; "
+                             "default: the GPUs the allocation holds, else 1)")
     parser.add_argument("--fast", action="store_true", help="tiny test-only configuration")
     parser.add_argument("--only", metavar="01,02,...", default=None,
                         help="run only these stages; the PDF is rendered only when 04 runs")
@@ -313,7 +315,7 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
                  norm=args.norm or "", stores_dir=args.stores or "",
                  protocol=args.protocol or "", cpu=args.cpu,
                  batch_size=args.batch_size or "", accum_steps=args.accum_steps or 0,
-                 amp=not args.no_amp, gpus=args.gpus)
+                 amp=not args.no_amp, gpus=resolve_gpus(args.gpus))
 
 
 def run(args: argparse.Namespace) -> int:
