@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("helpers.evaluation.evaluate", "whole-video predictions into a predictions file"),
     "fuse": ("helpers.evaluation.fusion", "fuse the two models' predictions"),
     "report": ("helpers.workflow.report", "run notebooks 01-04 and render report/report.pdf"),
+    "pdf": ("helpers.workflow.pdf", "render the PDF of a finished run folder (no GPU, data "
+            "or training: a login node)"),
     "bench": ("helpers.tools.bench", "data and training throughput benchmarks"),
     "gpu-check": ("helpers.tools.gpucheck", "GPU node check behind scripts/gpu-check.sh, step by step"),
     "submission": ("helpers.workflow.submission", "write the turn-in zip (report + code)"),
