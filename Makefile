@@ -37,7 +37,7 @@ WORKERS ?=   # data loader workers per process (default: the allocation's CPUs s
 ifeq ($(origin PIP_CACHE_DIR),undefined)
 export PIP_NO_CACHE_DIR := 1
 endif
-TB_PORT := $(or $(strip $(PORT)),$(shell echo $$(( 6006 + $$(id -u) % 1000 ))))
+TB_PORT = $(or $(strip $(PORT)),$(shell echo $$(( 6006 + $$(id -u) % 1000 ))))
 TORCH_BUILD = $(if $(strip $(TORCH_CUDA)),$(PY) helpers/utils/torchbuild.py --cuda $(strip $(TORCH_CUDA)) --run)
 
 .PHONY: help venv system-deps fetch report pdf test test-fast lint lab tensorboard submission clean
