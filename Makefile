@@ -38,7 +38,7 @@ ifeq ($(origin PIP_CACHE_DIR),undefined)
 export PIP_NO_CACHE_DIR := 1
 endif
 TB_PORT = $(or $(strip $(PORT)),$(shell echo $$(( 6006 + $$(id -u) % 1000 ))))
-TORCH_BUILD = $(if $(strip $(TORCH_CUDA)),$(PY) helpers/utils/torchbuild.py --cuda $(strip $(TORCH_CUDA)) --run)
+TORCH_BUILD = $(if $(strip $(TORCH_CUDA)),$(PY) -m helpers torch-build --cuda $(strip $(TORCH_CUDA)) --run)
 
 .PHONY: help venv system-deps fetch report pdf test test-fast lint lab tensorboard submission clean
 

@@ -7,10 +7,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from helpers.utils import torchbuild
 from helpers.utils.torchbuild import BuildError, choose, pinned, pip_command
@@ -96,14 +96,17 @@ def test_pip_command_installs_the_pinned_versions_from_pytorchs_index():
             "--index-url", f"https://download.pytorch.org/whl/{build}"]
 
 
-def test_the_script_prints_its_choice_and_command_with_the_standard_library_alone():
-    script = REPO / "helpers" / "utils" / "torchbuild.py"
-    done = subprocess.run([sys.executable, "-I", str(script), "--cuda", "cu126"],
-                          capture_output=True, text=True)  # -I: no helpers on the path
+def test_the_command_prints_its_choice_and_runs_before_the_project_is_installed(tmp_path):
+    # from the repository root, as the Makefile runs it, with nothing but the standard
+    # library importable: the venv has only pip at that point
+    cmd = [sys.executable, "-S", "-m", "helpers", "torch-build"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run([*cmd, "--cuda", "cu126"], cwd=REPO, capture_output=True, text=True,
+                          env=env)
     assert done.returncode == 0, done.stderr
     first, second = done.stdout.splitlines()
     assert first == "torch build: cu126; TORCH_CUDA=cu126"
     assert second.endswith("--index-url https://download.pytorch.org/whl/cu126")
-    done = subprocess.run([sys.executable, "-I", str(script), "--cuda", "cu99"],
-                          capture_output=True, text=True)
+    done = subprocess.run([*cmd, "--cuda", "cu99"], cwd=REPO, capture_output=True, text=True,
+                          env=env)
     assert done.returncode == 1 and done.stderr.startswith("error: TORCH_CUDA=cu99 is not")

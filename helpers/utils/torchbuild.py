@@ -6,7 +6,8 @@ installs the same versions from PyTorch's own index built for that CUDA; `auto` 
 driver (`nvidia-smi`, else /proc/driver/nvidia/version) and picks the newest build it runs,
 and keeps the default where no GPU is visible (a login node: run `make fetch` with the build
 of the compute nodes instead). Runs with the standard library alone, before the venv has
-anything else: `python helpers/utils/torchbuild.py --cuda auto [--run]`.
+anything else (`python -m helpers torch-build --cuda auto [--run]` from the repository root
+works before the project is installed).
 
 >>> choose("auto", (535, 104)).build
 'cu126'
@@ -73,7 +74,7 @@ def choose(cuda: str, driver: tuple[int, int] | None) -> Choice:
     if driver is None:
         return Choice(None, "TORCH_CUDA=auto found no NVIDIA driver here, so it keeps the "
                       "default wheels (set TORCH_CUDA=cu126|cu128|cu130 for the compute nodes)")
-    shown = "%d.%02d" % driver
+    shown = f"{driver[0]}.{driver[1]:02d}"
     for build, oldest in MIN_DRIVER:
         if driver >= oldest:
             return Choice(build, f"TORCH_CUDA=auto: driver {shown} runs {build} (needs "
@@ -98,13 +99,14 @@ def pip_command(python: str, build: str, pins: list[str]) -> list[str]:
             "--index-url", f"{INDEX}{build}"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cuda", default="", help="auto, cu126, cu128, cu130 or cpu")
     parser.add_argument("--requirements", default=str(Path(__file__).resolve().parents[2]
                                                       / "requirements.txt"))
     parser.add_argument("--run", action="store_true", help="run pip (else print its command)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         choice = choose(args.cuda, driver_version() if args.cuda.strip() == "auto" else None)
         print(f"torch build: {choice.build or 'default (PyPI)'}; {choice.reason}", flush=True)
@@ -116,7 +118,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(" ".join(cmd), flush=True)
     return subprocess.run(cmd).returncode if args.run else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

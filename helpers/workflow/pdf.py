@@ -74,7 +74,8 @@ def render_command(run_dir: Path) -> str:
 
 
 def pending_sentence(run_dir: Path, missing: str) -> str:
-    return (f"The PDF is pending: {missing} is not on this machine, but every result is "
+    verb = "are" if " and " in missing else "is"
+    return (f"The PDF is pending: {missing} {verb} not on this machine, but every result is "
             f"computed; render it where TeX is installed (a login node) with: "
             f"{render_command(run_dir)}  (or python -m helpers pdf --run {run_dir})")
 

@@ -95,8 +95,8 @@ args+=(${extra[@]+"${extra[@]}"})
 
 report() {
     # in the background, so that the trap runs as soon as the signal comes
-    say "$PYTHON -m helpers report ${args[*]} $*"
-    "$PYTHON" -m helpers report "${args[@]}" "$@" &
+    say "$PYTHON -m helpers report $*"
+    "$PYTHON" -m helpers report "$@" &
     local child=$! rc
     while :; do
         interrupted=0
@@ -119,13 +119,15 @@ finish() {  # after a report that did not succeed: requeue when it stopped, else
 
 say "on $(hostname); split $SPLIT; runs in $UCF_RUNS_DIR, stores in $STORES"
 if [ "$SMOKE" = 1 ] && [ ! -e "$smoke_passed" ]; then
-    report --smoke
+    smoke_args=()  # a smoke run checks the real data: never --fast
+    for a in "${args[@]}"; do [ "$a" = --fast ] || smoke_args+=("$a"); done
+    report "${smoke_args[@]}" --smoke
     rc=$?
     [ "$rc" = 0 ] || finish "$rc"
     touch "$smoke_passed"
     say "smoke run passed (delete $smoke_passed to run it again)"
 fi
-report
+report "${args[@]}"
 rc=$?
 [ "$rc" = 0 ] || finish "$rc"
 rm -f "$requeues"
