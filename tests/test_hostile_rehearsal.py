@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import test_rehearsal
 from test_rehearsal import _tree, _weights
 
 pytestmark = pytest.mark.slow
@@ -86,7 +87,10 @@ def hostile(ucf_splits_dir, ucf_clip):
     # not under pytest's tmp folder: root's is closed to other users
     root = Path(tempfile.mkdtemp(prefix="ucf-hostile-"))
     root.chmod(0o755)
-    tree = _tree(root / "data" / "ucf101", ucf_splits_dir, ucf_clip)
+    with pytest.MonkeyPatch.context() as m:  # half the videos, one 16-frame window each
+        m.setattr(test_rehearsal, "PER_CLASS", {"train": 2, "val": 1, "test": 1})
+        m.setattr(test_rehearsal, "FRAMES", 16)
+        tree = _tree(root / "data" / "ucf101", ucf_splits_dir, ucf_clip)
     weights = _weights(root / "weights")
     bin_dir = root / "bin"
     bin_dir.mkdir()
@@ -121,7 +125,9 @@ def _env(h: dict, **more: str) -> dict[str, str]:
             "UCF_FLOCK_ERRNO": "ENOSYS", "PROFILE": "ucf101", "DATA": str(h["tree"]),
             "WEIGHTS": str(h["weights"]["r3d50_K_200ep.pth"]), "IMAGENET_WEIGHTS": "",
             "SMOKE": "1", "STOP_GRACE": "600",
-            "REPORT_ARGS": f"--fast --cpu --protocol holdout --pdf {root}/report-fast.pdf",
+            # tiny batches: a --fast run keeps the profile's (128 frames), more than the tree
+            "REPORT_ARGS": f"--fast --cpu --protocol holdout --batch-size frame=4,clip=2 "
+                           f"--pdf {root}/report-fast.pdf",
             **more}
 
 
