@@ -87,8 +87,9 @@ def hostile(ucf_splits_dir, ucf_clip):
     # not under pytest's tmp folder: root's is closed to other users
     root = Path(tempfile.mkdtemp(prefix="ucf-hostile-"))
     root.chmod(0o755)
-    with pytest.MonkeyPatch.context() as m:  # half the videos, one 16-frame window each
-        m.setattr(test_rehearsal, "PER_CLASS", {"train": 2, "val": 1, "test": 1})
+    with pytest.MonkeyPatch.context() as m:  # fewer videos (fusion fits on 2 per class), one
+        # 16-frame window each
+        m.setattr(test_rehearsal, "PER_CLASS", {"train": 2, "val": 2, "test": 1})
         m.setattr(test_rehearsal, "FRAMES", 16)
         tree = _tree(root / "data" / "ucf101", ucf_splits_dir, ucf_clip)
     weights = _weights(root / "weights")
@@ -107,9 +108,17 @@ def hostile(ucf_splits_dir, ucf_clip):
         for top in root.iterdir():  # not sysbin's links: /usr/bin/X11 links to itself
             for path in [top] if top == sysbin else [top, *top.rglob("*")]:
                 os.lchown(path, *owner)
-    yield {"root": root, "tree": tree, "weights": weights, "owner": owner,
+    jobs: list[subprocess.Popen] = []
+    yield {"root": root, "tree": tree, "weights": weights, "owner": owner, "jobs": jobs,
            "path": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent),
                                     str(sysbin)])}
+    for job in jobs:  # a failed assertion leaves no job running: SIGTERM stops the report
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGTERM)
+            try:
+                job.wait(120)
+            except subprocess.TimeoutExpired:
+                os.killpg(job.pid, signal.SIGKILL)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -135,8 +144,11 @@ def _start(h: dict, env: dict[str, str], log: Path) -> subprocess.Popen:
     ids = {} if h["owner"] is None else dict(user=h["owner"][0], group=h["owner"][1],
                                              extra_groups=[])
     with open(log, "ab") as out:
-        return subprocess.Popen(["bash", str(SLURM)], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, cwd=h["root"], **ids)
+        job = subprocess.Popen(["bash", str(SLURM)], env=env, stdout=out,
+                               stderr=subprocess.STDOUT, cwd=h["root"],
+                               start_new_session=True, **ids)
+    h["jobs"].append(job)
+    return job
 
 
 def test_first_cluster_job_survives_no_tex_refused_requeue_and_no_flock(hostile):
