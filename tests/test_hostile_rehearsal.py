@@ -92,6 +92,16 @@ def hostile(ucf_splits_dir, ucf_clip):
         m.setattr(test_rehearsal, "PER_CLASS", {"train": 2, "val": 2, "test": 1})
         m.setattr(test_rehearsal, "FRAMES", 16)
         tree = _tree(root / "data" / "ucf101", ucf_splits_dir, ucf_clip)
+    # split files listing only the tree's videos (SPLITS=): a --fast run trains on the whole
+    # list, and refuses a store that lacks most of it
+    splits = root / "splits"
+    splits.mkdir()
+    shutil.copy(ucf_splits_dir / "classInd.txt", splits)
+    for name in ("trainlist01.txt", "testlist01.txt"):
+        lines = (ucf_splits_dir / name).read_bytes().splitlines(keepends=True)
+        (splits / name).write_bytes(b"".join(
+            line for line in lines if line.strip() and
+            (tree / "UCF-101" / line.split()[0].decode()).is_file()))
     weights = _weights(root / "weights")
     bin_dir = root / "bin"
     bin_dir.mkdir()
@@ -109,7 +119,7 @@ def hostile(ucf_splits_dir, ucf_clip):
             for path in [top] if top == sysbin else [top, *top.rglob("*")]:
                 os.lchown(path, *owner)
     jobs: list[subprocess.Popen] = []
-    yield {"root": root, "tree": tree, "weights": weights, "owner": owner, "jobs": jobs,
+    yield {"root": root, "tree": tree, "splits": splits, "weights": weights, "owner": owner, "jobs": jobs,
            "path": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent),
                                     str(sysbin)])}
     for job in jobs:  # a failed assertion leaves no job running: SIGTERM stops the report
@@ -132,6 +142,7 @@ def _env(h: dict, **more: str) -> dict[str, str]:
             "TORCH_HOME": str(h["weights"]["torch_home"]), "MPLCONFIGDIR": str(root / "mpl"),
             "SLURM_SUBMIT_DIR": str(REPO), "SCRATCH_DIR": str(root / "scratch"),
             "UCF_FLOCK_ERRNO": "ENOSYS", "PROFILE": "ucf101", "DATA": str(h["tree"]),
+            "SPLITS": str(h["splits"]),
             "WEIGHTS": str(h["weights"]["r3d50_K_200ep.pth"]), "IMAGENET_WEIGHTS": "",
             "SMOKE": "1", "STOP_GRACE": "600",
             # tiny batches: a --fast run keeps the profile's (128 frames), more than the tree
@@ -194,7 +205,8 @@ def test_first_cluster_job_survives_no_tex_refused_requeue_and_no_flock(hostile)
     before = _digest(run)
     assert before
     login = {**_env(h), "PATH": os.environ["PATH"], "CUDA_VISIBLE_DEVICES": ""}
-    for key in ("UCF_FLOCK_ERRNO", "DATA", "WEIGHTS", "SCRATCH_DIR", "SLURM_SUBMIT_DIR"):
+    for key in ("UCF_FLOCK_ERRNO", "DATA", "SPLITS", "WEIGHTS", "SCRATCH_DIR",
+                "SLURM_SUBMIT_DIR"):
         login.pop(key)
     if shutil.which("xelatex") is None or shutil.which("pandoc") is None:
         pytest.skip("the login-node step needs xelatex and pandoc")
