@@ -25,6 +25,10 @@ CODE = {
     "Makefile": "all:\n",
     ".ci/run": "#!/bin/sh\n",
     "scripts/system-deps.sh": "#!/bin/sh\n",
+    "scripts/cluster/job.sh": "set -u\n",
+    "scripts/cluster/ucf101.slurm": "#!/bin/bash\n",  # they source job.sh: reproducing needs them
+    "scripts/cluster/ucf101.pbs": "#!/bin/bash\n",
+    "docs/DESIGN.md": "# Design\n",
     "helpers/__init__.py": "",
     "helpers/data/store.py": "X = 1\n",  # a code package named data/ is code, not a store
     "tests/test_x.py": "def test(): pass\n",

@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING
 from helpers.config import NORMS, PROTOCOLS, get_profile
 from helpers.errors import Preempted, UserError
 from helpers.paths import FIGURES_DIR, REPORT_DIR, RUNS_DIR
-from helpers.reporting.render import check_tex, render_pdf
+from helpers.reporting.render import check_tex
 from helpers.utils import stop
+from helpers.utils.allocation import resolve_gpus
 from helpers.utils.argtypes import positive_int
 from helpers.utils.environment import check_device
 from helpers.utils.io import atomic_path
-from helpers.workflow import launch, timings
+from helpers.workflow import launch, pdf, timings
 from helpers.workflow.multisplit import (
     split_arg,
     split_figures_dir,
@@ -54,7 +55,7 @@ from helpers.workflow.notebooks import (
     find_notebooks,
     kernel_env,
 )
-from helpers.workflow.provenance import stamp_path, write_code_version, write_stamp
+from helpers.workflow.provenance import write_code_version
 
 if TYPE_CHECKING:
     from helpers.workflow.pipeline import Setup
@@ -125,8 +126,9 @@ def run_report(setup: Setup | None = None, *,
     """Execute the notebooks in order with `setup` as their parameters, then render the
     last one to `pdf_path`.
 
-    `pdf_path=None` skips rendering. Returns the PDF path, or the run folder when no
-    PDF was rendered.
+    `pdf_path=None` skips rendering. Without TeX every notebook still runs, and the PDF is
+    left pending (`<run>/pdf.json`, rendered by `make pdf`) with one sentence saying how.
+    Returns the PDF path, or the run folder when no PDF was rendered.
     """
     from helpers.workflow.pipeline import Setup, check_weights, data_paths
 
@@ -136,12 +138,14 @@ def run_report(setup: Setup | None = None, *,
     for path in nb_paths:
         if not path.is_file():
             raise UserError(f"Notebook {path} does not exist.")
+    no_tex = ""
     if pdf_path is not None:
         try:
             check_tex()
-        except UserError as exc:  # run the notebooks anyway: their work is kept for a rerun
-            print(f"warning: {exc} The notebooks run first; rerun once TeX is installed.",
-                  file=sys.stderr, flush=True)
+        except UserError as exc:  # compute nodes seldom have TeX: compute all, render later
+            no_tex = " and ".join(t for t in ("xelatex", "pandoc") if shutil.which(t) is None)
+            print(f"note: {exc} Every notebook runs all the same; the PDF is rendered "
+                  "afterwards with `make pdf`.", file=sys.stderr, flush=True)
     run_path = resolve_run_dir(setup)
     setup = setup.replace(run_dir=str(run_path))
     check_device(setup.profile, needs_gpu=get_profile(setup.profile).needs_gpu,
@@ -182,18 +186,17 @@ def run_report(setup: Setup | None = None, *,
     if executed:  # the code that computed this run, which the summary over splits compares
         write_code_version(run_path)
 
-    result = run_path
+    result, pending = run_path, ""
     if pdf_path is not None and executed:
         src, dst = executed[-1]
-        print(f"rendering {dst.name} -> {pdf_path}", flush=True)
-        t0 = time.time()
-        result = render_pdf(dst, pdf_path, source_dir=src.parent, title=report_title(setup))
-        stamp_report(result, setup, run_path)
-        timings.add(run_path, "render", time.time() - t0, 1, replace=True)
-        for src_file in (Path(result), stamp_path(result)):  # the run keeps both
-            with atomic_path(run_path / src_file.name) as tmp:
-                shutil.copyfile(src_file, tmp)
-        print(f"rendered in {time.time() - t0:.1f} s", flush=True)
+        pdf.save_job(run_path, pdf.make_job(
+            run_path, dst, src.parent, Path(pdf_path), title=report_title(setup),
+            profile=setup.profile, split=setup.split, synthetic=data_paths(setup).synthetic,
+            smoke=setup.smoke, fast=setup.fast))
+        if no_tex:
+            pending = pdf.pending_sentence(run_path, no_tex)
+        else:
+            result = pdf.render_run(run_path, Path(pdf_path))
     figures = collect_figures(run_path, started, figures_dir)
     if figures:
         print(f"copied {len(figures)} figure(s) into {run_path / 'figures'}", flush=True)
@@ -205,19 +208,9 @@ def run_report(setup: Setup | None = None, *,
 
         print(format_forecast(forecast(setup)), flush=True)
     print(f"report: finished in {time.time() - started:.1f} s", flush=True)
+    if pending:
+        print(pending, flush=True)
     return result
-
-
-def stamp_report(pdf: Path, setup: Setup, run_path: Path) -> None:
-    """Record beside the PDF which run it describes (`make submission` reads it)."""
-    from helpers.workflow.pipeline import data_paths
-
-    try:
-        run = run_path.relative_to(Path.cwd())
-    except ValueError:
-        run = run_path
-    write_stamp(pdf, profile=setup.profile, split=setup.split, run=run,
-                synthetic=data_paths(setup).synthetic, smoke=setup.smoke, fast=setup.fast)
 
 
 def report_title(setup: Setup) -> str:
@@ -301,10 +294,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="train and evaluate in fp32 on CUDA (default: bf16 autocast)")
     parser.add_argument("--download-weights", action="store_true",
                         help="let torchvision download missing ImageNet weights (needs internet)")
-    parser.add_argument("--gpus", metavar="N", type=positive_int, default=1,
+    parser.add_argument("--gpus", metavar="N", type=positive_int, default=None,
                         help="processes per node, one per GPU: more than 1 trains and "
                              "evaluates under torchrun (DDP); inside a SLURM allocation of "
-                             "several nodes, on every node (without CUDA: N gloo processes)")
+                             "several nodes, on every node (without CUDA: N gloo processes; "
+                             "default: the GPUs the allocation holds, else 1)")
     parser.add_argument("--fast", action="store_true", help="tiny test-only configuration")
     parser.add_argument("--only", metavar="01,02,...", default=None,
                         help="run only these stages; the PDF is rendered only when 04 runs")
@@ -334,7 +328,7 @@ def setup_from_args(args: argparse.Namespace) -> Setup:
                  norm=args.norm or "", stores_dir=args.stores or "",
                  protocol=args.protocol or "", cpu=args.cpu,
                  batch_size=args.batch_size or "", accum_steps=args.accum_steps or 0,
-                 amp=not args.no_amp, gpus=args.gpus)
+                 amp=not args.no_amp, gpus=resolve_gpus(args.gpus))
 
 
 def run(args: argparse.Namespace) -> int:

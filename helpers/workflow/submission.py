@@ -12,7 +12,8 @@ The report is identified by the record `report` writes beside it (`report/report
 
 Members: `report.pdf` and `report.json` at the root, then (repo-relative) `helpers/**/*.py`,
 `notebooks/*.ipynb` with outputs stripped, `tests/**/*.py`, README.md, requirements.txt,
-pyproject.toml, Makefile, `.ci/run`, `scripts/*.sh` and `data_manifest/**`. In a git checkout only
+pyproject.toml, Makefile, `.ci/run`, the scripts (`*.sh`, `*.slurm`, `*.pbs`), `docs/*.md`
+and `data_manifest/**`. In a git checkout only
 tracked files are taken, so ignored or untracked junk never slips in; untracked files
 (or ignored) files that would match are named so they are not lost silently. Models, checkpoints,
 predictions, stores, videos and runs are refused whatever their path.
@@ -40,7 +41,8 @@ DEFAULT_OUT = REPO_ROOT / "submission" / "ucf101_submission.zip"
 INCLUDE_FILES = {"README.md", "requirements.txt", "pyproject.toml", "Makefile", ".ci/run"}
 # (top folder, file pattern); the pattern applies to the name at any depth below the folder
 INCLUDE_TREES = (("helpers", "*.py"), ("tests", "*.py"), ("data_manifest", "*"),
-                 ("scripts", "*.sh"))
+                 ("scripts", "*.sh"), ("scripts", "*.slurm"), ("scripts", "*.pbs"),
+                 ("docs", "*.md"))  # every script a reader needs to reproduce the run
 INCLUDE_FLAT = (("notebooks", "*.ipynb"),)  # directly inside the folder only
 REFUSED_SUFFIXES = {".pt", ".pth", ".ckpt", ".h5", ".hdf5", ".avi", ".mp4", ".npz", ".zip"}
 REFUSED_TOP = {"runs", "data", "submission", "figures", "report", ".venv"}
