@@ -27,6 +27,7 @@ from helpers.paths import DataPaths, RunPaths
 
 MAX_VIDEOS = 48
 PER_CLASS = 2
+WRAP_CHARS = 100  # characters of an overlay row's heading per printed line
 MODEL_NAMES = {"frame": "2D (frames)", "clip": "3D (clip)"}
 NO_NETWORKS = ("No attention maps: this run folder holds the predictions but not the trained "
                "networks, and a map is computed from a network, not from its predictions.")
@@ -252,7 +253,7 @@ def plot_overlays(am: AttentionMaps, rows: list[tuple[str, str]], store, *, per_
     from helpers.data.sampling import spaced
     from helpers.reporting import plots
 
-    fig = Figure(figsize=(plots.PRINT_WIDTH_IN, 0.3 + 1.05 * len(rows)),
+    fig = Figure(figsize=(plots.PRINT_WIDTH_IN, 0.3 + 1.15 * len(rows)),
                  layout="constrained", dpi=plots.DPI)
     subs = np.atleast_1d(fig.subfigures(len(rows), 1))
     for sub, (heading, video) in zip(subs, rows, strict=True):
@@ -271,8 +272,10 @@ def plot_overlays(am: AttentionMaps, rows: list[tuple[str, str]], store, *, per_
                              fontsize=plots.SMALL_FONT, pad=1)
         preds = ", ".join(f"{'2D' if m == 'frame' else '3D'} says {am.class_names[vms[m].target]}"
                           for m in attr.KINDS)
-        sub.suptitle(f"{heading}  [{stem}; {preds}]", fontsize=plots.SMALL_FONT, x=0.01,
-                     ha="left")
+        text = f"{heading}  [{stem}; {preds}]"
+        if len(text) > WRAP_CHARS:  # one line holds about this many at this size
+            text = f"{heading}\n[{stem}; {preds}]"
+        sub.suptitle(text, fontsize=plots.SMALL_FONT, x=0.01, ha="left")
     if title:
         fig.suptitle(title, fontsize=plots.SUPTITLE_FONT)
     return plots.save_figure(fig, name)
@@ -314,7 +317,8 @@ def plot_profiles(am: AttentionMaps, classes: list[str], kinds: dict[str, str] |
     ax.set_xlabel("frame of the window", fontsize=plots.LABEL_FONT)
     ax.set_ylabel("share of the 3D map", fontsize=plots.LABEL_FONT)
     ax.tick_params(labelsize=plots.TICK_FONT)
-    ax.legend(fontsize=plots.SMALL_FONT, ncol=2)
+    ax.set_ylim(0, None)  # against zero: an even profile looks flat, not noisy
+    ax.legend(fontsize=plots.SMALL_FONT, ncol=3, loc="lower center")
     ax.set_title("Where in the window the 3D model's evidence lies", fontsize=plots.TITLE_FONT)
     return plots.save_figure(fig, name)
 
