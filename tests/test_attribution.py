@@ -142,3 +142,49 @@ def test_the_score_table_gives_intervals_over_clusters():
     assert r["pointing_lo"] <= r["pointing"] <= r["pointing_hi"]
     assert r["pointing_gain_lo"] > 0
     assert "above the area baseline" in attention.verdicts(table)
+
+
+def test_maps_are_computed_once_cached_and_are_captums(tiny_bench, tmp_path):
+    """`compute_maps` on both (untrained) networks of a run folder: one map per frame of the
+    clip model's middle window for the frame model, one over the window for the clip model,
+    equal to a direct captum call for the asked class, then read back from the cache."""
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    from helpers.config import get_profile
+    from helpers.data.store import VideoStore
+    from helpers.models import build_model
+    from helpers.training.runs import MODEL, save_model
+
+    store = VideoStore(tiny_bench["store"])
+    names = store.class_names
+    dirs = {}
+    for kind in attr.KINDS:
+        cfg = get_profile("demo").config(kind)  # type: ignore[arg-type]
+        torch.manual_seed(0)
+        net = build_model(cfg.arch, len(names), weights=None, widen_factor=cfg.widen_factor)
+        dirs[kind] = tmp_path / "run" / kind
+        dirs[kind].mkdir(parents=True)
+        save_model(dirs[kind] / MODEL, cfg, net, names, {}, [])
+    videos = [store.videos[0].name, store.videos[-1].name]
+    targets = {k: {v: 3 for v in videos} for k in attr.KINDS}
+    stores = {k: tiny_bench["store"] for k in attr.KINDS}
+    maps = attr.compute_maps(tmp_path / "run", dirs, stores, targets, videos, "cpu")
+    frame, clip = maps["frame"][videos[0]], maps["clip"][videos[0]]
+    assert frame.cam.shape == (16, 56, 56) and clip.cam.shape == (16, 28, 28)
+    assert np.array_equal(frame.frames, clip.frames) and frame.layer == "layer3"
+    assert clip.layer == "layer2" and clip.grid == (4, 4, 4)
+
+    m = attr.load_model(dirs["clip"], tiny_bench["store"])
+    x, _ = attr.model_input(m, videos[0], clip.frames)
+    raw = LayerGradCam(m.net.backbone, m.net.backbone.layer2).attribute(
+        m.net.normalize(x), target=3, relu_attributions=True)
+    direct = LayerAttribution.interpolate(raw, (16, 28, 28), interpolate_mode="trilinear")
+    direct = direct[0, 0].detach().numpy()
+    assert np.allclose(direct, clip.cam, rtol=1e-2, atol=1e-3 * float(direct.max()))
+
+    cached = sorted((tmp_path / "run" / attr.CACHE_DIR).rglob("*.npz"))
+    assert len(cached) == 4
+    mtimes = [p.stat().st_mtime_ns for p in cached]
+    again = attr.compute_maps(tmp_path / "run", dirs, stores, targets, videos, "cpu")
+    assert [p.stat().st_mtime_ns for p in cached] == mtimes  # read back, not recomputed
+    assert np.array_equal(again["clip"][videos[0]].cam, clip.cam)

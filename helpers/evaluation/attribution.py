@@ -233,6 +233,7 @@ def compute_maps(run_root: str | os.PathLike, model_dirs: dict[str, Path],
                 layers[kind] = target_layer(m.net, x, kind)
             layer, tgt = layers[kind]
             cam = grad_cam(m.net, layer, x, targets[kind][video]).detach().float().cpu().numpy()
+            cam = cam.astype(np.float16).astype(np.float32)  # as the cache keeps it
             vm = VideoMap(Path(video).stem, kind, cam, frames, targets[kind][video], box,
                           tgt.name, tgt.grid)
             _write_cached(_cache_path(root, kind, video), vm, m.sha256)
