@@ -3,8 +3,9 @@ overlays of both models on the same frames, the clip model's temporal profile, a
 scores against the synthetic benchmark's regions (`helpers.evaluation.attribution`).
 
 A few dozen videos at most: those the frame strips above show (the notable confused pairs
-and the classes with the largest 3D gain), and a sample for the scores of up to
-`PER_CLASS` test videos per class from distinct groups, `MAX_VIDEOS` in all. Without the
+and the classes with the largest 3D gain, at most 9), and a sample for the scores of up to
+`PER_CLASS` test videos per class from distinct groups, `MAX_VIDEOS` in all. Only the sample
+is scored: the videos shown are chosen for their errors, which would bias the scores. Without the
 trained networks (a run folder of predictions only) or without ground truth (UCF-101, or a
 benchmark generated before its masks existed) the section says so in one sentence.
 """
@@ -48,7 +49,7 @@ class AttentionMaps:
     maps: dict[str, dict[str, attr.VideoMap]] = field(default_factory=dict)
     pair_rows: list[tuple[str, str]] = field(default_factory=list)  # (title, video)
     gain_rows: list[tuple[str, str]] = field(default_factory=list)
-    scores: pd.DataFrame | None = None  # per video and model, with the region's kind
+    scores: pd.DataFrame | None = None  # per sampled video and model, with the region's kind
     class_names: list[str] = field(default_factory=list)
 
     def get(self, video: str, model: str) -> attr.VideoMap:
@@ -122,11 +123,12 @@ def report_maps(res: Results, data: DataPaths, run: RunPaths,
     except UserError:
         gain_rows = []
     shown = [v for _, v in pair_rows + gain_rows]
-    videos = list(dict.fromkeys(shown + _sample(res, in_stores)))
+    sample = _sample(res, in_stores)
+    videos = list(dict.fromkeys(shown + sample))
     maps = attr.compute_maps(run.root, dirs, stores, _targets(res, videos), videos, device)
     maps = {k: {Path(v).stem: m for v, m in by.items()} for k, by in maps.items()}
     am = AttentionMaps(True, "", maps, pair_rows, gain_rows, class_names=list(res.class_names))
-    am.scores, am.reason = _scores(res, data, maps, videos)
+    am.scores, am.reason = _scores(res, data, maps, sample)
     return am
 
 
@@ -220,11 +222,12 @@ def method_md(am: AttentionMaps) -> str:
         grid = f"{t}×{h}×{w}" if model == "clip" else f"{h}×{w}"
         parts.append(f"the {MODEL_NAMES[model]} model's `{vm.layer}` ({grid} cells)")
     n = len(next(iter(am.maps.values())))
+    scored = "" if am.scores is None else f", {am.scores['video'].nunique()} of them sampled"
     return (f"Grad-CAM (captum's `LayerGradCam`) of {parts[0]} and {parts[1]}: the deepest "
             f"stage that keeps at least {attr.MIN_CELLS} cells along each axis, upsampled to "
             "the input. Each map is for the class the model predicts for the whole video, over "
             "the clip model's middle test window: the frame model sees each frame alone, the "
-            f"clip model the window as a whole. {n} test videos; each model's map is scaled "
+            f"clip model the window as a whole. {n} test videos{scored}; each model's map is scaled "
             "to its own maximum over the window, so a dim frame carries little evidence.")
 
 
