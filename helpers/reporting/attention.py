@@ -303,7 +303,7 @@ def plot_profiles(am: AttentionMaps, classes: list[str], kinds: dict[str, str] |
     class's videos with maps, against an even spread."""
     from helpers.reporting import plots
 
-    fig = Figure(figsize=(plots.PRINT_WIDTH_IN, 2.4), layout="constrained", dpi=plots.DPI)
+    fig = Figure(figsize=(plots.PRINT_WIDTH_IN, 2.8), layout="constrained", dpi=plots.DPI)
     ax = fig.subplots()
     length = 0
     for cls in classes:
@@ -321,7 +321,7 @@ def plot_profiles(am: AttentionMaps, classes: list[str], kinds: dict[str, str] |
     ax.set_ylabel("share of the 3D map", fontsize=plots.LABEL_FONT)
     ax.tick_params(labelsize=plots.TICK_FONT)
     ax.set_ylim(0, None)  # against zero: an even profile looks flat, not noisy
-    ax.legend(fontsize=plots.SMALL_FONT, ncol=3, loc="lower center")
+    fig.legend(fontsize=plots.SMALL_FONT, ncol=4, loc="outside lower center")  # off the lines
     ax.set_title("Where in the window the 3D model's evidence lies", fontsize=plots.TITLE_FONT)
     return plots.save_figure(fig, name)
 
