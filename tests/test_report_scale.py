@@ -171,3 +171,14 @@ def test_every_class_of_the_probes_is_kept_beside_the_report(report):
     # the report lists only the classes with a reading; the run folder keeps all 101
     table = pd.read_csv(report["run"].root / "probes.csv")
     assert len(table) == 101 and {"class", "reading", "dprob_shuffled"} <= set(table.columns)
+
+
+def test_the_attention_section_says_it_has_no_maps_without_networks(report):
+    """Predictions alone give no Grad-CAM maps: the section says so, in the PDF too."""
+    from helpers.reporting.attention import NO_NETWORKS
+
+    nb = nbformat.read(report["run"].root / "notebooks" / "04_report.ipynb", as_version=4)
+    shown = [o.get("data", {}).get("text/markdown", "") for c in nb.cells
+             if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert NO_NETWORKS in shown
+    assert "No attention maps" in " ".join(_text(report["pdf"]).split())
