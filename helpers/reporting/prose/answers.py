@@ -25,7 +25,7 @@ from helpers.evaluation.results import (
     Results,
     confused_pair_set,
 )
-from helpers.evaluation.stats import BH, HIGHER, LOWER
+from helpers.evaluation.stats import BH, HIGHER, LOWER, min_clusters
 from helpers.reporting.prose.english import (
     MODEL_LABEL,
     gain_list,
@@ -40,10 +40,23 @@ from helpers.reporting.prose.english import (
 # ----------------------------------------------------------------------------- fusion
 # ----------------------------------------------------------------------------- fusion
 def ci_clusters(res: Results) -> str:
-    """What the bootstrap intervals resample."""
+    """What the bootstrap intervals resample, and what a class-level test can detect at this
+    run's cluster counts (stated once)."""
     n = res.summaries[FRAME].num_videos
-    return (f"The intervals resample the {res.num_clusters} (class, group) clusters of the "
-            f"{n} test videos.")
+    text = (f"The intervals resample the {res.num_clusters} (class, group) clusters of the "
+            f"{n} test videos within each class, so every resample keeps the test split's "
+            "classes.")
+    diffs = res.class_tests.clip_vs_frame
+    gaps = diffs.smallest_gaps
+    need = min_clusters(diffs.level)
+    if gaps.empty:
+        return text + (f" No class has the {need} clusters a class-level test needs to pass "
+                       "at all, so no per-class difference can be shown beyond noise.")
+    return text + (f" A class-level test can pass only when the two models differ on at least "
+                   f"{need} of the class's clusters, all one way: at this run's class sizes "
+                   f"that is a gap of at least {gaps.median():.0%} of top-1 (from "
+                   f"{gaps.min():.0%} to {gaps.max():.0%} over the {len(gaps)} classes with "
+                   f"{need} or more clusters); a smaller gap cannot be shown, and a larger one can still be missed.")
 
 
 def fusion_result(res: Results) -> str:
@@ -83,7 +96,7 @@ def combining(res: Results) -> str:
                          f"videos the {MODEL_LABEL[best]} gets right")
             continue
         change = {"better": "higher than", "worse": "lower than"}.get(gain.outcome,
-                                                                      "within noise of")
+                                                                      "not shown beyond noise against")
         parts.append(f"top-{k} {getattr(s[FUSED], f'top{k}'):.1%}, {change} the "
                      f"{getattr(s[best], f'top{k}'):.1%} of the {MODEL_LABEL[best]}: "
                      + gain_numbers(gain))
@@ -113,7 +126,7 @@ def _it(items: tuple[str, ...]) -> str:
 
 def render_claims(cl: ClassClaims) -> str:
     """The best-and-worst paragraph: one sentence per statement of `cl`, each class with the
-    accuracies it rests on; what is within noise is said to be."""
+    accuracies it rests on; what is not shown beyond noise is said to be."""
     acc = {m: cl.ends[m].accuracy for m in (FRAME, CLIP, FUSED)}
 
     def with_acc(items: tuple[str, ...], models: tuple[str, ...] = (FRAME, CLIP, FUSED)) -> str:
@@ -152,7 +165,7 @@ def render_claims(cl: ClassClaims) -> str:
             clauses.append("the single-frame model is higher beyond noise on "
                            + with_acc(cl.higher_in_2d, (FRAME, CLIP)))
         if cl.similar:
-            clauses.append("the difference is within noise on "
+            clauses.append("the difference is not shown beyond noise on "
                            + with_acc(cl.similar, (FRAME, CLIP)))
         parts.append(f"Of the {len(cl.one_sided)} classes among one model's worst but not the "
                      "other's, " + "; ".join(clauses) + ".")
@@ -169,7 +182,7 @@ def render_claims(cl: ClassClaims) -> str:
             clauses.append(f"{with_acc(cl.lowered)} {_are(cl.lowered)} lower beyond noise "
                            f"than with a model that ranks {_it(cl.lowered)} among its worst")
         if cl.unchanged:
-            clauses.append(f"on {name_list(list(cl.unchanged))} the change is within noise")
+            clauses.append(f"on {name_list(list(cl.unchanged))} the change is not shown beyond noise")
         parts.append(f"After combining, of the {len(cl.single_worst)} classes among either "
                      "single model's worst: " + "; ".join(clauses) + ".")
     if cl.still_worst:
@@ -181,18 +194,22 @@ def render_claims(cl: ClassClaims) -> str:
 
 
 def noise_rule(cl: ClassClaims) -> str:
-    """What "beyond noise" means for a class, and how many calls chance alone could make."""
+    """What "beyond noise" means for a class, and how many of this paragraph's calls chance
+    alone would make (each class's attainable rejection rate, summed)."""
     base = (f"Beyond noise means an exact sign-flip test over the class's (class, group) "
             f"clusters at the {cl.level:.0%} level"
             + (f" with {cl.control} across classes" if cl.control == BH else "")
             + f", and a {1 - cl.alpha:.0%} cluster-bootstrap interval that excludes zero; a "
             f"class whose two models differ on fewer than {cl.min_clusters} of its clusters "
-            "can never pass.")
+            "can never pass, and a difference not shown beyond noise is not shown to be "
+            "absent.")
     if cl.control == BH:
         return base
-    return base + (f" Each class is tested on its own: of the {cl.able} classes whose 2D and "
-                   f"3D models differ on enough clusters, up to {cl.chance_calls:.1f} could be "
-                   "called by chance alone.")
+    return base + (" Each class is tested on its own, so these readings are exploratory: were "
+                   "no class truly different, chance alone would make about "
+                   f"{cl.chance_one_sided:.2f} of the 2D-against-3D calls above and "
+                   f"{cl.chance_combined:.2f} of the calls on combining (the sum of each "
+                   "class's attainable rejection rate under its discrete null).")
 
 
 
@@ -250,8 +267,10 @@ def conclusion(res: Results) -> str:
     won = list(pc.loc[pc["decision"] == HIGHER, "class"])
     lost = int((pc["decision"] == LOWER).sum())
     parts.append(f"Beyond noise, the 3D model is better on {len(won)} of {len(pc)} classes and "
-                 f"worse on {lost}; on the other {len(pc) - len(won) - lost} the difference is "
-                 "within noise.")
+                 f"worse on {lost}; on the other {len(pc) - len(won) - lost} a difference is "
+                 "not shown beyond noise. Each class is tested on its own: were no class "
+                 f"different, chance alone would make about "
+                 f"{res.class_tests.clip_vs_frame.chance_calls:.1f} such calls.")
     if res.kinds and won:
         n_temporal = sum(res.kinds.get(c) == "temporal" for c in won)
         parts.append(f"{n_temporal} of the {len(won)} classes it wins are temporal classes of "

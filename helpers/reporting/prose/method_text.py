@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpers.errors import UserError
 from helpers.evaluation.results import CLIP, FRAME, Results, eval_config
 from helpers.paths import DataPaths, RunPaths
 from helpers.reporting.prose.english import held_groups, name_list, scored
@@ -91,9 +92,10 @@ def _length(f: dict[str, Any], c: dict[str, Any], choices: dict[str, Any]) -> st
     """How the reported models' number of epochs was set (`refit`)."""
     records = [choices.get(kind, {}).get("num_epochs") for kind in ("frame", "clip")]
     if any(r and "fitted_on" not in r for r in records):  # a run begun under the older rule
-        return (f"They trained for {f['num_epochs']} (frame) and {c['num_epochs']} (clip) "
-                "epochs, the epoch of each held-out model's lowest validation loss, as "
-                "recorded before this run's reported models began.")
+        raise UserError("This run's choices.json sets the reported models' epochs by an older "
+                        "rule (the held-out model's lowest validation loss), a schedule the "
+                        "fusion was not fitted on; train its reported models again with "
+                        "`refit` in a new run folder.")
     return (f"They trained for as many epochs as the held-out models ({f['num_epochs']} for "
             f"the frame model, {c['num_epochs']} for the clip model) with the same "
             "learning-rate schedule as a function of training progress, each epoch taking "
