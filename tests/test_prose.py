@@ -294,14 +294,15 @@ def test_method_facts_say_how_the_refit_length_was_set_and_what_was_carried_over
         "models: the fusion method chosen on their validation predictions, weighted (the frame "
         "model's weight w = 0.35) and the frame model's test crops, chosen on validation top-1 "
         "(three crops).")
-    # stacking names its fitted parameters; an older run's recorded epochs say so
+    # stacking names its fitted parameters; an older run's recorded epochs are refused
     res = per_class(NAMES, ALL_RIGHT, ALL_RIGHT, chosen="stacking")
     res.fit.params["stacking"].update(w_a=0.8, w_b=1.25, bias=[0.0] * 6)
-    old = {"frame": {"num_epochs": {"value": 5, "rule": "epoch of the lowest validation loss"}}}
-    text = prose.method_facts(frame, clip, res, old)
+    text = prose.method_facts(frame, clip, res, choices)
     assert ("stacking (one weight per model, 0.80 (frame) and 1.25 (clip), and 6 per-class "
             "biases).") in text
-    assert "the epoch of each held-out model's lowest validation loss" in text
+    old = {"frame": {"num_epochs": {"value": 5, "rule": "epoch of the lowest validation loss"}}}
+    with pytest.raises(UserError, match="older rule"):
+        prose.method_facts(frame, clip, res, old)
 
 
 # ----------------------------------------------------------------------------- fusion

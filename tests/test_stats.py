@@ -214,7 +214,9 @@ def test_benjamini_hochberg_holds_back_a_borderline_class_among_many_that_could_
     # many of the 20 able classes chance alone could call
     own = class_differences(a, b, labels, names, groups=groups, n_boot=200)
     assert own.classes(HIGHER) == ["K0"] and own.control == PER_CLASS
-    assert own.able == 20 and own.chance_calls == pytest.approx(1.0)
+    # not 5% x 20 = 1: the discrete nulls reach only 2/64 (6 clusters one video apart) and
+    # 2/256 (8 clusters), their largest tails at most 5%
+    assert own.able == 20 and own.chance_calls == pytest.approx(2 / 64 + 19 * 2 / 256)
     with pytest.raises(UserError, match="Unknown control"):
         class_differences(a, b, labels, names, groups=groups, control="holm")
     # classes that cannot reach 5% (fewer than 6 differing clusters) are left out of the
