@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from support import true_prob_predictions
 
+from helpers.errors import UserError
 from helpers.evaluation import probes
 from helpers.evaluation.claims import ClassClaims, Ends, class_claims
 from helpers.evaluation.fusion import METHODS, FusionFit, MethodScore
