@@ -100,7 +100,7 @@ def check_probes(text: str, res: Results, table: pd.DataFrame) -> int:
             assert t.loc[cls, "verdict_reversed"] == probes.LOSES, cls
             named += 1
     for p in probes.probe_names(table):
-        said = f"{probes.chance_losses(table, p):.1f} under {p}"
+        said = f"{probes.chance_losses(table, p):.1f} ({p})"
         assert said in para, f"the chance count {said!r} is not the table's"
     assert "hold together" not in para and "Bonferroni" not in para
     if "static" in t.columns:

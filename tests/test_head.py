@@ -161,7 +161,7 @@ def test_the_pair_sentences_follow_the_measurements():
     text = prose.head_pairs(res)
     assert text.startswith("The head separates Spin / Unspin: Spin / Unspin 50% → 100%, 0% on "
                            "reversed features")
-    assert "Left / Right stays within noise" in text and "2% or less" in text
+    assert "Left / Right is not shown beyond noise" in text and "2% or less" in text
     res.head.pairs = pairs.assign(outcome="not shown", temporal_share=[0.4, 0.3])
     res.head.learned_order = False
     text = prose.head_pairs(res)

@@ -77,7 +77,7 @@ def _probe_method(table: pd.DataFrame, run: list[str], has_order: bool) -> str:
              + (" and one repeated frame does not leave it unchanged" if "static" in run else "")
              + "; it " if has_order else "")
     read = int(recognised(table).sum())
-    chance = name_list([f"{chance_losses(table, p):.1f} under {p}" for p in run])
+    chance = name_list([f"{chance_losses(table, p):.1f} ({p})" for p in run])
     return ("Per class, the measure is the drop in the mean probability the 3D model gives "
             "the true class, in points, with an exact sign-flip test over the class's (class, "
             f"group) clusters and the {1 - ALPHA:.0%} interval that test gives. Each class is "
