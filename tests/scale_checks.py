@@ -32,6 +32,16 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+def rejoin_names(text: str, names: list[str]) -> str:
+    """Class names as printed whole: LaTeX may break "PlayingGuitar" at a line end, which
+    pdftotext gives back as "Playing Guitar"."""
+    for name in names:
+        parts = re.findall(r"[A-Z][a-z]*|[a-z]+|\d+", name)
+        if len(parts) > 1:
+            text = re.sub(r"\b" + r"\s?".join(map(re.escape, parts)) + r"\b", name, text)
+    return text
+
+
 def _between(text: str, start: str, end: str) -> str:
     """The text from `start` to the first `end` after it (or the end of the text)."""
     i = text.find(start)
@@ -125,11 +135,13 @@ def check_conclusion(text: str, res: Results) -> int:
     return 1
 
 
-def check_report_text(raw: str, res: Results, table: pd.DataFrame) -> dict[str, int]:
-    """All three checks on the text of a report (a PDF's, or the prose itself)."""
-    text = normalise(raw).replace("single-frame", "singleframe")
+def check_report_text(raw: str, res: Results, table: pd.DataFrame, *,
+                      probes_paragraph: bool = True) -> dict[str, int]:
+    """All three checks on the text of a report (a PDF's, or the prose itself); the probe
+    paragraph is required unless `probes_paragraph` is False."""
+    text = rejoin_names(normalise(raw), res.class_names).replace("single-frame", "singleframe")
     named = check_best_worst(text, res)
-    if "Spatial or temporal?" in text:
+    if probes_paragraph:
         named += check_probes(text, res, table)
     named += check_conclusion(text, res)
     return {"named": named}
