@@ -113,12 +113,35 @@ def check_probes(text: str, res: Results, table: pd.DataFrame) -> int:
         said = f"{probes.chance_losses(table, p):.1f} ({p})"
         assert said in para, f"the chance count {said!r} is not the table's"
     assert "hold together" not in para and "Bonferroni" not in para
-    if "static" in t.columns:
+    if "static" in t.columns and res.synthetic is False:  # UCF-101: the published comparison
         ov = res.probe_overall.set_index("windows")
         cost = f"costs {ov.loc['static', 'drop']:.1%} of top-1 in points"
         assert cost in para, cost
         assert "Choi" not in para
     return named
+
+
+def check_gains(text: str, res: Results) -> int:
+    """The 3D model's largest gains: each class with the accuracies printed, and those said
+    to be beyond noise called higher by their test."""
+    if "Largest gains of the 3D model:" not in text:
+        return 0
+    sentence = _between(text, "Largest gains of the 3D model:", ").")
+    pc = res.per_class.set_index("class")
+    listed = re.findall(r"([A-Z][A-Za-z]+) \((\d+)% → (\d+)%\)", sentence)
+    for cls, a, b in listed:
+        assert (int(a), int(b)) == (round(pc.loc[cls, "accuracy_a"] * 100),
+                                    round(pc.loc[cls, "accuracy_b"] * 100)), cls
+    if "each beyond noise" in sentence or "(beyond noise)" in sentence:
+        beyond = [c for c, *_ in listed]
+    elif "beyond noise: " in sentence:
+        beyond = re.findall(r"[A-Z][A-Za-z]+", sentence.split("beyond noise: ", 1)[1]
+                            .split("; the rest")[0])
+    else:
+        beyond = []
+    for cls in beyond:
+        assert pc.loc[cls, "decision"] == HIGHER, f"{cls} is printed as a gain beyond noise"
+    return len(listed)
 
 
 def check_conclusion(text: str, res: Results) -> int:
@@ -143,5 +166,6 @@ def check_report_text(raw: str, res: Results, table: pd.DataFrame, *,
     named = check_best_worst(text, res)
     if probes_paragraph:
         named += check_probes(text, res, table)
+    named += check_gains(text, res) if probes_paragraph else 0
     named += check_conclusion(text, res)
     return {"named": named}
