@@ -153,7 +153,7 @@ def test_the_heads_baseline_is_the_frame_model_on_the_same_features(frame_model,
     softmaxes averaged over those frames."""
     import torch
 
-    from helpers.training.head import frame_mean_on_features
+    from helpers.training.head_fit import frame_mean_on_features
     from helpers.training.runs import load_trained
 
     split = load_split_data(tiny_bench["splits"], 1, (22, 23, 24, 25))
@@ -173,7 +173,7 @@ def test_the_heads_baseline_is_the_frame_model_on_the_same_features(frame_model,
 def test_the_head_sentence_claims_the_sequence_only_when_warranted():
     from types import SimpleNamespace
 
-    from helpers.evaluation.head import HeadResult
+    from helpers.evaluation.head_scores import HeadResult
     from helpers.evaluation.stats import Gain, PairedTest
     from helpers.reporting import prose
 

@@ -23,7 +23,7 @@ import torch
 from helpers.config import HeadConfig, get_profile
 from helpers.data.splits import load_split_data
 from helpers.data.store import VideoStore
-from helpers.evaluation.head import BASELINE
+from helpers.evaluation.head_scores import BASELINE
 from helpers.training.features import FeatureJob, cache_features, load_features
 from helpers.training.head_fit import (
     HEAD_PROBES,
