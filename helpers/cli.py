@@ -26,6 +26,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("helpers.commands.evaluate", "whole-video predictions into a predictions file"),
     "fuse": ("helpers.commands.fuse", "fuse the two models' predictions"),
     "report": ("helpers.workflow.report", "run notebooks 01-04 and render report/report.pdf"),
+    "summary": ("helpers.workflow.summary", "the splits side by side: report/summary.pdf from "
+                "finished run folders (no GPU, no data)"),
+    "pdf": ("helpers.workflow.pdf", "render the PDF of a finished run folder (no GPU, data "
+            "or training: a login node)"),
+    "torch-build": ("helpers.utils.torchbuild", "TORCH_CUDA: the torch build for this node's "
+                    "driver, from PyTorch's index (make venv|fetch TORCH_CUDA=...)"),
     "bench": ("helpers.tools.bench", "data and training throughput benchmarks"),
     "gpu-check": ("helpers.tools.gpucheck", "GPU node check behind scripts/gpu-check.sh, step by step"),
     "submission": ("helpers.workflow.submission", "write the turn-in zip (report + code)"),

@@ -78,3 +78,17 @@ def fast_run(tmp_path_factory) -> FinishedRun:
                              timeout=1800)
     return FinishedRun(root=root, env=env, pdf=pdf, run=root / "runs" / "demo-refit-fast",
                        stdout=stdout)
+
+
+@pytest.fixture(scope="session")
+def fast_three_splits(tmp_path_factory):
+    """One tiny `report --fast --split all` run: three splits (each its own run folder, PDF and
+    figures) and the summary over them, under a temporary root (data, runs, figures, PDFs), for
+    test_three_splits.py (slow)."""
+    from support import run_report
+
+    root = tmp_path_factory.mktemp("three_splits")
+    env, out = run_report(root, "--fast", "--split", "all", "--pdf", str(root / "report.pdf"),
+                          timeout=3000)
+    runs = [root / "runs" / name for name in ("demo-fast", "demo-fast-split2", "demo-fast-split3")]
+    return {"root": root, "env": env, "stdout": out, "runs": runs}

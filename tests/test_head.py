@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from helpers.config import HeadConfig, get_profile
 from helpers.data.sampling import head_frames
 from helpers.data.splits import load_split_data
 from helpers.evaluation.head_scores import temporal_share
+from helpers.evaluation.results import FRAME
 from helpers.training import features, head_fit
 from helpers.training.features import FeatureJob, FeatureSet, cache_features, load_features
 from helpers.training.head_fit import Candidate, head_probs, reorder, select, train_head
@@ -145,6 +147,61 @@ def test_feature_cache_resumes_exactly_after_an_interruption(frame_model, tiny_b
     assert path.stat().st_mtime_ns == before
 
 
+def test_the_heads_baseline_is_the_frame_model_on_the_same_features(frame_model, tiny_bench,
+                                                                   tmp_path):
+    """Like for like: the frame model's own last layer on the features the head reads, its
+    softmaxes averaged over those frames."""
+    import torch
+
+    from helpers.training.head_fit import frame_mean_on_features
+    from helpers.training.runs import load_trained
+
+    split = load_split_data(tiny_bench["splits"], 1, (22, 23, 24, 25))
+    job = FeatureJob("test", split.test_ids, split.test_labels, [frame_model])
+    fs = load_features(cache_features(
+        [job], out_dir=tmp_path, store=tiny_bench["store"], frames=4, split=1,
+        class_names=split.class_names, run_root=frame_model.parent, device=CPU,
+        num_workers=0)[frame_model, "test"])
+    base = frame_mean_on_features(fs, frame_model, subset="test", split=1)
+    model, _ = load_trained(frame_model)
+    with torch.no_grad():
+        want = model.fc(torch.from_numpy(fs.features.astype(np.float32))).softmax(-1).mean(1)
+    np.testing.assert_allclose(base.probs, want.numpy(), rtol=1e-4, atol=1e-5)
+    assert base.video_ids == fs.video_ids and base.attrs["frames"] == 4
+
+
+def test_the_head_sentence_claims_the_sequence_only_when_warranted():
+    from types import SimpleNamespace
+
+    from helpers.evaluation.head_scores import HeadResult
+    from helpers.evaluation.stats import Gain, PairedTest
+    from helpers.reporting import prose
+
+    better = Gain(0.08, 0.03, 0.13, PairedTest(9, 1, 10, 40, 9, 0.004))
+    unsure = Gain(0.01, -0.02, 0.04, PairedTest(3, 2, 5, 40, 4, 0.6))
+    overall = pd.DataFrame({"windows": ["normal", "shuffled"], "dprob": [0.0, 0.2],
+                            "dprob_lo": [0.0, 0.1], "dprob_hi": [0.0, 0.3]})
+
+    def head(chosen, gain, like=True, probes=overall):
+        h = HeadResult(test=None, summary=SimpleNamespace(top1=0.9), top1_ci=(0.8, 0.95),
+                       vs_frame=gain, chosen=chosen, selection=None, frame_val_log_loss=0.5,
+                       probe_overall=probes, like_for_like=like, baseline_top1=0.82)
+        return SimpleNamespace(head=h, summaries={FRAME: SimpleNamespace(top1=0.85)})
+
+    text = prose.head_result(head("gru, guarded", better))
+    assert "82.0% for the mean of the frame model's softmaxes over the same frames" in text
+    assert "(The full frame model, which scores its own frames and crops, reaches 85.0%.)" in text
+    assert "what reading the sequence adds" in text
+    assert "sequence" not in prose.head_result(head("mean, guarded", better))  # order-blind
+    assert "sequence" not in prose.head_result(head("gru, guarded", unsure))
+    flat = overall.assign(dprob_lo=[0.0, -0.1])
+    assert "sequence" not in prose.head_result(head("gru, guarded", better, probes=flat))
+    old = prose.head_result(head("gru, guarded", better, like=False))
+    assert "no like-for-like baseline" in old and "sequence adds" not in old
+    order = prose.head_order(head("gru, guarded", better))
+    assert "so its output depends on frame order" in order and "learned" not in order
+
+
 def test_the_pair_sentences_follow_the_measurements():
     from types import SimpleNamespace
 
@@ -161,7 +218,7 @@ def test_the_pair_sentences_follow_the_measurements():
     text = prose.head_pairs(res)
     assert text.startswith("The head separates Spin / Unspin: Spin / Unspin 50% → 100%, 0% on "
                            "reversed features")
-    assert "Left / Right stays within noise" in text and "2% or less" in text
+    assert "Left / Right is not shown beyond noise" in text and "2% or less" in text
     res.head.pairs = pairs.assign(outcome="not shown", temporal_share=[0.4, 0.3])
     res.head.learned_order = False
     text = prose.head_pairs(res)

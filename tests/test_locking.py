@@ -7,8 +7,10 @@ Each test first shows that failure, then reads through the project's code.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -97,3 +99,64 @@ def test_a_second_writer_of_the_same_folder_is_refused_at_once(tmp_path):
                 pass
     with exclusive(lock, "free again"):
         pass
+
+
+# ------------------------------------------------ filesystems whose flock fails (injected)
+@pytest.mark.parametrize("name", ["EWOULDBLOCK", "EAGAIN"])
+def test_only_ewouldblock_and_eagain_mean_busy(tmp_path, monkeypatch, name):
+    from helpers.errors import UserError
+    from helpers.utils import locking
+
+    monkeypatch.setenv(locking.FAULT_ENV, name)
+    with pytest.raises(UserError, match=r"^busy$"):
+        with locking.exclusive(tmp_path / "lock", "busy"):
+            pass
+    assert not (tmp_path / "lock.held").exists()
+
+
+@pytest.mark.parametrize("name", ["ENOSYS", "EOPNOTSUPP", "ENOLCK"])
+def test_no_flock_falls_back_to_an_exclusive_lock_file(tmp_path, monkeypatch, capsys, name):
+    """Lustre or NFS without flock: the lock file holds host, process and job id; a second
+    holder is refused with the file's name, or waits for it; a dead holder's file is stale."""
+    import socket
+
+    from helpers.errors import UserError
+    from helpers.utils import locking
+
+    monkeypatch.setenv(locking.FAULT_ENV, name)
+    monkeypatch.setenv("SLURM_JOB_ID", "991")
+    lock, held = tmp_path / "lock", tmp_path / "lock.held"
+    with locking.exclusive(lock, "busy"):
+        assert held.read_text().split() == [socket.gethostname(), str(os.getpid()), "991"]
+        with pytest.raises(UserError, match=r"^busy \(this filesystem has no flock; the lock "
+                           rf"file {held} names process {os.getpid()} on .*, job 991: delete"):
+            with locking.exclusive(lock, "busy"):
+                pass
+    assert not held.exists()
+    assert f"{tmp_path} has no working flock" in capsys.readouterr().err
+
+    # stale: a process of this host that has ended
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    held.write_text(f"{socket.gethostname()} {dead} 17\n")
+    with locking.exclusive(lock, "busy"):
+        assert held.read_text().split()[1] == str(os.getpid())
+    # another host's holder is never guessed stale: waited for, until it is deleted
+    held.write_text("other-node 1 18\n")
+    monkeypatch.setattr(locking, "POLL_S", 0.05)
+    timer = threading.Timer(0.3, held.unlink)
+    timer.start()
+    with locking.exclusive(lock, "busy", wait=True):
+        assert held.read_text().split()[0] == socket.gethostname()
+    timer.join()
+    assert "held by process 1 on other-node, job 18" in capsys.readouterr().err
+
+
+def test_another_flock_error_is_not_called_busy(tmp_path, monkeypatch):
+    from helpers.errors import UserError
+    from helpers.utils import locking
+
+    monkeypatch.setenv(locking.FAULT_ENV, "EBADF")
+    with pytest.raises(UserError, match=r"^Cannot lock .*lock \(Bad file descriptor\)"):
+        with locking.exclusive(tmp_path / "lock", "busy"):
+            pass

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from helpers.paths import NOTEBOOKS_DIR
+from helpers.workflow.notebooks import find_notebooks
 from helpers.workflow.pipeline import Setup
 
-NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))
+NOTEBOOKS = find_notebooks()
 MAX_PARAMETER_LINE = 90  # characters: a name, its default and a short comment
 
 

@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from helpers.evaluation import results
-from helpers.paths import NOTEBOOKS_DIR
 from helpers.workflow import pipeline
+from helpers.workflow.notebooks import find_notebooks
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def report_run(fast_run):
 
 def test_notebooks_executed_with_outputs(report_run):
     executed = sorted((report_run["run"] / "notebooks").glob("*.ipynb"))
-    assert [p.stem for p in executed] == [p.stem for p in sorted(NOTEBOOKS_DIR.glob("0*.ipynb"))]
+    assert [p.stem for p in executed] == [p.stem for p in find_notebooks()]
     for p in executed:
         assert '"output_type": "error"' not in p.read_text()
     assert (report_run["root"] / "figures" / "confusion_combined.png").exists()

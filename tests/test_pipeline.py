@@ -193,7 +193,7 @@ def test_reported_model_that_would_not_reproduce_its_held_out_model_is_refused(t
                                  pipeline.train_config(setup, "frame", "reported"))
 
 
-def test_an_older_runs_epoch_choice_holds_only_where_the_reported_model_began_with_it(tmp_path):
+def test_an_older_runs_epoch_choice_is_refused_where_the_reported_model_began_with_it(tmp_path):
     setup = pipeline.Setup(profile="ucf101", run_dir=str(tmp_path))
     run = pipeline.run_paths(setup)
     cfg = pipeline.train_config(setup, "clip", "reported")
@@ -205,7 +205,9 @@ def test_an_older_runs_epoch_choice_holds_only_where_the_reported_model_began_wi
     reported_dir.mkdir(parents=True)
     (reported_dir / CONFIG_JSON).write_text(json.dumps({"config": {"num_epochs": 7}}))
     (reported_dir / "checkpoint.pt").write_bytes(b"")
-    assert pipeline.reported_config("clip", run, cfg).num_epochs == 7
+    with pytest.raises(UserError, match="under an older rule") as exc:  # one sentence
+        pipeline.reported_config("clip", run, cfg)
+    assert str(exc.value).count(". ") == 0
     assert pipeline.read_choices(run)["clip"]["num_epochs"] == old
     # not begun (no checkpoint yet): the held-out model's schedule, and the record says so
     (reported_dir / "checkpoint.pt").unlink()

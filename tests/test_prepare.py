@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,6 +33,7 @@ from helpers.data.store_report import StoreReport, VideoIssue, read_report
 from helpers.data.targets import target_size
 from helpers.errors import UserError
 from helpers.paths import REPO_ROOT
+from helpers.utils import locking
 from helpers.utils.pool import run_pool
 
 CLASSES = ["ApplyEyeMakeup", "HandstandPushups", "YoYo"]
@@ -466,7 +468,7 @@ def test_run_pool_isolates_a_video_that_kills_its_worker():
     assert sorted(done) == ["a", "b", "c", "d", "e"]
 
 
-def test_all_failed_and_concurrent_runs_are_refused(tmp_path):
+def test_all_failed_refused_and_a_concurrent_run_waits(tmp_path, monkeypatch, capsys):
     import fcntl
 
     (tmp_path / "src" / "YoYo").mkdir(parents=True)
@@ -479,10 +481,16 @@ def test_all_failed_and_concurrent_runs_are_refused(tmp_path):
     report = read_report(report_path_for(out))
     assert report.videos_ok == 0 and report.failures[0].reason == "empty file (0 bytes)"
 
+    # a second prepare (another task of an array job) waits for the first, then goes on
+    monkeypatch.setattr(locking, "POLL_S", 0.05)
     with open(parts_dir_for(out) / "lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running prepare holds it
-        with pytest.raises(UserError, match="another prepare is writing"):
+        threading.Timer(0.5, fcntl.flock, (held, fcntl.LOCK_UN)).start()
+        t0 = time.monotonic()
+        with pytest.raises(UserError, match="none of the 1 videos could be read"):
             prepare_store(tmp_path / "src", splits, out, num_workers=1)
+    assert time.monotonic() - t0 >= 0.5
+    assert "waiting for the lock" in capsys.readouterr().err
 
 
 # --- one decode pass for several stores; the disk space check ----------------------------------

@@ -135,7 +135,8 @@ def _check_run(rehearsal, run: str, weights: str, norm: str, stdout: str) -> Pat
     # the temporal head ran end to end on both frame models, and its cache is forecast:
     # 13,320 videos' worth of training and test lists, the training ones twice (refit)
     assert "temporal head: " in stdout and "of cached features" in stdout
-    for name in ("head_val", "head_test", "head_test_reversed", "head_test_shuffled"):
+    for name in ("head_val", "head_test", "head_test_reversed", "head_test_shuffled",
+                 "headbase_test"):  # the like-for-like baseline of the head
         assert (run_dir / "predictions" / f"{name}.h5").is_file()
     assert (run_dir / "head" / "reported.pt").is_file()
     head_choice = json.loads((run_dir / "choices.json").read_text())["head"]["candidate"]

@@ -166,10 +166,10 @@ def test_papermill_reads_every_parameter_of_every_notebook():
 
     from papermill.translators import PythonTranslator
 
-    from helpers.paths import NOTEBOOKS_DIR
+    from helpers.workflow.notebooks import find_notebooks
 
     fields = [f.name for f in dataclasses.fields(Setup)]
-    for path in sorted(NOTEBOOKS_DIR.glob("0*.ipynb")):
+    for path in find_notebooks():
         cell = json.loads(path.read_text())["cells"][0]
         names = [p.name for p in PythonTranslator.inspect({"source": "".join(cell["source"])})]
         assert names == fields, path.name

@@ -25,6 +25,10 @@ CODE = {
     "Makefile": "all:\n",
     ".ci/run": "#!/bin/sh\n",
     "scripts/system-deps.sh": "#!/bin/sh\n",
+    "scripts/cluster/job.sh": "set -u\n",
+    "scripts/cluster/ucf101.slurm": "#!/bin/bash\n",  # they source job.sh: reproducing needs them
+    "scripts/cluster/ucf101.pbs": "#!/bin/bash\n",
+    "docs/DESIGN.md": "# Design\n",
     "helpers/__init__.py": "",
     "helpers/data/store.py": "X = 1\n",  # a code package named data/ is code, not a store
     "tests/test_x.py": "def test(): pass\n",
@@ -181,3 +185,30 @@ def test_a_pdf_changed_since_its_record_is_unidentified(tmp_path, no_parent_git)
     assert read_stamp(pdf) is None
     with pytest.raises(UserError, match="describes another PDF"):
         build_submission(tmp_path / "s.zip", report_pdf=pdf, root=_project(tmp_path / "proj"))
+
+
+def test_split_k_is_handed_in_with_the_summary_beside_it(tmp_path, no_parent_git, capsys):
+    """`make submission SPLIT=2` takes report/report-split2.pdf, says so, and adds the summary
+    over the splits with its record; split 1's report.pdf is not touched."""
+    import json
+
+    root = _project(tmp_path / "proj")
+    reports = tmp_path / "report"
+    pdf = _pdf(reports / "report-split2.pdf")  # its record says split 2
+    (reports / "summary.pdf").write_bytes(b"%PDF-1.5\nsummary\n%%EOF\n")
+    (reports / "summary.json").write_text(json.dumps({"splits": [1, 2, 3]}))
+    out = build_submission(tmp_path / "s.zip", split=2, report_dir=reports, root=root)
+    printed = capsys.readouterr().out
+    assert f"handing in split 2: {pdf}" in printed and "(splits 1, 2, 3)" in printed
+    with zipfile.ZipFile(out) as zf:
+        assert set(zf.namelist()) == EXPECTED | {"summary.pdf", "summary.json"}
+        assert zf.read("report.pdf") == pdf.read_bytes()
+        assert zf.read("summary.pdf").startswith(b"%PDF-1.5\nsummary")
+    # split 1 asked for, but report.pdf holds split 2: refused in one sentence
+    shutil.copyfile(pdf, reports / "report.pdf")
+    shutil.copyfile(reports / "report-split2.json", reports / "report.json")
+    with pytest.raises(UserError, match="is the report of split 2, not split 1") as err:
+        build_submission(tmp_path / "s1.zip", split=1, report_dir=reports, root=root)
+    assert "\n" not in str(err.value) and not (tmp_path / "s1.zip").exists()
+    with pytest.raises(UserError, match="make report SPLIT=3"):
+        build_submission(tmp_path / "s3.zip", split=3, report_dir=reports, root=root)

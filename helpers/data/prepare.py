@@ -279,11 +279,13 @@ def _make_parts_dirs(targets: Sequence[StoreTarget]) -> None:
 
 
 def _lock(stack: contextlib.ExitStack, target: StoreTarget) -> None:
-    """One prepare per store at a time; the OS drops the lock when the process dies."""
+    """One prepare per store at a time (a second one waits); the OS drops the lock when the
+    process dies."""
     parts_dir = target.parts_dir
+    # wait: the tasks of an array job share the stores, and the first one builds them
     stack.enter_context(exclusive(parts_dir / LOCK_FILE,
                                   f"another prepare is writing {parts_dir}; wait for it to "
-                                  f"finish or stop it"))
+                                  f"finish or stop it", wait=True))
     _remove_stale_temps(parts_dir, target.out)
 
 

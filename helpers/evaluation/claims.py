@@ -9,7 +9,7 @@ The rules that keep them consistent:
 - a class "moves" between the 2D and 3D models, or is raised by combining, only when the
   per-class difference is beyond noise (`stats.ClassDiffs`: exact sign-flip test over the
   class's clusters at the 5% level, interval excluding zero); otherwise
-  it is said to be within noise;
+  it is said not to be shown beyond noise;
 - every class of the lists a statement draws on falls in exactly one of its outcomes.
 
 `helpers.reporting.prose.best_worst` renders a `ClassClaims`; nothing here writes text
@@ -24,7 +24,7 @@ from itertools import combinations
 
 from helpers.evaluation.metrics import ModelSummary
 from helpers.evaluation.results import CLIP, FRAME, FUSED, Results
-from helpers.evaluation.stats import HIGHER, LOWER, NOISE, min_clusters
+from helpers.evaluation.stats import HIGHER, LOWER, NOISE, ClassDiffs, min_clusters
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class ClassClaims:
     """The per-class statements of the best-and-worst paragraph.
 
     2D against 3D, on the classes among one model's worst but not the other's
-    (`one_sided`): `higher_in_3d`, `higher_in_2d` or `similar` (within noise).
+    (`one_sided`): `higher_in_3d`, `higher_in_2d` or `similar` (not shown beyond noise).
     Combining, on the classes among either single model's worst, against each model that
     ranks the class among its worst: `rescued` (higher beyond noise against each, and not
     among the combined output's worst), `raised` (the same, but still among its worst),
@@ -68,7 +68,9 @@ class ClassClaims:
     control: str  # how p-values were adjusted across classes (stats.PER_CLASS or BH)
     min_clusters: int  # fewest differing clusters a class needs to be beyond noise
     able: int = 0  # classes (2D vs 3D) that differ on enough clusters to be called at all
-    chance_calls: float = 0.0  # at most this many of them called by chance alone
+    chance_calls: float = 0.0  # 2D vs 3D, every class: calls chance alone would make
+    chance_one_sided: float = 0.0  # the same over the classes compared in this paragraph
+    chance_combined: float = 0.0  # combined vs single model, over the comparisons made here
 
     @property
     def one_sided(self) -> tuple[str, ...]:
@@ -98,7 +100,7 @@ class ClassClaims:
         out += [f"{c} is called a shared worst class but is not among both models' worst."
                 for c in self.shared_worst if not (c in w2 and c in w3)]
         out += _overlaps({"shared worst": self.shared_worst, "higher with 3D": self.higher_in_3d,
-                          "higher with 2D": self.higher_in_2d, "2D vs 3D within noise":
+                          "higher with 2D": self.higher_in_2d, "2D vs 3D not shown beyond noise":
                           self.similar})
         out += [f"{c} is compared between 2D and 3D but is not among exactly one model's worst."
                 for c in self.higher_in_3d + self.higher_in_2d + self.similar
@@ -172,4 +174,13 @@ def class_claims(res: Results) -> ClassClaims:
         still_worst=tuple(c for c in shared_worst if c in wf),
         level=diffs.level, alpha=diffs.alpha, control=diffs.control,
         min_clusters=min_clusters(diffs.level), able=diffs.able,
-        chance_calls=diffs.chance_calls)
+        chance_calls=diffs.chance_calls,
+        chance_one_sided=_chance(diffs, one_sided),
+        chance_combined=sum(_chance(res.class_tests.fused_vs(m), [c for c in combined if c in w])
+                            for m, w in ((FRAME, w2), (CLIP, w3))))
+
+
+def _chance(diffs: ClassDiffs, classes: Iterable[str]) -> float:
+    """Calls chance alone would make among `classes`: the sum of their attainable rates."""
+    t = diffs.table.set_index("class")
+    return float(sum(t.at[c, "attainable"] for c in classes if c in t.index))

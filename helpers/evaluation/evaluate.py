@@ -27,6 +27,7 @@ from helpers.evaluation.predictions import load as load_predictions
 from helpers.training.runs import MODEL, load_trained, read_summary
 from helpers.utils import distributed as D
 from helpers.utils import stop
+from helpers.utils.allocation import loader_workers, local_processes
 from helpers.utils.device import autocast, enable_autotune, place_model, to_device
 from helpers.utils.io import sha256_file
 from helpers.utils.progress import bar
@@ -73,7 +74,8 @@ def evaluate(run_dir: str | Path, *, split: int | None = None, subset: str = "te
                       what=f"{subset} videos", probe=probe)
     ids, labels = list(ds.video_ids), ds.labels  # without the videos the store lacks
     fmt = place_model(model, cfg.model, device, cfg.channels_last)
-    loader = DataLoader(ds, batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers,
+    loader = DataLoader(ds, batch_size=cfg.eval_batch_size,
+                        num_workers=loader_workers(cfg.num_workers, local_processes()),
                         sampler=D.ShardSampler(len(ds)), pin_memory=device.type == "cuda")
     num_classes = len(data.class_names)
     # CPU tensors: the process group reduces them with gloo (see distributed.setup)

@@ -24,6 +24,7 @@ from helpers.evaluation.stats import Gain
 from helpers.paths import RunPaths
 
 HEAD = "Frames + temporal head"
+BASELINE = "headbase"  # predictions kind: the frame model's mean over the head's own frames
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,25 @@ class HeadResult:
     test: Predictions  # in the frame model's video order
     summary: ModelSummary
     top1_ci: tuple[float, float]  # cluster-bootstrap 95% interval of the head's top-1
-    vs_frame: Gain  # head minus the frame model's mean, top-1, paired over clusters
+    vs_frame: Gain  # head minus its baseline (`like_for_like`), top-1, paired over clusters
     chosen: str  # the candidate chosen on the held-out groups, e.g. "gru, guarded"
     selection: pd.DataFrame  # candidate, guard, val_log_loss, val_top1, train_log_loss
     frame_val_log_loss: float  # the mean of softmaxes on the held-out groups
     probe_overall: pd.DataFrame | None  # per order (normal, reversed, shuffled), `probes.overall`
     pairs: pd.DataFrame | None = None  # synthetic: one row per temporal pair (`pair_table`)
+    # True: `vs_frame` is against the frame model's mean softmax over the same frames and crop
+    # the head reads (`baseline_top1`); False: only the full frame model was there to compare
+    like_for_like: bool = False
+    baseline_top1: float = float("nan")
+    baseline: ModelSummary | None = None  # the like-for-like baseline's scores
+    baseline_ci: tuple[float, float] = (float("nan"), float("nan"))
+    vs_full: Gain | None = None  # head minus the full frame model (every frame, its crops)
+
+    @property
+    def order_sensitive(self) -> bool:
+        """A head whose architecture can read order (not the order-blind `mean`) and whose
+        output is shown to depend on it."""
+        return not self.chosen.startswith("mean,") and bool(self.learned_order)
 
     @property
     def learned_order(self) -> bool | None:
@@ -61,8 +75,12 @@ def analyze_head(run: RunPaths, frame_test: Predictions, *, n_boot: int = 2000,
         return None
     raw = load(path)
     frame, head = align(frame_test, raw)
-    groups = frame.groups
-    _, lo, hi = stats.bootstrap_ci(head.correct, n_boot=n_boot, groups=groups)
+    groups, strata = frame.groups, frame.labels
+    _, lo, hi = stats.bootstrap_ci(head.correct, n_boot=n_boot, groups=groups, strata=strata)
+    base_path = run.predictions(BASELINE, "test")
+    base = align(frame, load(base_path))[1] if base_path.is_file() else None
+    vs_full = stats.fusion_gain(head.correct, frame.correct, n_boot=n_boot, groups=groups,
+                                strata=strata)
     probed = {p: load(run.predictions("head", "test", p)) for p in HEAD_PROBES
               if run.predictions("head", "test", p).is_file()}
     frame_val = run.predictions("frame", "val")
@@ -76,7 +94,14 @@ def analyze_head(run: RunPaths, frame_test: Predictions, *, n_boot: int = 2000,
                            probed.get(probes.DIRECTION_PROBE), n_boot=n_boot)
     return HeadResult(
         test=head, summary=metrics.summarize(head), top1_ci=(lo, hi),
-        vs_frame=stats.fusion_gain(head.correct, frame.correct, n_boot=n_boot, groups=groups),
+        vs_frame=(vs_full if base is None else stats.fusion_gain(
+            head.correct, base.correct, n_boot=n_boot, groups=groups, strata=strata)),
+        like_for_like=base is not None,
+        baseline_top1=float("nan") if base is None else float(base.correct.mean()),
+        baseline=None if base is None else metrics.summarize(base),
+        baseline_ci=((float("nan"), float("nan")) if base is None else stats.bootstrap_ci(
+            base.correct, n_boot=n_boot, groups=groups, strata=strata)[1:]),
+        vs_full=vs_full,
         chosen=f"{chosen['name']}, {'guarded' if chosen['guard'] else 'unguarded'}",
         selection=rows,
         frame_val_log_loss=(metrics.log_loss(*_probs_labels(load(frame_val)))
@@ -120,7 +145,7 @@ def pair_table(frame: Predictions, head: Predictions, features: np.ndarray,
         if not mask.any():
             continue
         g = stats.fusion_gain(head.correct[mask], frame.correct[mask], n_boot=n_boot,
-                              groups=head.groups[mask])
+                              groups=head.groups[mask], strata=head.labels[mask])
         rows.append({"pair": f"{a} / {b}", "videos": int(mask.sum()),
                      "frame": float(frame.correct[mask].mean()),
                      "head": float(head.correct[mask].mean()),

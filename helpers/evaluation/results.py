@@ -88,7 +88,7 @@ def topk_gains(test: dict[str, Predictions], *, n_boot: int = 2000,
     for k in TOPK:
         best = max((FRAME, CLIP), key=lambda m: float(hits[m][k].mean()))
         out[k] = stats.fusion_gain(hits[FUSED][k], hits[best][k], n_boot=n_boot, seed=seed,
-                                   groups=groups, k=k)
+                                   groups=groups, k=k, strata=test[FRAME].labels)
     return out
 
 
@@ -164,7 +164,8 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
     if fit.chosen != "mean":
         correct[chosen_label(fit.chosen)] = fused[fit.chosen].correct
     # The videos of one group of one class share an actor and a scene: resample whole
-    # (class, group) clusters (a cluster bootstrap); `groups` holds one id per cluster.
+    # (class, group) clusters (a cluster bootstrap), within each class, whose share of the
+    # test split is fixed by design; `groups` holds one id per cluster.
     groups = a_test.groups
     best = max((FRAME, CLIP), key=lambda m: summaries[m].top1)
     tests = class_tests(test, n_boot=n_boot)
@@ -175,10 +176,10 @@ def analyze(run: RunPaths, data: DataPaths | None = None, *, n_boot: int = 2000,
     return Results(
         class_names=list(a_test.class_names), test=test, summaries=summaries, fit=fit,
         fusion_table=table, fused=fused,
-        cis=stats.accuracy_cis(correct, n_boot=n_boot, groups=groups),
+        cis=stats.accuracy_cis(correct, n_boot=n_boot, groups=groups, strata=a_test.labels),
         gain=gains[1],
         gain_chosen=stats.fusion_gain(fused[fit.chosen].correct, correct[best],
-                                      n_boot=n_boot, groups=groups),
+                                      n_boot=n_boot, groups=groups, strata=a_test.labels),
         gains_topk=gains,
         per_class=per_class_table(summaries, tests.clip_vs_frame), class_tests=tests,
         held_out=HeldOut(groups=list(val_cfg.get("val_groups") or []),

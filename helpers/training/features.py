@@ -40,6 +40,7 @@ from helpers.data.store import VideoStore
 from helpers.errors import UserError
 from helpers.evaluation.predictions import checkpoint_record
 from helpers.training.runs import MODEL, load_trained
+from helpers.utils.allocation import loader_workers, local_processes
 from helpers.utils.device import autocast, place_model, to_device
 from helpers.utils.io import atomic_path, open_h5, sha256_file
 from helpers.utils.progress import bar
@@ -152,7 +153,8 @@ def pooled_features(ds: FrameDataset, items: range, models: dict[Path, torch.nn.
               num_workers: int | None) -> dict[Path, np.ndarray]:
     """Pooled features [items, D] (float16) of each model, the frames decoded once."""
     loader = DataLoader(Subset(ds, list(items)), batch_size=batch_size or cfg.eval_batch_size,
-                        num_workers=cfg.num_workers if num_workers is None else num_workers,
+                        num_workers=loader_workers(cfg.num_workers, local_processes())
+                        if num_workers is None else num_workers,
                         pin_memory=device.type == "cuda")
     out: dict[Path, list[np.ndarray]] = {m: [] for m in models}
     with torch.no_grad():

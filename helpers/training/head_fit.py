@@ -226,5 +226,28 @@ def predict_to_files(head: TemporalHead, cand: Candidate, head_path: Path, fs: F
                          split=split, probe=probe).save(out)
 
 
+def frame_mean_on_features(fs: FeatureSet, frame_dir: Path, *, subset: str,
+                           split: int) -> Predictions:
+    """The like-for-like baseline of the head: the frame model's own last layer on the very
+    features the head reads (the same frames and crop), its softmaxes averaged over frames.
+    The features are the input of that layer, so this is the frame model scored on those
+    frames alone."""
+    from helpers.training.runs import load_trained
+
+    model, _ = load_trained(frame_dir)
+    fc = model.fc
+    w, b = fc.weight.detach().double().numpy(), fc.bias.detach().double().numpy()
+    probs = np.zeros((len(fs.video_ids), len(fs.class_names)))
+    for start in range(0, len(probs), 256):  # bounds memory at 256 x T x classes
+        logits = fs.features[start:start + 256].astype(np.float64) @ w.T + b
+        logits -= logits.max(axis=-1, keepdims=True)
+        p = np.exp(logits)
+        probs[start:start + 256] = (p / p.sum(axis=-1, keepdims=True)).mean(axis=1)
+    return Predictions(fs.video_ids, fs.labels, probs, fs.class_names, attrs={
+        "model": "frame model, mean over the head's frames", "kind": "headbase",
+        "frame_model": fs.checkpoint, "frame_model_sha256": fs.checkpoint_sha256,
+        "frames": fs.frames, "split": split, "subset": subset})
+
+
 def write_selection(head_dir: Path, selection: Selection) -> None:
     write_json_atomic(head_dir / SELECTION_JSON, selection.to_json())

@@ -19,6 +19,7 @@ from helpers.data.splits import SplitData
 from helpers.data.store import VideoStore
 from helpers.errors import UserError
 from helpers.utils import distributed as D
+from helpers.utils.allocation import loader_workers, local_processes
 from helpers.utils.device import check_shared_memory
 
 PREFETCH = 4  # batches each loader worker keeps ready
@@ -69,11 +70,12 @@ class Loaders:
         micro_bs = cfg.batch_size // (world * cfg.accum_steps)
         sampler = train_sampler(train_ds, cfg, world, rank)
         item_bytes = 3 * cfg.crop_size ** 2 * (cfg.clip_len if cfg.model == "clip" else 1)
-        kw: dict[str, Any] = dict(num_workers=cfg.num_workers, persistent_workers=False,
+        workers = loader_workers(cfg.num_workers, local_processes())  # the allocation's share
+        kw: dict[str, Any] = dict(num_workers=workers, persistent_workers=False,
                                   pin_memory=device.type == "cuda")
-        if cfg.num_workers > 0:
+        if workers > 0:
             kw["prefetch_factor"] = check_shared_memory(
-                cfg.num_workers, PREFETCH, max(micro_bs, cfg.eval_batch_size) * item_bytes)
+                workers, PREFETCH, max(micro_bs, cfg.eval_batch_size) * item_bytes)
         train_loader = DataLoader(train_ds, batch_size=micro_bs, sampler=sampler,
                                   drop_last=True, **kw)
         if len(train_loader) < cfg.accum_steps:

@@ -23,10 +23,12 @@ import torch
 from helpers.config import HeadConfig, get_profile
 from helpers.data.splits import load_split_data
 from helpers.data.store import VideoStore
+from helpers.evaluation.head_scores import BASELINE
 from helpers.training.features import FeatureJob, cache_features, load_features
 from helpers.training.head_fit import (
     HEAD_PROBES,
     Selection,
+    frame_mean_on_features,
     load_head,
     predict_to_files,
     read_selection,
@@ -61,6 +63,7 @@ def head_outputs(run: RunPaths) -> dict[str, Path]:
     """The head's predictions files: `val`, `test` and `test_<probe>`."""
     out = {"val": run.predictions("head", "val"), "test": run.predictions("head", "test")}
     out.update({f"test_{p}": run.predictions("head", "test", p) for p in HEAD_PROBES})
+    out["baseline"] = run.predictions(BASELINE, "test")  # the frame model on the same frames
     return out
 
 
@@ -119,6 +122,8 @@ def run_head(setup: Setup, data: DataPaths, run: RunPaths, *,
     predict_to_files(test_head, chosen, test_path, test,
                      {None: outs["test"], **{p: outs[f"test_{p}"] for p in HEAD_PROBES}},
                      subset="test", split=setup.split, device=device)
+    frame_mean_on_features(test, reported, subset="test", split=setup.split).save(
+        outs["baseline"])
     t2 = time.perf_counter()
     timings.add(run.root, "head", t2 - t0,
                 len(split.train_ids) + len(split.val_ids) + len(split.test_ids), replace=True)

@@ -269,15 +269,15 @@ def train_model(setup: Setup, kind: str, data: DataPaths, run: RunPaths,
 
 def check_protocol(run: RunPaths) -> None:
     """Refuse a run folder that holds models of the other protocol: one run never mixes them."""
-    from helpers.training.records import CONFIG_JSON, RunRecord
+    from helpers.training.records import CONFIG_JSON
 
     for kind in ("frame", "clip"):
         held_apart = run.root / f"{kind}-holdout"
         summary = run.model_dir(kind) / CONFIG_JSON
         if run.protocol == "holdout" and held_apart.is_dir():
             other = "refit"
-        elif (run.protocol == "refit" and summary.is_file()
-              and RunRecord.read(run.model_dir(kind)).config.val_groups):
+        elif (run.protocol == "refit" and summary.is_file()  # only the recipe is needed here
+              and json.loads(summary.read_text()).get("config", {}).get("val_groups")):
             other = "holdout"
         else:
             continue
@@ -304,12 +304,14 @@ def reported_config(kind: str, run: RunPaths, cfg: TrainConfig) -> TrainConfig:
 
 def reported_epochs(kind: str, run: RunPaths, held_out: int) -> int:
     """Epochs of the reported model: the held-out model's (`held_out`), recorded in
-    choices.json with the checkpoint it reproduces. An older run's recorded choice (the epoch
-    of the lowest validation loss) is kept only where the reported model has already begun
-    training with it, so that it resumes exactly."""
+    choices.json with the checkpoint it reproduces. A reported model begun under an older
+    run's rule (the epoch of the lowest validation loss) is refused: the fusion was not fitted
+    on that schedule."""
     old = read_choices(run).get(kind, {}).get("num_epochs")
     if old and old.get("value") != held_out and _began_with(run.model_dir(kind), old["value"]):
-        return int(old["value"])
+        raise UserError(f"The reported {kind} model of {run.root} began training for "
+                        f"{old['value']} epochs under an older rule, not the held-out model's "
+                        f"{held_out} the fusion was fitted on; start a new run folder.")
     from helpers.training.runs import MODEL
 
     held = run.model_dir(kind, "holdout") / MODEL

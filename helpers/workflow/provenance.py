@@ -23,7 +23,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.paths import NOTEBOOKS_DIR, REPO_ROOT
 from helpers.utils.io import write_json_atomic
+
+CODE_JSON = "code.json"  # in a run folder: the code version that computed it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,3 +90,60 @@ def read_stamp(pdf: str | Path) -> ReportStamp | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return stamp if stamp.pdf_sha256 == sha256_file(pdf) else None
+
+
+# ----------------------------------------------------------------------------- code version
+@dataclass(frozen=True)
+class CodeVersion:
+    """Which code computed a run: the SHA-256 of the package's sources and the stage
+    notebooks (what the summary compares: it needs no git), and the git commit for people."""
+
+    source_sha256: str
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+    def describe(self) -> str:
+        commit = f"commit {self.git_commit[:10]}{' with local changes' if self.git_dirty else ''}" \
+            if self.git_commit else "no git commit"
+        return f"sources {self.source_sha256[:12]} ({commit})"
+
+
+def source_files(root: Path = REPO_ROOT) -> list[Path]:
+    """The files whose content makes the code version: helpers/**/*.py and notebooks 01-04."""
+    package = sorted(p for p in (root / "helpers").rglob("*.py") if "__pycache__" not in p.parts)
+    notebooks = sorted((root / NOTEBOOKS_DIR.name).glob("0[1-4]_*.ipynb"))
+    return package + notebooks
+
+
+def code_version(root: Path = REPO_ROOT) -> CodeVersion:
+    import subprocess
+
+    digest = hashlib.sha256()
+    for path in source_files(root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    commit, dirty = None, None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "helpers", "notebooks"],
+                                    cwd=root, capture_output=True, text=True,
+                                    check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: the hash still holds
+        pass
+    return CodeVersion(source_sha256=digest.hexdigest(), git_commit=commit, git_dirty=dirty)
+
+
+def write_code_version(run_root: Path) -> CodeVersion:
+    """Record in the run folder the code version that ran its notebooks (`code.json`)."""
+    version = code_version()
+    write_json_atomic(Path(run_root) / CODE_JSON, dataclasses.asdict(version))
+    return version
+
+
+def read_code_version(run_root: Path) -> CodeVersion | None:
+    try:
+        raw = json.loads((Path(run_root) / CODE_JSON).read_text())
+        return CodeVersion(**{f.name: raw[f.name] for f in dataclasses.fields(CodeVersion)})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -12,8 +12,10 @@ a new run removes), asks the kernel's trainer or evaluator to stop at its next s
 boundary; no new notebook is begun, and the command exits with `STOPPED_EXIT` (75) so that
 a batch job (scripts/cluster/) requeues itself; the same command resumes.
 
-Figures: the notebooks save them into `figures/`; after a run, the ones this run wrote are
-also copied into `<run_dir>/figures/` (with a copy of the PDF), so each run keeps its own.
+Figures: the notebooks save them into `figures/` (split k != 1: `figures/split<k>/`); after a
+run, the ones this run wrote are also copied into `<run_dir>/figures/` (with a copy of the PDF
+and its record), so each run keeps its own. `--split all` (or a list such as 1,3) runs each
+split into its own run folder, then the summary over them (`helpers.workflow.multisplit`).
 """
 
 from __future__ import annotations
@@ -31,12 +33,21 @@ from typing import TYPE_CHECKING
 from helpers.config import NORMS, PROTOCOLS, get_profile
 from helpers.errors import Preempted, UserError
 from helpers.paths import FIGURES_DIR, REPORT_DIR, RUNS_DIR
-from helpers.reporting.render import check_tex, render_pdf
+from helpers.reporting.render import check_tex
 from helpers.utils import stop
+from helpers.utils.allocation import resolve_gpus
 from helpers.utils.argtypes import positive_int
 from helpers.utils.environment import check_device
 from helpers.utils.io import atomic_path
-from helpers.workflow import launch, timings
+from helpers.workflow import launch, pdf, timings
+from helpers.workflow.multisplit import (
+    split_arg,
+    split_figures_dir,
+    split_pdf,
+    split_run_name,
+    split_suffix,
+    summary_pdf,
+)
 from helpers.workflow.notebooks import (
     REPORT_STAGE,
     choose_kernel,
@@ -44,7 +55,7 @@ from helpers.workflow.notebooks import (
     find_notebooks,
     kernel_env,
 )
-from helpers.workflow.provenance import write_stamp
+from helpers.workflow.provenance import write_code_version
 
 if TYPE_CHECKING:
     from helpers.workflow.pipeline import Setup
@@ -53,12 +64,14 @@ PROFILES = ("demo", "ucf101")
 
 
 # ----------------------------------------------------------------------------- runner
-def collect_figures(run_dir: Path, since: float) -> list[Path]:
-    """Copy the figures written since `since` (this run) from figures/ into run_dir/figures."""
-    if not FIGURES_DIR.is_dir():
+def collect_figures(run_dir: Path, since: float, figures_dir: Path | None = None) -> list[Path]:
+    """Copy the figures written since `since` (this run) from `figures_dir` (default
+    figures/) into run_dir/figures."""
+    figures_dir = FIGURES_DIR if figures_dir is None else figures_dir
+    if not figures_dir.is_dir():
         return []
     copied = []
-    for src in sorted(FIGURES_DIR.iterdir()):
+    for src in sorted(figures_dir.iterdir()):
         # 2 s slack: some filesystems store mtimes coarsely.
         if src.is_file() and not src.name.startswith(".") and src.stat().st_mtime >= since - 2:
             dst = run_dir / "figures" / src.name
@@ -113,8 +126,9 @@ def run_report(setup: Setup | None = None, *,
     """Execute the notebooks in order with `setup` as their parameters, then render the
     last one to `pdf_path`.
 
-    `pdf_path=None` skips rendering. Returns the PDF path, or the run folder when no
-    PDF was rendered.
+    `pdf_path=None` skips rendering. Without TeX every notebook still runs, and the PDF is
+    left pending (`<run>/pdf.json`, rendered by `make pdf`) with one sentence saying how.
+    Returns the PDF path, or the run folder when no PDF was rendered.
     """
     from helpers.workflow.pipeline import Setup, check_weights, data_paths
 
@@ -124,12 +138,14 @@ def run_report(setup: Setup | None = None, *,
     for path in nb_paths:
         if not path.is_file():
             raise UserError(f"Notebook {path} does not exist.")
+    no_tex = ""
     if pdf_path is not None:
         try:
             check_tex()
-        except UserError as exc:  # run the notebooks anyway: their work is kept for a rerun
-            print(f"warning: {exc} The notebooks run first; rerun once TeX is installed.",
-                  file=sys.stderr, flush=True)
+        except UserError as exc:  # compute nodes seldom have TeX: compute all, render later
+            no_tex = " and ".join(t for t in ("xelatex", "pandoc") if shutil.which(t) is None)
+            print(f"note: {exc} Every notebook runs all the same; the PDF is rendered "
+                  "afterwards with `make pdf`.", file=sys.stderr, flush=True)
     run_path = resolve_run_dir(setup)
     setup = setup.replace(run_dir=str(run_path))
     check_device(setup.profile, needs_gpu=get_profile(setup.profile).needs_gpu,
@@ -151,9 +167,11 @@ def run_report(setup: Setup | None = None, *,
     if stop_path is None:  # ours: a request left by a run that stopped is not this run's
         stop_path = run_path / "STOP"
         stop_path.unlink(missing_ok=True)
-    # --cpu: the kernels compute on the CPU even where a GPU is visible
-    with kernel_env({"CUDA_VISIBLE_DEVICES": ""} if setup.cpu else None), \
-            stop.handling(stop_path):
+    # --cpu: the kernels compute on the CPU even where a GPU is visible; each split saves its
+    # figures into its own folder, so that concurrent splits never overwrite each other's
+    figures_dir = split_figures_dir(setup.split, FIGURES_DIR)
+    env = {"UCF_FIGURES_DIR": str(figures_dir), **({"CUDA_VISIBLE_DEVICES": ""} if setup.cpu else {})}
+    with kernel_env(env), stop.handling(stop_path):
         for i, src in enumerate(nb_paths, 1):
             dst = run_path / "notebooks" / src.name
             if stop.requested():
@@ -165,19 +183,21 @@ def run_report(setup: Setup | None = None, *,
             print(f"[{i}/{len(nb_paths)}] {src.stem}: done in {time.time() - t0:.1f} s -> {dst}",
                   flush=True)
             executed.append((src, dst))
+    if executed:  # the code that computed this run, which the summary over splits compares
+        write_code_version(run_path)
 
-    result = run_path
+    result, pending = run_path, ""
     if pdf_path is not None and executed:
         src, dst = executed[-1]
-        print(f"rendering {dst.name} -> {pdf_path}", flush=True)
-        t0 = time.time()
-        result = render_pdf(dst, pdf_path, source_dir=src.parent, title=report_title(setup))
-        stamp_report(result, setup, run_path)
-        timings.add(run_path, "render", time.time() - t0, 1, replace=True)
-        with atomic_path(run_path / Path(pdf_path).name) as tmp:
-            shutil.copyfile(result, tmp)
-        print(f"rendered in {time.time() - t0:.1f} s", flush=True)
-    figures = collect_figures(run_path, started)
+        pdf.save_job(run_path, pdf.make_job(
+            run_path, dst, src.parent, Path(pdf_path), title=report_title(setup),
+            profile=setup.profile, split=setup.split, synthetic=data_paths(setup).synthetic,
+            smoke=setup.smoke, fast=setup.fast))
+        if no_tex:
+            pending = pdf.pending_sentence(run_path, no_tex)
+        else:
+            result = pdf.render_run(run_path, Path(pdf_path))
+    figures = collect_figures(run_path, started, figures_dir)
     if figures:
         print(f"copied {len(figures)} figure(s) into {run_path / 'figures'}", flush=True)
     summary = results_summary(run_path, setup)
@@ -188,19 +208,9 @@ def run_report(setup: Setup | None = None, *,
 
         print(format_forecast(forecast(setup)), flush=True)
     print(f"report: finished in {time.time() - started:.1f} s", flush=True)
+    if pending:
+        print(pending, flush=True)
     return result
-
-
-def stamp_report(pdf: Path, setup: Setup, run_path: Path) -> None:
-    """Record beside the PDF which run it describes (`make submission` reads it)."""
-    from helpers.workflow.pipeline import data_paths
-
-    try:
-        run = run_path.relative_to(Path.cwd())
-    except ValueError:
-        run = run_path
-    write_stamp(pdf, profile=setup.profile, split=setup.split, run=run,
-                synthetic=data_paths(setup).synthetic, smoke=setup.smoke, fast=setup.fast)
 
 
 def report_title(setup: Setup) -> str:
@@ -249,7 +259,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "(default: found inside --data)")
     parser.add_argument("--run", metavar="RUN", default=None,
                         help="run name under runs/ or a folder path (default: runs/<profile>)")
-    parser.add_argument("--split", type=int, choices=(1, 2, 3), default=1, help="UCF-101 split")
+    parser.add_argument("--split", type=split_arg, default=(1,), metavar="K|all|1,3",
+                        help="UCF-101 split: 1 (default), 2 or 3; `all` or a list such as 1,3 "
+                             "runs each into its own run folder, then the summary over them")
     parser.add_argument("--protocol", choices=PROTOCOLS, default=None,
                         help="holdout: the models trained without the held-out groups are the "
                              "reported ones; refit: the reported models are trained again on "
@@ -282,10 +294,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="train and evaluate in fp32 on CUDA (default: bf16 autocast)")
     parser.add_argument("--download-weights", action="store_true",
                         help="let torchvision download missing ImageNet weights (needs internet)")
-    parser.add_argument("--gpus", metavar="N", type=positive_int, default=1,
+    parser.add_argument("--gpus", metavar="N", type=positive_int, default=None,
                         help="processes per node, one per GPU: more than 1 trains and "
                              "evaluates under torchrun (DDP); inside a SLURM allocation of "
-                             "several nodes, on every node (without CUDA: N gloo processes)")
+                             "several nodes, on every node (without CUDA: N gloo processes; "
+                             "default: the GPUs the allocation holds, else 1)")
     parser.add_argument("--fast", action="store_true", help="tiny test-only configuration")
     parser.add_argument("--only", metavar="01,02,...", default=None,
                         help="run only these stages; the PDF is rendered only when 04 runs")
@@ -293,38 +306,67 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="Jupyter kernel (default: ucf101 if it runs this Python, else python3)")
     parser.add_argument("--pdf", metavar="PATH", default=None,
                         help="where to write the PDF (default: report/report.pdf; "
-                             "report-smoke.pdf or report-fast.pdf for those runs)")
+                             "report-smoke.pdf or report-fast.pdf for those runs; split k "
+                             "other than 1 adds -split<k> to the name)")
 
 
 def default_pdf(setup: Setup) -> Path:
     """report/report.pdf, the one `make submission` hands in; a smoke or fast run writes
-    beside it so that it never replaces a real report."""
+    beside it so that it never replaces a real report, and split k != 1 to
+    report-split<k>.pdf."""
     suffix = "-smoke" if setup.smoke else "-fast" if setup.fast else ""
-    return REPORT_DIR / f"report{suffix}.pdf"
+    return REPORT_DIR / f"report{suffix}{split_suffix(setup.split)}.pdf"
 
 
 def setup_from_args(args: argparse.Namespace) -> Setup:
     from helpers.workflow.pipeline import Setup
 
     return Setup(profile=args.profile, data_dir=args.data or "", splits_dir=args.splits or "",
-                 run_dir=args.run or "", split=args.split,
+                 run_dir=args.run or "", split=args.split[0],
                  download_weights=args.download_weights, fast=args.fast, smoke=args.smoke,
                  weights=args.weights or "", imagenet_weights=args.imagenet_weights or "",
                  norm=args.norm or "", stores_dir=args.stores or "",
                  protocol=args.protocol or "", cpu=args.cpu,
                  batch_size=args.batch_size or "", accum_steps=args.accum_steps or 0,
-                 amp=not args.no_amp, gpus=args.gpus)
+                 amp=not args.no_amp, gpus=resolve_gpus(args.gpus))
 
 
 def run(args: argparse.Namespace) -> int:
+    if len(args.split) > 1:
+        return run_splits(args, args.split)
     setup = setup_from_args(args)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     notebooks = find_notebooks(only)
     render = notebooks[-1].name.startswith(f"{REPORT_STAGE}_")
     if not render:
         print(f"note: stage {REPORT_STAGE} is not selected, so no PDF is rendered.", flush=True)
-    pdf = Path(args.pdf) if args.pdf else default_pdf(setup)
+    pdf = Path(args.pdf) if args.pdf else default_pdf(setup)  # --pdf: this split's file
     out = run_report(setup, notebooks=notebooks, kernel_name=args.kernel,
                      pdf_path=pdf if render else None)
+    print(f"wrote {out}")
+    return 0
+
+
+def run_splits(args: argparse.Namespace, splits: Sequence[int]) -> int:
+    """`report --split all` (or a list): each split into its own run folder, one after the
+    other (the stores are built once and reused), then the summary over them. A split that
+    fails stops the command with the finished ones kept: the same command resumes."""
+    from helpers.workflow.summary import make_summary
+
+    if args.only:
+        raise UserError("--only runs some stages of one split; with several splits, run each "
+                        "split's stages with --split K.")
+    base = setup_from_args(args)
+    template = Path(args.pdf) if args.pdf else None
+    runs = []
+    for i, split in enumerate(splits, 1):
+        setup = base.replace(split=split, run_dir=split_run_name(base.run_dir, split))
+        pdf = split_pdf(template, split) if template else default_pdf(setup)
+        print(f"=== split {split} ({i} of {len(splits)}) ===", flush=True)
+        run_report(setup, kernel_name=args.kernel, pdf_path=pdf)
+        runs.append(resolve_run_dir(setup))
+    print(f"=== summary of splits {', '.join(map(str, splits))} ===", flush=True)
+    out = make_summary(runs, pdf_path=summary_pdf(template or default_pdf(base.replace(split=1))),
+                       kernel_name=args.kernel)
     print(f"wrote {out}")
     return 0

@@ -1,5 +1,10 @@
 """`python -m helpers submission`: the turn-in zip, `report.pdf` plus the code.
 
+`--split K` (`make submission SPLIT=K`, default 1 as the handout asks) hands in that split's
+report (`report/report.pdf` for split 1, `report/report-split<K>.pdf` otherwise) and says
+which; the summary over the splits (`report/summary.pdf`, with `summary.json`) goes in beside
+it when it exists.
+
 The report is identified by the record `report` writes beside it (`report/report.json`, see
 `helpers.workflow.provenance`): the zip names its profile, split and run, and a practice report
 (the synthetic demo, a smoke or a fast run, or a PDF with no record) is refused unless
@@ -7,7 +12,8 @@ The report is identified by the record `report` writes beside it (`report/report
 
 Members: `report.pdf` and `report.json` at the root, then (repo-relative) `helpers/**/*.py`,
 `notebooks/*.ipynb` with outputs stripped, `tests/**/*.py`, README.md, requirements.txt,
-pyproject.toml, Makefile, `.ci/run`, `scripts/*.sh` and `data_manifest/**`. In a git checkout only
+pyproject.toml, Makefile, `.ci/run`, the scripts (`*.sh`, `*.slurm`, `*.pbs`), `docs/*.md`
+and `data_manifest/**`. In a git checkout only
 tracked files are taken, so ignored or untracked junk never slips in; untracked files
 (or ignored) files that would match are named so they are not lost silently. Models, checkpoints,
 predictions, stores, videos and runs are refused whatever their path.
@@ -35,7 +41,8 @@ DEFAULT_OUT = REPO_ROOT / "submission" / "ucf101_submission.zip"
 INCLUDE_FILES = {"README.md", "requirements.txt", "pyproject.toml", "Makefile", ".ci/run"}
 # (top folder, file pattern); the pattern applies to the name at any depth below the folder
 INCLUDE_TREES = (("helpers", "*.py"), ("tests", "*.py"), ("data_manifest", "*"),
-                 ("scripts", "*.sh"))
+                 ("scripts", "*.sh"), ("scripts", "*.slurm"), ("scripts", "*.pbs"),
+                 ("docs", "*.md"))  # every script a reader needs to reproduce the run
 INCLUDE_FLAT = (("notebooks", "*.ipynb"),)  # directly inside the folder only
 REFUSED_SUFFIXES = {".pt", ".pth", ".ckpt", ".h5", ".hdf5", ".avi", ".mp4", ".npz", ".zip"}
 REFUSED_TOP = {"runs", "data", "submission", "figures", "report", ".venv"}
@@ -148,17 +155,54 @@ def identify_report(report_pdf: Path, *, practice: bool = False) -> ReportStamp 
     return stamp
 
 
+def split_report(split: int = 1, report_dir: Path | None = None) -> Path:
+    """The report of `split`: report/report.pdf for split 1, report/report-split<k>.pdf else."""
+    return (report_dir or REPORT_DIR) / f"report{'' if split == 1 else f'-split{split}'}.pdf"
+
+
+def summary_member(summary_pdf: Path | None) -> list[tuple[str, Path]]:
+    """(name in the zip, file) of the summary over splits and its record, when it exists; the
+    splits it covers are printed."""
+    if summary_pdf is None or not summary_pdf.is_file():
+        return []
+    import json
+
+    record = summary_pdf.with_suffix(".json")
+    try:
+        covered = json.loads(record.read_text()).get("splits")
+    except (OSError, ValueError):
+        covered = None
+    what = f"splits {', '.join(map(str, covered))}" if covered else "no record of its splits"
+    print(f"summary: {summary_pdf} ({what}) goes in beside the report")
+    return [("summary.pdf", summary_pdf)] + ([("summary.json", record)] if record.is_file() else [])
+
+
 def build_submission(out: str | os.PathLike = DEFAULT_OUT, *,
-                     report_pdf: str | os.PathLike = REPORT_DIR / "report.pdf",
-                     root: str | os.PathLike = REPO_ROOT, practice: bool = False) -> Path:
-    """Write the turn-in zip atomically and print its members, their sizes and the zip's size."""
-    out, report_pdf, root = Path(out), Path(report_pdf), Path(root)
+                     report_pdf: str | os.PathLike | None = None, split: int = 1,
+                     root: str | os.PathLike = REPO_ROOT, practice: bool = False,
+                     summary_pdf: str | os.PathLike | None = None,
+                     report_dir: Path | None = None) -> Path:
+    """Write the turn-in zip atomically and print its members, their sizes and the zip's size.
+    `report_pdf` defaults to the report of `split` (a report given by path is handed in as the
+    split its record names); `summary_pdf` (default: summary.pdf beside the report) goes in
+    when it exists."""
+    out, root = Path(out), Path(root)
+    chosen = report_pdf is None
+    report_pdf = split_report(split, report_dir) if report_pdf is None else Path(report_pdf)
+    summary_pdf = Path(summary_pdf) if summary_pdf else report_pdf.with_name("summary.pdf")
     if not report_pdf.is_file():
-        raise UserError(f"{report_pdf} does not exist; run `make report` first.")
+        raise UserError(f"{report_pdf} does not exist; run `make report"
+                        f"{'' if split == 1 else f' SPLIT={split}'}` first.")
     with open(report_pdf, "rb") as f:
         if f.read(5) != b"%PDF-":
             raise UserError(f"{report_pdf} is not a PDF; rerun `make report`.")
     stamp = identify_report(report_pdf, practice=practice)
+    if stamp is not None and stamp.split != split and chosen:
+        raise UserError(f"{report_pdf} is the report of split {stamp.split}, not split {split}; "
+                        f"render split {split} with `make report SPLIT={split}`.")
+    split = stamp.split if stamp is not None else split
+    print(f"handing in split {split}: {report_pdf}")
+    extra = summary_member(summary_pdf)
     files, left_out = candidate_files(root)
     if not any(f.startswith("helpers/") for f in files):
         raise UserError(f"No code found under {root}/helpers; run this from the project checkout.")
@@ -171,6 +215,9 @@ def build_submission(out: str | os.PathLike = DEFAULT_OUT, *,
             record = stamp_path(report_pdf)
             zf.writestr(_info("report.json", record), record.read_bytes())
             members.append(("report.json", record.stat().st_size))
+        for name, src in extra:
+            zf.writestr(_info(name, src), src.read_bytes())
+            members.append((name, src.stat().st_size))
         for rel in files:
             src = root / rel
             data = stripped_notebook(src) if rel.endswith(".ipynb") else src.read_bytes()
@@ -186,13 +233,20 @@ def build_submission(out: str | os.PathLike = DEFAULT_OUT, *,
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="ZIP", default=str(DEFAULT_OUT),
                         help="where to write the zip (default: submission/ucf101_submission.zip)")
-    parser.add_argument("--report", metavar="PDF", default=str(REPORT_DIR / "report.pdf"),
-                        help="the rendered report (default: report/report.pdf)")
+    parser.add_argument("--split", type=int, choices=(1, 2, 3), default=1,
+                        help="whose report to hand in: 1 (default, as the handout asks) "
+                             "report/report.pdf, k report/report-split<k>.pdf")
+    parser.add_argument("--report", metavar="PDF", default=None,
+                        help="the rendered report (default: the one of --split)")
+    parser.add_argument("--summary", metavar="PDF", default=None,
+                        help="the summary over splits, added when it exists "
+                             "(default: summary.pdf beside the report)")
     parser.add_argument("--practice", action="store_true",
                         help="hand in a demo, smoke or fast report (or one without its "
                              "report.json) on purpose")
 
 
 def run(args: argparse.Namespace) -> int:
-    build_submission(args.out, report_pdf=args.report, practice=args.practice)
+    build_submission(args.out, report_pdf=args.report, split=args.split, practice=args.practice,
+                     summary_pdf=args.summary)
     return 0

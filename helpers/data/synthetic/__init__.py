@@ -34,6 +34,7 @@ not depend on how the videos are spread across worker processes.
 The modules, one idea each: `catalogue` (the classes and their kinds), `layout` (file names
 and split files), `shapes` and `motions` (what is drawn and how it moves), `textures` (the
 detail classes' fine patterns), `scene` (one video's frames), `encoding` (the AVI),
+`masks` (each video's class-defining region per frame, the ground truth of attention maps),
 `generation` (the benchmark on disk, resumable) and `cli` (`python -m helpers synth`). The
 names most callers need are importable from this package directly.
 """
@@ -62,13 +63,14 @@ from helpers.data.synthetic.layout import (
     video_name,
     video_path,
 )
-from helpers.data.synthetic.scene import render_video
+from helpers.data.synthetic.masks import MASKS_FILE, REGION, read_mask
+from helpers.data.synthetic.scene import render_scene, render_video
 from helpers.data.synthetic.textures import PATTERNS
 
 __all__ = [
     "CLASSES", "DEFAULT_NUM_FRAMES", "DEFAULT_SIZE", "DEFAULT_VIDEOS_PER_GROUP", "FPS", "KINDS",
-    "LOCK_FILE", "META_FILE", "PATTERNS", "PENDING_FILE", "SPLIT_DIR", "VIDEO_DIR", "ClassSpec",
-    "SynthSummary", "class_names", "encode_avi", "generate", "generation_config",
-    "load_class_meta", "parse_size", "render_video", "split_files", "summarize", "test_groups",
-    "video_name", "video_path",
+    "LOCK_FILE", "MASKS_FILE", "META_FILE", "PATTERNS", "PENDING_FILE", "REGION", "SPLIT_DIR",
+    "VIDEO_DIR", "ClassSpec", "SynthSummary", "class_names", "encode_avi", "generate",
+    "generation_config", "load_class_meta", "parse_size", "read_mask", "render_scene",
+    "render_video", "split_files", "summarize", "test_groups", "video_name", "video_path",
 ]

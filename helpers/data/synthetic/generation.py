@@ -8,6 +8,7 @@ not depend on how the videos are spread across worker processes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from helpers.data.synthetic.catalogue import CLASSES, class_names
 from helpers.data.synthetic.encoding import FPS, encode_avi
@@ -28,7 +31,8 @@ from helpers.data.synthetic.layout import (
     split_files,
     video_path,
 )
-from helpers.data.synthetic.scene import render_video
+from helpers.data.synthetic.masks import MASKS_FILE, stored_names, write_masks
+from helpers.data.synthetic.scene import render_scene
 from helpers.errors import UserError
 from helpers.utils.io import atomic_path, write_json_atomic, write_text_atomic
 from helpers.utils.locking import exclusive
@@ -59,17 +63,20 @@ class _Job:
     seed: int
     size: tuple[int, int]
     num_frames: int
+    mask_only: bool = False  # the video exists: render it again for its mask only
 
 
-def _make_video(job: _Job) -> int:
-    """Worker: render, encode into a temp file, rename. Returns the AVI's size in bytes."""
+def _make_video(job: _Job) -> tuple[str, np.ndarray, tuple[int, ...]]:
+    """Worker: render, encode into a temp file, rename. Returns the video's file stem and its
+    region mask, bit-packed (`masks`), for the parent to store."""
     spec = next(c for c in CLASSES if c.name == job.name)
-    frames = render_video(spec, job.group, job.clip, seed=job.seed, size=job.size,
-                          num_frames=job.num_frames)
+    frames, mask = render_scene(spec, job.group, job.clip, seed=job.seed, size=job.size,
+                                num_frames=job.num_frames)
     path = Path(job.root) / VIDEO_DIR / video_path(job.name, job.group, job.clip)
-    with atomic_path(path) as tmp:
-        encode_avi(tmp, frames)
-    return path.stat().st_size
+    if not job.mask_only:
+        with atomic_path(path) as tmp:
+            encode_avi(tmp, frames)
+    return path.stem, np.packbits(mask), mask.shape
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,8 @@ class SynthSummary:
 def _benchmark_files(out: Path, videos_per_group: int) -> list[Path]:
     files = [out / VIDEO_DIR / video_path(name, group, clip) for name in class_names()
              for group in range(1, NUM_GROUPS + 1) for clip in range(1, videos_per_group + 1)]
-    return files + [out / SPLIT_DIR / n for n in split_files(videos_per_group)] + [out / META_FILE]
+    return files + [out / SPLIT_DIR / n for n in split_files(videos_per_group)] + [
+        out / META_FILE, out / MASKS_FILE]
 
 
 def summarize(root: str | os.PathLike) -> SynthSummary:
@@ -217,7 +225,15 @@ def generate(out: Path, *, seed: int = 0, size: tuple[int, int] = DEFAULT_SIZE,
                 for group in range(1, NUM_GROUPS + 1)
                 for clip in range(1, videos_per_group + 1)]
         todo = [j for j in jobs if not (out / VIDEO_DIR / video_path(j.name, j.group, j.clip)).is_file()]
-        _run_jobs(todo, num_workers)
+        # Videos made before the masks existed (or by a run killed before it wrote them) are
+        # rendered again for their masks only.
+        have = stored_names(out)
+        todo_set = set(todo)
+        todo += [dataclasses.replace(j, mask_only=True) for j in jobs if j not in todo_set
+                 and Path(video_path(j.name, j.group, j.clip)).stem not in have]
+        masks = _run_jobs(todo, num_workers)
+        if masks:
+            write_masks(out, masks)
 
         for name, text in split_files(videos_per_group).items():
             write_text_atomic(out / SPLIT_DIR / name, text)
@@ -227,27 +243,36 @@ def generate(out: Path, *, seed: int = 0, size: tuple[int, int] = DEFAULT_SIZE,
 
     written = _benchmark_files(out, videos_per_group)
     return SynthSummary(out=out, classes=meta["classes"], counts=split_counts(videos_per_group),
-                        num_videos=len(jobs), num_written=len(todo),
+                        num_videos=len(jobs), num_written=sum(not j.mask_only for j in todo),
                         num_bytes=sum(p.stat().st_size for p in written),
                         seconds=time.perf_counter() - start)
 
 
-def _run_jobs(jobs: list[_Job], num_workers: int) -> None:
+def _unpack(result: tuple[str, np.ndarray, tuple[int, ...]]) -> tuple[str, np.ndarray]:
+    stem, bits, shape = result
+    return stem, np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(bool)
+
+
+def _run_jobs(jobs: list[_Job], num_workers: int) -> dict[str, np.ndarray]:
+    """Run the jobs; returns each video's region mask by file stem."""
+    masks: dict[str, np.ndarray] = {}
     if not jobs:
-        return
+        return masks
     progress = bar(total=len(jobs), desc="synth", unit="video")
     try:
         if num_workers == 1 or len(jobs) == 1:
             for job in jobs:
-                _make_video(job)
+                stem, mask = _unpack(_make_video(job))
+                masks[stem] = mask
                 progress.update()
-            return
+            return masks
         # spawn, not fork: safe when the caller already runs threads (torch, a notebook kernel).
         with ProcessPoolExecutor(min(num_workers, len(jobs)), mp_context=get_context("spawn")) as pool:
             futures = [pool.submit(_make_video, job) for job in jobs]
             try:
                 for future in as_completed(futures):
-                    future.result()
+                    stem, mask = _unpack(future.result())
+                    masks[stem] = mask
                     progress.update()
             except BaseException:
                 for future in futures:
@@ -255,6 +280,7 @@ def _run_jobs(jobs: list[_Job], num_workers: int) -> None:
                 raise
     finally:
         progress.close()
+    return masks
 
 
 def load_class_meta(root: str | os.PathLike) -> list[dict[str, Any]]:

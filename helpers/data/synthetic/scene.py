@@ -15,7 +15,7 @@ import numpy as np
 from helpers.data.synthetic.catalogue import ClassSpec
 from helpers.data.synthetic.motions import RENDERERS
 from helpers.data.synthetic.shapes import Canvas, coverage
-from helpers.data.synthetic.textures import DETAIL_CONTRAST, detail_texture
+from helpers.data.synthetic.textures import DETAIL_CONTRAST, detail_texture, panel_mask
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,14 @@ def _video_rng(seed: int, name: str, group: int, clip: int) -> np.random.Generat
 def render_video(spec: ClassSpec, group: int, clip: int, *, seed: int,
                  size: tuple[int, int], num_frames: int) -> np.ndarray:
     """One video as uint8 RGB frames [T, H, W, 3], before encoding."""
+    return render_scene(spec, group, clip, seed=seed, size=size, num_frames=num_frames)[0]
+
+
+def render_scene(spec: ClassSpec, group: int, clip: int, *, seed: int,
+                 size: tuple[int, int], num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """One video's frames and, per frame, its class-defining region ([T, H, W] bool): the
+    object (at least half covered) for spatial and temporal classes, the texture's rectangle
+    for detail classes (the same rectangle on a plain one, whose evidence is its absence)."""
     width, height = size
     g = group_look(seed, group, width, height)
     rng = _video_rng(seed, spec.name, group, clip)
@@ -109,4 +117,8 @@ def render_video(spec: ClassSpec, group: int, clip: int, *, seed: int,
     frames += (paint - frames) * alpha  # background * (1 - alpha) + paint * alpha
     frames += rng.standard_normal(frames.shape, dtype=np.float32) * np.float32(g.noise)
     frames = np.clip(np.rint(frames), 0, 255).astype(np.uint8)
-    return frames[::-1].copy() if spec.reverse else frames
+    region = panel_mask(drawn, dx, dy, size) if spec.kind == "detail" else None
+    mask = alpha[..., 0] >= 0.5 if region is None else region
+    if spec.reverse:
+        return frames[::-1].copy(), mask[::-1].copy()
+    return frames, mask

@@ -52,6 +52,20 @@ def detail_texture(spec: ClassSpec, drawn: Drawn, dx: np.ndarray, dy: np.ndarray
     pattern = PATTERNS[spec.pattern]
     if pattern is None or drawn.panel is None:
         return None
+    inside, i0, j0 = _panel(drawn, dx, dy, size)
+    rows = np.arange(height)[None, :, None]
+    cols = np.arange(width)[None, None, :]
+    # Offsets from the corner, wrapped into the sign table outside the rectangle (masked).
+    di = (rows - i0).astype(np.int64) % (2 * signs.shape[0])
+    dj = (cols - j0).astype(np.int64) % (2 * signs.shape[1])
+    return (pattern(di, dj, signs) * inside).astype(np.float32)
+
+
+def _panel(drawn: Drawn, dx: np.ndarray, dy: np.ndarray, size: tuple[int, int]
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The texture's rectangle per frame, [T, H, W] bool, and its even top-left corner."""
+    assert drawn.panel is not None
+    width, height = size
     cx, cy, half_w, half_h = (np.broadcast_to(np.asarray(v, dtype=np.float64),
                                               (len(dx), 1, 1)) for v in drawn.panel)
     shift_x, shift_y = dx[:, None, None], dy[:, None, None]
@@ -62,8 +76,10 @@ def detail_texture(spec: ClassSpec, drawn: Drawn, dx: np.ndarray, dy: np.ndarray
     i1 = 2 * np.floor((cy + half_h - shift_y) / 2)
     rows = np.arange(height)[None, :, None]
     cols = np.arange(width)[None, None, :]
-    inside = (cols >= j0) & (cols < j1) & (rows >= i0) & (rows < i1)
-    # Offsets from the corner, wrapped into the sign table outside the rectangle (masked).
-    di = (rows - i0).astype(np.int64) % (2 * signs.shape[0])
-    dj = (cols - j0).astype(np.int64) % (2 * signs.shape[1])
-    return (pattern(di, dj, signs) * inside).astype(np.float32)
+    return (cols >= j0) & (cols < j1) & (rows >= i0) & (rows < i1), i0, j0
+
+
+def panel_mask(drawn: Drawn, dx: np.ndarray, dy: np.ndarray,
+               size: tuple[int, int]) -> np.ndarray | None:
+    """[T, H, W] bool: where a detail class's texture lies (or would lie, on a plain one)."""
+    return None if drawn.panel is None else _panel(drawn, dx, dy, size)[0]

@@ -1,0 +1,222 @@
+"""The first job on a real cluster, rehearsed as hostile as one: `scripts/cluster/ucf101.slurm`
+through fake scheduler commands, as a non-root user, with no xelatex or pandoc on PATH,
+`scontrol requeue` refused and `flock` failing with ENOSYS (injected, UCF_FLOCK_ERRNO).
+
+The smoke run and a `--fast` ucf101 run on the rehearsal tree (test_rehearsal.py) compute to
+the end; a warning signal mid-training goes through the `afterany` fallback and the
+follow-on job resumes; then `make pdf` on the "login node" (TeX, no GPU, no CPU=1) renders
+the PDF without training or evaluating anything. Skipped without `../shared`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import test_rehearsal
+from test_rehearsal import _tree, _weights
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+SLURM = REPO / "scripts" / "cluster" / "ucf101.slurm"
+USER = "ucfrehearsal"
+HIDDEN = {"xelatex", "pandoc", "pdflatex", "lualatex", "latex", "tex"}
+
+
+def _non_root() -> tuple[int, int] | None:
+    """(uid, gid) of an unprivileged user that can run this interpreter, else None (and a
+    warning with the reason: the rest of the rehearsal runs as the current user)."""
+    if os.geteuid() != 0:
+        return os.getuid(), os.getgid()
+    try:
+        entry = pwd.getpwnam(USER)
+    except KeyError:
+        made = subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/bash", USER],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            warnings.warn(f"ran as root: useradd failed ({made.stderr.strip()})", stacklevel=2)
+            return None
+        entry = pwd.getpwnam(USER)
+    try:
+        probe = subprocess.run([sys.executable, "-c", "import helpers, torch"],
+                               user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
+                               capture_output=True, text=True, env={**os.environ, "HOME": "/tmp"})
+        why = probe.stderr.strip()[-200:] if probe.returncode else ""
+    except OSError as exc:  # e.g. a venv made from a Python under /root (mode 700)
+        why = str(exc)
+    if why:
+        warnings.warn(f"ran as root: user {USER} cannot run {sys.executable} ({why})",
+                      stacklevel=2)
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def _sys_bin_without_tex(root: Path) -> Path:
+    """A folder of links to every command of /usr/bin and /bin except TeX and pandoc."""
+    out = root / "sysbin"
+    out.mkdir()
+    for folder in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for entry in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
+            if entry.name not in HIDDEN and not (out / entry.name).exists():
+                (out / entry.name).symlink_to(entry)
+    return out
+
+
+def _digest(run: Path) -> dict[str, tuple[int, str]]:
+    """mtime and SHA-256 of every checkpoint, model and predictions file of a run."""
+    files = [p for p in run.rglob("*") if p.suffix == ".pt" or
+             (p.suffix == ".h5" and p.parent.name == "predictions")]
+    return {str(p.relative_to(run)): (p.stat().st_mtime_ns,
+                                      hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in files}
+
+
+@pytest.fixture(scope="module")
+def hostile(ucf_splits_dir, ucf_clip):
+    owner = _non_root()
+    # not under pytest's tmp folder: root's is closed to other users
+    root = Path(tempfile.mkdtemp(prefix="ucf-hostile-"))
+    root.chmod(0o755)
+    with pytest.MonkeyPatch.context() as m:  # fewer videos (fusion fits on 2 per class), one
+        # 16-frame window each
+        m.setattr(test_rehearsal, "PER_CLASS", {"train": 2, "val": 2, "test": 1})
+        m.setattr(test_rehearsal, "FRAMES", 16)
+        tree = _tree(root / "data" / "ucf101", ucf_splits_dir, ucf_clip)
+    # split files listing only the tree's videos (SPLITS=): a --fast run trains on the whole
+    # list, and refuses a store that lacks most of it
+    splits = root / "splits"
+    splits.mkdir()
+    shutil.copy(ucf_splits_dir / "classInd.txt", splits)
+    for name in ("trainlist01.txt", "testlist01.txt"):
+        lines = (ucf_splits_dir / name).read_bytes().splitlines(keepends=True)
+        (splits / name).write_bytes(b"".join(
+            line for line in lines if line.strip() and
+            (tree / "UCF-101" / line.split()[0].decode()).is_file()))
+    weights = _weights(root / "weights")
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    shims = {"scontrol": 'echo "scontrol: error: Requeue of job is not allowed" >&2; exit 1',
+             "sbatch": 'echo "Submitted batch job 5002"'}
+    for name, body in shims.items():
+        (bin_dir / name).write_text(f'#!/bin/bash\necho "{name} $*" >> "{root}/calls.log"\n'
+                                    f"{body}\n")
+        (bin_dir / name).chmod(0o755)
+    sysbin = _sys_bin_without_tex(root)
+    (root / "home").mkdir()
+    if owner is not None:
+        os.lchown(root, *owner)
+        for top in root.iterdir():  # not sysbin's links: /usr/bin/X11 links to itself
+            for path in [top] if top == sysbin else [top, *top.rglob("*")]:
+                os.lchown(path, *owner)
+    jobs: list[subprocess.Popen] = []
+    yield {"root": root, "tree": tree, "splits": splits, "weights": weights, "owner": owner, "jobs": jobs,
+           "path": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent),
+                                    str(sysbin)])}
+    for job in jobs:  # a failed assertion leaves no job running: SIGTERM stops the report
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGTERM)
+            try:
+                job.wait(120)
+            except subprocess.TimeoutExpired:
+                os.killpg(job.pid, signal.SIGKILL)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _env(h: dict, **more: str) -> dict[str, str]:
+    root = h["root"]
+    keep = {k: v for k, v in os.environ.items()
+            if k in ("PYTHONPATH", "LANG", "LC_ALL", "TMPDIR")}
+    return {**keep, "PATH": h["path"], "HOME": str(root / "home"), "USER": USER,
+            "UCF_DATA_DIR": str(root / "data"), "UCF_FIGURES_DIR": str(root / "figures"),
+            "UCF_NO_PROGRESS": "1", "OMP_NUM_THREADS": "2", "PYTHON": sys.executable,
+            "TORCH_HOME": str(h["weights"]["torch_home"]), "MPLCONFIGDIR": str(root / "mpl"),
+            "SLURM_SUBMIT_DIR": str(REPO), "SCRATCH_DIR": str(root / "scratch"),
+            "UCF_FLOCK_ERRNO": "ENOSYS", "PROFILE": "ucf101", "DATA": str(h["tree"]),
+            "SPLITS": str(h["splits"]),
+            "WEIGHTS": str(h["weights"]["r3d50_K_200ep.pth"]), "IMAGENET_WEIGHTS": "",
+            "SMOKE": "1", "STOP_GRACE": "600",
+            # tiny batches: a --fast run keeps the profile's (128 frames), more than the tree
+            "REPORT_ARGS": f"--fast --cpu --protocol holdout --batch-size frame=4,clip=2 "
+                           f"--pdf {root}/report-fast.pdf",
+            **more}
+
+
+def _start(h: dict, env: dict[str, str], log: Path) -> subprocess.Popen:
+    ids = {} if h["owner"] is None else dict(user=h["owner"][0], group=h["owner"][1],
+                                             extra_groups=[])
+    with open(log, "ab") as out:
+        job = subprocess.Popen(["bash", str(SLURM)], env=env, stdout=out,
+                               stderr=subprocess.STDOUT, cwd=h["root"],
+                               start_new_session=True, **ids)
+    h["jobs"].append(job)
+    return job
+
+
+def test_first_cluster_job_survives_no_tex_refused_requeue_and_no_flock(hostile):
+    h = hostile
+    root, log = h["root"], h["root"] / "job.log"
+    runs = root / "scratch" / "runs"
+    run = runs / "ucf101-holdout-fast"
+    proc = _start(h, _env(h, SLURM_JOB_ID="5001"), log)
+    deadline = time.time() + 3000
+    while not (run / "frame" / "config.json").exists():  # the full run's training began
+        assert proc.poll() is None, log.read_text()[-4000:]
+        assert time.time() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@300 sends the batch shell
+    assert proc.wait(1200) == 0, log.read_text()[-4000:]
+    text = log.read_text()
+    # the smoke run computed to the end without TeX: its PDF is pending, the job went on
+    assert "smoke run passed" in text, text[-4000:]
+    assert text.count("The PDF is pending: xelatex and pandoc are not") == 1
+    assert "has no working flock (Function not implemented)" in text
+    calls = (root / "calls.log").read_text().splitlines()
+    assert calls == ["scontrol requeue 5001",
+                     f"sbatch --dependency=afterany:5001 --export=ALL,SPLIT=1,"
+                     f"UCF_SUBMISSION=5001 {SLURM}"], text[-3000:]
+    assert "the site refused the requeue; submitting a job that continues" in text
+
+    # the follow-on job: a new id, the same submission (its requeue count goes on)
+    follow = _env(h, SLURM_JOB_ID="5002", SPLIT="1", UCF_SUBMISSION="5001")
+    assert _start(h, follow, log).wait(3000) == 0, log.read_text()[-4000:]
+    text = log.read_text()
+    assert "resuming frame training at epoch" in text, text[-4000:]
+    # near the end: then `report` says "wrote <run>" and the job "report finished"
+    assert ("The PDF is pending: xelatex and pandoc are not on this machine, but every "
+                    "result is computed; render it where TeX is installed (a login node) "
+                    f"with: make pdf RUN={run}  (or python -m helpers pdf --run {run})"
+            ) in text.strip().splitlines()[-3:], text[-2000:]
+    assert not (root / "report-fast.pdf").exists()
+    assert not (runs / ".requeues-5001").exists()
+    for name in ("frame_test.h5", "clip_test.h5"):
+        assert (run / "predictions" / name).is_file()
+    assert len(list((run / "notebooks").glob("0[1-4]_*.ipynb"))) == 4
+
+    # the login node: TeX, no GPU, no CPU=1, no scheduler; only the run folder is read
+    before = _digest(run)
+    assert before
+    login = {**_env(h), "PATH": os.environ["PATH"], "CUDA_VISIBLE_DEVICES": ""}
+    for key in ("UCF_FLOCK_ERRNO", "DATA", "SPLITS", "WEIGHTS", "SCRATCH_DIR",
+                "SLURM_SUBMIT_DIR"):
+        login.pop(key)
+    if shutil.which("xelatex") is None or shutil.which("pandoc") is None:
+        pytest.skip("the login-node step needs xelatex and pandoc")
+    ids = {} if h["owner"] is None else dict(user=h["owner"][0], group=h["owner"][1],
+                                             extra_groups=[])
+    # -o: the .venv is installed; make must not reinstall it
+    done = subprocess.run(["make", "-o", ".venv/.installed", "pdf", f"RUN={run}"], cwd=REPO,
+                          env=login, capture_output=True, text=True, timeout=900, **ids)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    pdf = root / "report-fast.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.with_suffix(".json").is_file()
+    assert _digest(run) == before  # nothing trained or evaluated again
