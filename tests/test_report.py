@@ -340,13 +340,15 @@ def test_pdf_keeps_headings_off_page_bottoms_and_wraps_long_cells(tmp_path):
 def test_protocol_flag_and_make_variable(tmp_path):
     import argparse
 
+    from helpers.commands import report as command
+
     parser = argparse.ArgumentParser()
-    report.configure(parser)
-    setup = report.setup_from_args(parser.parse_args(["--protocol", "refit"]))
+    command.configure(parser)
+    setup = command.setup_from_args(parser.parse_args(["--protocol", "refit"]))
     assert setup.protocol == "refit"
     assert report.resolve_run_dir(setup) == report.RUNS_DIR.absolute() / "demo-refit"
-    assert report.setup_from_args(parser.parse_args([])).protocol == "holdout"  # the profile's
-    assert report.setup_from_args(parser.parse_args(["--profile", "ucf101"])).protocol == "refit"
+    assert command.setup_from_args(parser.parse_args([])).protocol == "holdout"  # the profile's
+    assert command.setup_from_args(parser.parse_args(["--profile", "ucf101"])).protocol == "refit"
     with pytest.raises(SystemExit):
         parser.parse_args(["--protocol", "retrain"])
     if not shutil.which("make"):
