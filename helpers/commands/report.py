@@ -21,7 +21,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=tuple(PROFILES), default="demo",
                         help="demo: synthetic data on CPU (default); ucf101: the real assignment")
     parser.add_argument("--data", metavar="DIR", default=None,
-                        help="UCF-101 folder or the course's HDF5 tree (default: the synthetic benchmark)")
+                        help="UCF-101 folder or the course's HDF5 tree (default: the synthetic "
+                             "benchmark)")
     parser.add_argument("--splits", metavar="DIR", default=None,
                         help="folder with classInd.txt, trainlist0k.txt, testlist0k.txt "
                              "(default: found inside --data)")
@@ -72,7 +73,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", metavar="01,02,...", default=None,
                         help="run only these stages; the PDF is rendered only when 04 runs")
     parser.add_argument("--kernel", metavar="NAME", default=None,
-                        help="Jupyter kernel (default: ucf101 if it runs this Python, else python3)")
+                        help="Jupyter kernel (default: ucf101 if it runs this Python, else "
+                             "python3)")
     parser.add_argument("--pdf", metavar="PATH", default=None,
                         help="where to write the PDF (default: report/report.pdf; "
                              "report-smoke.pdf or report-fast.pdf for those runs; split k "
