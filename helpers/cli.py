@@ -1,8 +1,8 @@
 """`python -m helpers <command>`: one entry point for every step of the pipeline.
 
-The module named in COMMANDS defines `configure(parser)` and `run(args) -> int`; the
-commands moved so far live in `helpers.commands`, apart from the library they call. Only the chosen command's module is
-imported, so `--help` and light commands do not pay for importing torch.
+Each command is a module of `helpers.commands`, apart from the library it calls, named in
+COMMANDS: it defines `configure(parser)` and `run(args) -> int`. Only the chosen command's
+module is imported, so `--help` and light commands do not pay for importing torch.
 """
 
 from __future__ import annotations
@@ -17,24 +17,24 @@ from helpers.errors import STOPPED_EXIT, Preempted, UserError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("helpers.commands.synth", "generate the synthetic spatial/temporal benchmark"),
-    "download": ("helpers.data.download", "download and extract UCF-101 and its split files"),
-    "fetch": ("helpers.workflow.offline", "on a login node: fetch the split files and both "
+    "download": ("helpers.commands.download", "download and extract UCF-101 and its split files"),
+    "fetch": ("helpers.commands.fetch", "on a login node: fetch the split files and both "
               "weight files for offline compute nodes"),
-    "prepare": ("helpers.data.prepare", "decode videos into a compact JPEG-in-HDF5 store"),
+    "prepare": ("helpers.commands.prepare", "decode videos into a compact JPEG-in-HDF5 store"),
     "info": ("helpers.commands.info", "print what a store holds"),
     "train": ("helpers.commands.train", "train the frame (2D) or clip (3D) model"),
     "evaluate": ("helpers.commands.evaluate", "whole-video predictions into a predictions file"),
     "fuse": ("helpers.commands.fuse", "fuse the two models' predictions"),
-    "report": ("helpers.workflow.report", "run notebooks 01-04 and render report/report.pdf"),
-    "summary": ("helpers.workflow.summary", "the splits side by side: report/summary.pdf from "
+    "report": ("helpers.commands.report", "run notebooks 01-04 and render report/report.pdf"),
+    "summary": ("helpers.commands.summary", "the splits side by side: report/summary.pdf from "
                 "finished run folders (no GPU, no data)"),
-    "pdf": ("helpers.workflow.pdf", "render the PDF of a finished run folder (no GPU, data "
+    "pdf": ("helpers.commands.pdf", "render the PDF of a finished run folder (no GPU, data "
             "or training: a login node)"),
-    "torch-build": ("helpers.utils.torchbuild", "TORCH_CUDA: the torch build for this node's "
+    "torch-build": ("helpers.commands.torch_build", "TORCH_CUDA: the torch build for this node's "
                     "driver, from PyTorch's index (make venv|fetch TORCH_CUDA=...)"),
-    "bench": ("helpers.tools.bench", "data and training throughput benchmarks"),
-    "gpu-check": ("helpers.tools.gpucheck", "GPU node check behind scripts/gpu-check.sh, step by step"),
-    "submission": ("helpers.workflow.submission", "write the turn-in zip (report + code)"),
+    "bench": ("helpers.commands.bench", "data and training throughput benchmarks"),
+    "gpu-check": ("helpers.commands.gpu_check", "GPU node check behind scripts/gpu-check.sh, step by step"),
+    "submission": ("helpers.commands.submission", "write the turn-in zip (report + code)"),
 }
 
 

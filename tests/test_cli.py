@@ -27,6 +27,22 @@ def test_every_command_has_help(command):
     assert f"helpers {command}" in out.stdout
 
 
+TORCH_COMMANDS = ("train", "evaluate")  # their parsers read the trainer's choices
+
+
+def test_help_and_light_commands_do_not_import_torch():
+    """Only the chosen command's module is imported, and the light ones (the login node's
+    fetch, pdf, summary, submission, torch-build ...) parse their options without torch."""
+    light = [c for c in sorted(COMMANDS) if c not in TORCH_COMMANDS]
+    code = ("import sys\nfrom helpers.cli import build_parser\n"
+            f"for argv in [[], *[[c] for c in {light!r}]]:\n"
+            "    build_parser(argv)\n"
+            "    assert 'torch' not in sys.modules, f'{argv} imports torch'\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
 def test_an_os_error_the_command_did_not_catch_is_one_sentence(monkeypatch, capsys):
     from helpers.commands import info as store
 

@@ -220,6 +220,20 @@ def test_pdf_of_a_folder_that_is_no_run_is_one_sentence(tmp_path, capsys):
         "notebook 04; pass the run folder that `report` printed (RUN=...).\n")
 
 
+@pytest.mark.parametrize("text, says", [("{not json", "Cannot read"),
+                                        ("[1, 2]", "is not a JSON object"),
+                                        ('{"notebook": "x.ipynb"}', "does not hold the fields")])
+def test_a_broken_pdf_record_is_one_sentence(tmp_path, capsys, text, says):
+    from helpers.cli import main
+
+    (tmp_path / "pdf.json").write_text(text)
+    assert main(["pdf", "--run", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and len(err.splitlines()) == 1, err
+    assert err.rstrip().endswith(f"rerun `report` for {tmp_path} up to notebook 04 to write it "
+                                 "again.")
+
+
 @pytest.mark.skipif(shutil.which("xelatex") is None or shutil.which("pdftotext") is None,
                     reason="needs xelatex and pdftotext")
 def test_pdf_hides_code_and_keeps_computed_output(tmp_path, monkeypatch):
@@ -340,13 +354,15 @@ def test_pdf_keeps_headings_off_page_bottoms_and_wraps_long_cells(tmp_path):
 def test_protocol_flag_and_make_variable(tmp_path):
     import argparse
 
+    from helpers.commands import report as command
+
     parser = argparse.ArgumentParser()
-    report.configure(parser)
-    setup = report.setup_from_args(parser.parse_args(["--protocol", "refit"]))
+    command.configure(parser)
+    setup = command.setup_from_args(parser.parse_args(["--protocol", "refit"]))
     assert setup.protocol == "refit"
     assert report.resolve_run_dir(setup) == report.RUNS_DIR.absolute() / "demo-refit"
-    assert report.setup_from_args(parser.parse_args([])).protocol == "holdout"  # the profile's
-    assert report.setup_from_args(parser.parse_args(["--profile", "ucf101"])).protocol == "refit"
+    assert command.setup_from_args(parser.parse_args([])).protocol == "holdout"  # the profile's
+    assert command.setup_from_args(parser.parse_args(["--profile", "ucf101"])).protocol == "refit"
     with pytest.raises(SystemExit):
         parser.parse_args(["--protocol", "retrain"])
     if not shutil.which("make"):

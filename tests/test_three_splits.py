@@ -50,6 +50,25 @@ def test_each_split_has_its_own_run_folder_pdf_and_figures(tmp_path):
     assert multisplit.summary_pdf(tmp_path / "report-fast.pdf") == tmp_path / "summary-fast.pdf"
 
 
+def test_report_with_a_split_list_runs_each_split_then_the_summary(tmp_path, monkeypatch,
+                                                                    capsys):
+    """The command's wiring of `--split 1,3 --run --pdf`: each split's run folder and PDF,
+    then the summary over them beside the PDFs (the notebooks themselves are stubbed)."""
+    from helpers.workflow import summary
+
+    calls = []
+    monkeypatch.setattr(report, "run_report", lambda setup, **kw: calls.append(
+        (setup.split, setup.run_dir, setup.fast, kw["pdf_path"])))
+    monkeypatch.setattr(summary, "make_summary", lambda runs, **kw: calls.append(
+        ("summary", [Path(r).name for r in runs], kw["pdf_path"])) or kw["pdf_path"])
+    run, pdf = tmp_path / "exp", tmp_path / "r.pdf"
+    assert main(["report", "--split", "3,1", "--fast", "--run", str(run), "--pdf", str(pdf)]) == 0
+    assert calls == [(1, str(run), True, pdf),
+                     (3, f"{run}-split3", True, tmp_path / "r-split3.pdf"),
+                     ("summary", ["exp", "exp-split3"], tmp_path / "summary.pdf")]
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {tmp_path / 'summary.pdf'}"
+
+
 def test_make_passes_split_all_and_has_summary_and_submission_split():
     if not shutil.which("make"):
         pytest.skip("make is not installed")

@@ -14,7 +14,6 @@ The transfer itself is `helpers.data.fetch` (resumable HTTP), the unpacking
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -36,7 +35,7 @@ MANIFEST_PATH = MANIFEST_DIR / "ucf101.json"
 MARKER_NAME = ".verified.json"
 UNPACKING = "unpacking"  # marker key: archive key -> the entries being renamed into place
 ARCHIVE_KEYS = ("splits", "videos")  # download order: the small file first
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 
@@ -59,7 +58,7 @@ class Archive:
 def _check_sha256(value: str | None, what: str) -> str | None:
     if value is None:
         return None
-    if not _SHA256.match(value):
+    if not SHA256_HEX.match(value):
         raise UserError(f"{what} is not a sha256 (64 hex digits): {value!r}")
     return value.lower()
 
@@ -361,51 +360,3 @@ def download_ucf101(out: str | os.PathLike, *, manifest: str | os.PathLike = MAN
 
 def _without_empty_unpacking(marker: dict) -> dict:
     return {k: v for k, v in marker.items() if k != UNPACKING or v}
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, type=Path,
-                        help="folder to download into (gets UCF-101/ and ucfTrainTestlist/)")
-    parser.add_argument("--only", choices=ARCHIVE_KEYS,
-                        help="fetch only the split files (~114 KB) or only the videos (~6.5 GB)")
-    parser.add_argument("--sha256", action="append", default=[], metavar="[KEY=]HEX",
-                        type=_sha256_arg,
-                        help="expected sha256, overriding the manifest; KEY is splits or videos "
-                             "and may be left out with --only (repeatable)")
-    parser.add_argument("--manifest", type=Path, default=MANIFEST_PATH,
-                        help="manifest naming the files (default: data_manifest/ucf101.json)")
-    parser.add_argument("--base-url", metavar="URL",
-                        help="fetch <URL>/<file name> from a mirror instead of the manifest's URLs")
-    parser.add_argument("--delete-archives", action="store_true",
-                        help="delete each archive once it is verified and unpacked")
-
-
-def _sha256_arg(text: str) -> str:
-    """argparse type of --sha256: [KEY=]HEX with a known KEY and 64 hex digits."""
-    key, sep, hexdigest = text.rpartition("=")
-    if sep and key not in ARCHIVE_KEYS:
-        raise argparse.ArgumentTypeError(f"{key!r} is not one of {', '.join(ARCHIVE_KEYS)}; "
-                                         f"write KEY=HEX, e.g. videos=<64 hex digits>")
-    if not _SHA256.match(hexdigest):
-        raise argparse.ArgumentTypeError(f"{hexdigest!r} is not a sha256 (64 hex digits)")
-    return text
-
-
-def _parse_sha256_args(values: Sequence[str], only: str | None) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for value in values:
-        key, sep, hexdigest = value.rpartition("=")
-        if not sep:
-            if only is None:
-                raise UserError("a bare --sha256 needs --only splits|videos to say which file it "
-                                "checks; or write --sha256 videos=HEX")
-            key = only
-        result[key] = hexdigest
-    return result
-
-
-def run(args: argparse.Namespace) -> int:
-    only = [args.only] if args.only else None
-    download_ucf101(args.out, manifest=args.manifest, sha256=_parse_sha256_args(args.sha256, args.only),
-                    only=only, base_url=args.base_url, delete_archives=args.delete_archives)
-    return 0

@@ -17,7 +17,6 @@ True
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import sys
@@ -99,22 +98,20 @@ def pip_command(python: str, build: str, pins: list[str]) -> list[str]:
             "--index-url", f"{INDEX}{build}"]
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cuda", default="", help="auto, cu126, cu128, cu130 or cpu")
-    parser.add_argument("--requirements", default=str(Path(__file__).resolve().parents[2]
-                                                      / "requirements.txt"))
-    parser.add_argument("--run", action="store_true", help="run pip (else print its command)")
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
 
 
-def run(args: argparse.Namespace) -> int:
+def install(cuda: str, requirements: Path = REQUIREMENTS, *, run: bool = False) -> int:
+    """Print the build `cuda` picks (`auto`: from the driver) and the pip command installing
+    it; with `run`, run that command. Returns an exit code (1 with the reason on stderr)."""
     try:
-        choice = choose(args.cuda, driver_version() if args.cuda.strip() == "auto" else None)
+        choice = choose(cuda, driver_version() if cuda.strip() == "auto" else None)
         print(f"torch build: {choice.build or 'default (PyPI)'}; {choice.reason}", flush=True)
         if choice.build is None:
             return 0
-        cmd = pip_command(sys.executable, choice.build, pinned(Path(args.requirements)))
+        cmd = pip_command(sys.executable, choice.build, pinned(requirements))
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(" ".join(cmd), flush=True)
-    return subprocess.run(cmd).returncode if args.run else 0
+    return subprocess.run(cmd).returncode if run else 0

@@ -12,12 +12,11 @@ Split 1 keeps the handout's names; split k != 1 gets its own:
 
 The stores hold every video of the data folder, so all splits read the same stores: the
 first split builds them, the others reuse them. After the last split, the summary over the
-splits runs (`helpers.workflow.summary`); `helpers.workflow.report.run_splits` drives both.
+splits runs (`helpers.workflow.summary`); `helpers.workflow.report.report_splits` drives both.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from helpers.errors import UserError
@@ -42,14 +41,6 @@ def parse_splits(text: str | int) -> tuple[int, ...]:
     if not splits or not splits <= set(ALL_SPLITS):
         raise UserError(f"Split {text!r} is not 1, 2, 3, a list such as 1,3, or all.")
     return tuple(sorted(splits))
-
-
-def split_arg(text: str) -> tuple[int, ...]:
-    """argparse type of `--split`: a wrong value is one sentence and exit code 2."""
-    try:
-        return parse_splits(text)
-    except UserError as exc:
-        raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
 
 
 def split_suffix(split: int) -> str:

@@ -9,7 +9,6 @@ builds the Python environment (.venv) in the clone, which compute nodes share.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ from pathlib import Path
 from helpers.errors import UserError
 from helpers.models.identify import WeightsIdentity, identify
 from helpers.models.resnet2d import IMAGENET_WEIGHTS, WEIGHTS_DIR
-from helpers.paths import DATA_DIR
 from helpers.utils.io import atomic_path
 
 KINETICS_FILE = "r3d50_K_200ep.pth"  # the ucf101 profile's default name in data/weights/
@@ -85,36 +83,29 @@ def fetch_kinetics(source: str, *, folder: Path | None = None) -> Fetched:
     return Fetched("Kinetics R3D-50", dest, ident)
 
 
-# ----------------------------------------------------------------------------- CLI
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=DATA_DIR / "ucf101",
-                        help="where the split files (and videos) go (default: data/ucf101)")
-    parser.add_argument("--videos", action="store_true",
-                        help="also download UCF-101 itself (6.5 GB, resumable)")
-    parser.add_argument("--imagenet", choices=("v1", "v2"), default="v2",
-                        help="which torchvision ImageNet ResNet-50 (default: v2, 80.9%% top-1)")
-    parser.add_argument("--imagenet-url", metavar="URL", default=None,
-                        help="a mirror of torchvision's file (it is checked all the same)")
-    parser.add_argument("--kinetics", metavar="URL|PATH", default=None,
-                        help="Hara's r3d50_K_200ep.pth from a URL or a file at hand "
-                             "(copied to data/weights/)")
-    parser.add_argument("--base-url", metavar="URL", default=None,
-                        help="a mirror for the UCF-101 files")
-
-
-def run(args: argparse.Namespace) -> int:
-    done = [fetch_splits(args.out, videos=args.videos, base_url=args.base_url),
-            fetch_imagenet(args.imagenet, url=args.imagenet_url)]
-    if args.kinetics:
-        done.append(fetch_kinetics(args.kinetics))
+def fetch_all(out: Path, *, videos: bool = False, base_url: str | None = None,
+              imagenet: str = "v2", imagenet_url: str | None = None,
+              kinetics: str | None = None) -> list[Fetched]:
+    """Everything a compute node without internet needs: the split files (and the videos),
+    the ImageNet file, and the Kinetics file when `kinetics` names one or it is already here."""
+    done = [fetch_splits(out, videos=videos, base_url=base_url),
+            fetch_imagenet(imagenet, url=imagenet_url)]
+    if kinetics:
+        done.append(fetch_kinetics(kinetics))
     elif (WEIGHTS_DIR / KINETICS_FILE).is_file():  # placed by hand earlier
         done.append(Fetched("Kinetics R3D-50", WEIGHTS_DIR / KINETICS_FILE,
                             identify(WEIGHTS_DIR / KINETICS_FILE)))
-    print("ready for a compute node without internet:")
+    return done
+
+
+def format_fetched(done: list[Fetched]) -> str:
+    """What `fetch_all` put in place, and how to get the Kinetics file when it is missing."""
+    lines = ["ready for a compute node without internet:"]
     for f in done:
-        print(f"  {f.what}: {f.path}" + (f"\n    {f.identity.describe()}" if f.identity else ""))
+        lines.append(f"  {f.what}: {f.path}" + (f"\n    {f.identity.describe()}" if f.identity
+                                                else ""))
     if not any(f.what.startswith("Kinetics") for f in done):
-        print(f"  Kinetics R3D-50: not yet here; get {KINETICS_FILE} from {KINETICS_SOURCE}, "
-              "then `python -m helpers fetch --kinetics PATH` checks it and puts it in "
-              f"{WEIGHTS_DIR}")
-    return 0
+        lines.append(f"  Kinetics R3D-50: not yet here; get {KINETICS_FILE} from "
+                     f"{KINETICS_SOURCE}, then `python -m helpers fetch --kinetics PATH` checks "
+                     f"it and puts it in {WEIGHTS_DIR}")
+    return "\n".join(lines)

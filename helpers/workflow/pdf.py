@@ -9,17 +9,15 @@ no training, so it runs on a login node or on a laptop the run folder was copied
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from helpers.errors import UserError
 from helpers.paths import REPO_ROOT
 from helpers.reporting.render import render_pdf
-from helpers.utils.io import atomic_path, write_json_atomic
+from helpers.utils.io import atomic_path, read_json_object, write_json_atomic
 from helpers.workflow import timings
 from helpers.workflow.provenance import stamp_path, write_stamp
 
@@ -66,7 +64,13 @@ def load_job(run_dir: Path) -> PdfJob:
     if not path.is_file():
         raise UserError(f"{run_dir} has no {RECORD}: it is not a run folder whose report ran "
                         "to notebook 04; pass the run folder that `report` printed (RUN=...).")
-    return PdfJob(**json.loads(path.read_text()))
+    fix = f"rerun `report` for {run_dir} up to notebook 04 to write it again"
+    data = read_json_object(path, fix=fix)
+    try:
+        return PdfJob(**data)
+    except TypeError:  # a field missing, or one this version does not know
+        names = ", ".join(f.name for f in fields(PdfJob))
+        raise UserError(f"{path} does not hold the fields {names}; {fix}.") from None
 
 
 def render_command(run_dir: Path) -> str:
@@ -101,20 +105,3 @@ def render_run(run_dir: Path, pdf: Path | None = None) -> Path:
             shutil.copyfile(made, tmp)
     print(f"rendered in {time.time() - t0:.1f} s", flush=True)
     return out
-
-
-# ----------------------------------------------------------------------------- CLI
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", metavar="DIR", required=True,
-                        help="the run folder `report` printed (with pdf.json and notebooks/)")
-    parser.add_argument("--pdf", metavar="PATH", default=None,
-                        help="where to write the PDF (default: where `report` would have)")
-
-
-def run(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run).expanduser()
-    if not run_dir.is_dir():
-        raise UserError(f"The run folder {run_dir} does not exist; pass the folder `report` "
-                        "printed (RUN=...).")
-    print(f"wrote {render_run(run_dir, Path(args.pdf) if args.pdf else None)}")
-    return 0

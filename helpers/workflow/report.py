@@ -20,7 +20,6 @@ split into its own run folder, then the summary over them (`helpers.workflow.mul
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import shutil
@@ -30,18 +29,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from helpers.config import NORMS, PROTOCOLS, get_profile
+from helpers.config import get_profile
 from helpers.errors import Preempted, UserError
 from helpers.paths import FIGURES_DIR, REPORT_DIR, RUNS_DIR
 from helpers.reporting.render import check_tex
 from helpers.utils import stop
-from helpers.utils.allocation import resolve_gpus
-from helpers.utils.argtypes import positive_int
 from helpers.utils.environment import check_device
 from helpers.utils.io import atomic_path
 from helpers.workflow import launch, pdf, timings
 from helpers.workflow.multisplit import (
-    split_arg,
     split_figures_dir,
     split_pdf,
     split_run_name,
@@ -59,8 +55,6 @@ from helpers.workflow.provenance import write_code_version
 
 if TYPE_CHECKING:
     from helpers.workflow.pipeline import Setup
-
-PROFILES = ("demo", "ucf101")
 
 
 # ----------------------------------------------------------------------------- runner
@@ -248,68 +242,6 @@ def results_summary(run_dir: Path, setup: Setup | None = None) -> str:
     return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- CLI
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", choices=PROFILES, default="demo",
-                        help="demo: synthetic data on CPU (default); ucf101: the real assignment")
-    parser.add_argument("--data", metavar="DIR", default=None,
-                        help="UCF-101 folder or the course's HDF5 tree (default: the synthetic benchmark)")
-    parser.add_argument("--splits", metavar="DIR", default=None,
-                        help="folder with classInd.txt, trainlist0k.txt, testlist0k.txt "
-                             "(default: found inside --data)")
-    parser.add_argument("--run", metavar="RUN", default=None,
-                        help="run name under runs/ or a folder path (default: runs/<profile>)")
-    parser.add_argument("--split", type=split_arg, default=(1,), metavar="K|all|1,3",
-                        help="UCF-101 split: 1 (default), 2 or 3; `all` or a list such as 1,3 "
-                             "runs each into its own run folder, then the summary over them")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default=None,
-                        help="holdout: the models trained without the held-out groups are the "
-                             "reported ones; refit: the reported models are trained again on "
-                             "every training video with the held-out models' schedule (default: "
-                             "the profile's, holdout for demo, refit for ucf101)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="check the whole path on a few videos of --data at the real sizes, "
-                             "then forecast the full run's disk and time")
-    parser.add_argument("--weights", metavar="PATH", default=None,
-                        help="the clip model's Kinetics file (default: the profile's, "
-                             "data/weights/r3d50_K_200ep.pth)")
-    parser.add_argument("--imagenet-weights", metavar="PATH", default=None,
-                        help="a torchvision-format ResNet-50 file instead of the hub cache")
-    parser.add_argument("--norm", choices=NORMS, default=None,
-                        help="the clip model's input normalisation, for a file that breaks the "
-                             "detection rule (module. prefix or 400 classes = kinetics-old)")
-    parser.add_argument("--stores", metavar="DIR", default=None,
-                        help="where the frame stores go (default: data/stores; they need tens "
-                             "of GB for UCF-101)")
-    parser.add_argument("--cpu", action="store_true",
-                        help="run the ucf101 profile on the CPU on purpose (without it, a "
-                             "machine with no working GPU stops the run with the reason)")
-    parser.add_argument("--batch-size", metavar="N", default=None,
-                        help="global batch of both models, or 'frame=128,clip=32' "
-                             "(default: the profile's)")
-    parser.add_argument("--accum-steps", metavar="K", type=positive_int, default=None,
-                        help="split each batch into K micro-batches: same batch, less GPU "
-                             "memory (default: the profile's)")
-    parser.add_argument("--no-amp", action="store_true",
-                        help="train and evaluate in fp32 on CUDA (default: bf16 autocast)")
-    parser.add_argument("--download-weights", action="store_true",
-                        help="let torchvision download missing ImageNet weights (needs internet)")
-    parser.add_argument("--gpus", metavar="N", type=positive_int, default=None,
-                        help="processes per node, one per GPU: more than 1 trains and "
-                             "evaluates under torchrun (DDP); inside a SLURM allocation of "
-                             "several nodes, on every node (without CUDA: N gloo processes; "
-                             "default: the GPUs the allocation holds, else 1)")
-    parser.add_argument("--fast", action="store_true", help="tiny test-only configuration")
-    parser.add_argument("--only", metavar="01,02,...", default=None,
-                        help="run only these stages; the PDF is rendered only when 04 runs")
-    parser.add_argument("--kernel", metavar="NAME", default=None,
-                        help="Jupyter kernel (default: ucf101 if it runs this Python, else python3)")
-    parser.add_argument("--pdf", metavar="PATH", default=None,
-                        help="where to write the PDF (default: report/report.pdf; "
-                             "report-smoke.pdf or report-fast.pdf for those runs; split k "
-                             "other than 1 adds -split<k> to the name)")
-
-
 def default_pdf(setup: Setup) -> Path:
     """report/report.pdf, the one `make submission` hands in; a smoke or fast run writes
     beside it so that it never replaces a real report, and split k != 1 to
@@ -318,55 +250,34 @@ def default_pdf(setup: Setup) -> Path:
     return REPORT_DIR / f"report{suffix}{split_suffix(setup.split)}.pdf"
 
 
-def setup_from_args(args: argparse.Namespace) -> Setup:
-    from helpers.workflow.pipeline import Setup
-
-    return Setup(profile=args.profile, data_dir=args.data or "", splits_dir=args.splits or "",
-                 run_dir=args.run or "", split=args.split[0],
-                 download_weights=args.download_weights, fast=args.fast, smoke=args.smoke,
-                 weights=args.weights or "", imagenet_weights=args.imagenet_weights or "",
-                 norm=args.norm or "", stores_dir=args.stores or "",
-                 protocol=args.protocol or "", cpu=args.cpu,
-                 batch_size=args.batch_size or "", accum_steps=args.accum_steps or 0,
-                 amp=not args.no_amp, gpus=resolve_gpus(args.gpus))
-
-
-def run(args: argparse.Namespace) -> int:
-    if len(args.split) > 1:
-        return run_splits(args, args.split)
-    setup = setup_from_args(args)
-    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
-    notebooks = find_notebooks(only)
+def build_report(setup: Setup, *, only: Sequence[str] | None = None, pdf: Path | None = None,
+                 kernel_name: str | None = None) -> Path:
+    """Run the notebooks (`only`: these stages; default all) for one split and render `pdf`
+    (default: `default_pdf`) when stage 04 runs. Returns the PDF, or the run folder when
+    no PDF is rendered."""
+    notebooks = find_notebooks(list(only) if only else None)
     render = notebooks[-1].name.startswith(f"{REPORT_STAGE}_")
     if not render:
         print(f"note: stage {REPORT_STAGE} is not selected, so no PDF is rendered.", flush=True)
-    pdf = Path(args.pdf) if args.pdf else default_pdf(setup)  # --pdf: this split's file
-    out = run_report(setup, notebooks=notebooks, kernel_name=args.kernel,
-                     pdf_path=pdf if render else None)
-    print(f"wrote {out}")
-    return 0
+    return run_report(setup, notebooks=notebooks, kernel_name=kernel_name,
+                      pdf_path=(pdf or default_pdf(setup)) if render else None)
 
 
-def run_splits(args: argparse.Namespace, splits: Sequence[int]) -> int:
+def report_splits(base: Setup, splits: Sequence[int], *, pdf: Path | None = None,
+                  kernel_name: str | None = None) -> Path:
     """`report --split all` (or a list): each split into its own run folder, one after the
     other (the stores are built once and reused), then the summary over them. A split that
-    fails stops the command with the finished ones kept: the same command resumes."""
+    fails stops the command with the finished ones kept: the same command resumes. `pdf`
+    names split 1's file, the others' are derived from it (default: `default_pdf`)."""
     from helpers.workflow.summary import make_summary
 
-    if args.only:
-        raise UserError("--only runs some stages of one split; with several splits, run each "
-                        "split's stages with --split K.")
-    base = setup_from_args(args)
-    template = Path(args.pdf) if args.pdf else None
     runs = []
     for i, split in enumerate(splits, 1):
         setup = base.replace(split=split, run_dir=split_run_name(base.run_dir, split))
-        pdf = split_pdf(template, split) if template else default_pdf(setup)
+        out = split_pdf(pdf, split) if pdf else default_pdf(setup)
         print(f"=== split {split} ({i} of {len(splits)}) ===", flush=True)
-        run_report(setup, kernel_name=args.kernel, pdf_path=pdf)
+        run_report(setup, kernel_name=kernel_name, pdf_path=out)
         runs.append(resolve_run_dir(setup))
     print(f"=== summary of splits {', '.join(map(str, splits))} ===", flush=True)
-    out = make_summary(runs, pdf_path=summary_pdf(template or default_pdf(base.replace(split=1))),
-                       kernel_name=args.kernel)
-    print(f"wrote {out}")
-    return 0
+    return make_summary(runs, pdf_path=summary_pdf(pdf or default_pdf(base.replace(split=1))),
+                        kernel_name=kernel_name)

@@ -21,7 +21,6 @@ predictions, stores, videos and runs are refused whatever their path.
 
 from __future__ import annotations
 
-import argparse
 import os
 import stat
 import subprocess
@@ -228,25 +227,3 @@ def build_submission(out: str | os.PathLike = DEFAULT_OUT, *,
         print(f"note: {len(left_out)} matching file(s) are not tracked by git, so they are left "
               f"out (`git add` them, and check .gitignore): {', '.join(left_out)}", file=sys.stderr)
     return out
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="ZIP", default=str(DEFAULT_OUT),
-                        help="where to write the zip (default: submission/ucf101_submission.zip)")
-    parser.add_argument("--split", type=int, choices=(1, 2, 3), default=1,
-                        help="whose report to hand in: 1 (default, as the handout asks) "
-                             "report/report.pdf, k report/report-split<k>.pdf")
-    parser.add_argument("--report", metavar="PDF", default=None,
-                        help="the rendered report (default: the one of --split)")
-    parser.add_argument("--summary", metavar="PDF", default=None,
-                        help="the summary over splits, added when it exists "
-                             "(default: summary.pdf beside the report)")
-    parser.add_argument("--practice", action="store_true",
-                        help="hand in a demo, smoke or fast report (or one without its "
-                             "report.json) on purpose")
-
-
-def run(args: argparse.Namespace) -> int:
-    build_submission(args.out, report_pdf=args.report, split=args.split, practice=args.practice,
-                     summary_pdf=args.summary)
-    return 0

@@ -11,14 +11,12 @@ in its title and tables. Beside the PDF, `summary.json` records the run folders 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpers.config import PROTOCOLS
 from helpers.errors import UserError
 from helpers.paths import NOTEBOOKS_DIR, REPORT_DIR
 from helpers.utils.io import write_json_atomic
@@ -123,26 +121,6 @@ def make_summary(runs: Sequence[str | Path] = (), *, pdf_path: str | Path | None
     return pdf
 
 
-# ----------------------------------------------------------------------------- CLI
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", metavar="DIR", nargs="+", default=[],
-                        help="the run folders, one per split (default: where `make report "
-                             "SPLIT=k` puts them for --profile/--protocol)")
-    parser.add_argument("--profile", choices=("demo", "ucf101"), default="demo",
-                        help="whose default run folders to read (default: demo)")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default=None,
-                        help="whose default run folders to read (default: the profile's)")
-    parser.add_argument("--fast", action="store_true", help="the --fast runs (tests)")
-    parser.add_argument("--pdf", metavar="PATH", default=None,
-                        help="where to write the PDF (default: report/summary.pdf)")
-    parser.add_argument("--kernel", metavar="NAME", default=None, help="Jupyter kernel")
-
-
-def run(args: argparse.Namespace) -> int:
-    pdf = Path(args.pdf) if args.pdf else REPORT_DIR / ("summary-fast.pdf" if args.fast
-                                                        else "summary.pdf")
-    out = make_summary(args.runs, pdf_path=pdf, kernel_name=args.kernel, profile=args.profile,
-                       protocol=args.protocol or "", fast=args.fast)
-    print(f"wrote {out}")
-    return 0
-
+def default_summary_pdf(fast: bool = False) -> Path:
+    """report/summary.pdf; a --fast summary (tests) writes beside it."""
+    return REPORT_DIR / ("summary-fast.pdf" if fast else "summary.pdf")

@@ -4,7 +4,6 @@ Data loading is `bench data`'s; `gpu-check train` and `gpu-check compile` reuse 
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from dataclasses import dataclass
@@ -109,8 +108,9 @@ def bench_train_case(model: str, arch: str, shape: tuple[int, ...], batch_size: 
         compile=compile_backend if compile else None, warmup_s=warmup_s)
 
 
-def bench_train(args: argparse.Namespace) -> int:
-    """Training throughput of ResNet-50 (2D) and R3D-50 (3D) on this machine's device."""
+def bench_train(*, steps: int = 10, batch_size: int | None = None, compile: bool = False) -> int:
+    """Print the training throughput of ResNet-50 (2D) and R3D-50 (3D) on this machine's
+    device: `steps` timed steps per model, at `batch_size` (default: each case's)."""
     import torch
 
     cuda = torch.cuda.is_available()
@@ -118,10 +118,8 @@ def bench_train(args: argparse.Namespace) -> int:
     cases = TRAIN_CASES_GPU if cuda else TRAIN_CASES_CPU
     rows = []
     for model, arch, shape, bs in cases:
-        if args.batch_size:
-            bs = args.batch_size
-        rows.append(bench_train_case(model, arch, shape, bs, device=device, steps=args.steps,
-                                     compile=args.compile))
+        rows.append(bench_train_case(model, arch, shape, batch_size or bs, device=device,
+                                     steps=steps, compile=compile))
     name = torch.cuda.get_device_name(device) if cuda else f"CPU ({os.cpu_count()} cores)"
     print(f"device: {name}; torch {torch.__version__}")
     print("| model | input | batch | precision | channels_last | ms/step | items/s | TFLOP/s | "

@@ -28,7 +28,6 @@ CPU, to check the path in about a minute; no figure of a dry run says anything a
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from helpers.tools.gpucheck.plan import DEFAULT_WORK
@@ -36,42 +35,29 @@ from helpers.tools.gpucheck.plan import DEFAULT_WORK
 STEPS = ("setup", "train", "compile", "torchrun", "loaders", "epoch", "report")
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    from helpers.utils.argtypes import positive_float
-
-    parser.add_argument("step", choices=STEPS,
-                        help="setup first, then any of train, compile, torchrun, loaders, "
-                             "epoch; report last (scripts/gpu-check.sh runs them all)")
-    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK,
-                        help=f"stores, runs, logs and step results ({DEFAULT_WORK})")
-    parser.add_argument("--limit", type=positive_float, default=None,
-                        help="seconds the step may take (the script's timeout for it)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="setup: tiny CPU sizes even where CUDA is available")
-    parser.add_argument("--out", type=Path, default=None, help="report: also write it here")
-    parser.add_argument("--elapsed", type=float, default=None, help=argparse.SUPPRESS)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the step named in `args`; only that step's module is imported."""
-    work = args.work_dir
-    if args.step == "setup":
+def run_step(step: str, work: Path = DEFAULT_WORK, *, dry_run: bool = False,
+             limit: float | None = None, out: Path | None = None,
+             elapsed: float | None = None) -> int:
+    """Run one of STEPS on the work folder `work`; only that step's module is imported.
+    `dry_run` (setup), `limit` (torchrun: its seconds), `out` and `elapsed` (report) go to
+    the steps that take them. Returns the step's exit code."""
+    if step == "setup":
         from helpers.tools.gpucheck.setup_step import step_setup
 
-        return step_setup(work, args.dry_run)
-    if args.step == "report":
+        return step_setup(work, dry_run)
+    if step == "report":
         from helpers.tools.gpucheck.report_step import step_report
 
-        return step_report(work, args.out, args.elapsed)
-    if args.step in ("train", "compile"):
+        return step_report(work, out, elapsed)
+    if step in ("train", "compile"):
         from helpers.tools.gpucheck.train_step import step_train
 
-        return step_train(work, compile=args.step == "compile")
-    if args.step == "torchrun":
+        return step_train(work, compile=step == "compile")
+    if step == "torchrun":
         from helpers.tools.gpucheck.torchrun import step_torchrun
 
-        return step_torchrun(work, args.limit)
-    if args.step == "loaders":
+        return step_torchrun(work, limit)
+    if step == "loaders":
         from helpers.tools.gpucheck.loader_step import step_loaders
 
         return step_loaders(work)
