@@ -96,9 +96,8 @@ class StackingParams:
         try:
             return cls(float(raw["l2"]), float(raw["w_a"]), float(raw["w_b"]),
                        tuple(float(b) for b in raw["bias"]), bool(raw.get("converged", True)))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"These stacking parameters come from an older version of this "
-                            f"code (they lack {exc}); fit the fusion again.") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _older("stacking", exc) from None
 
 
 Params = WeightedParams | StackingParams | None  # what `fuse` takes: None for mean, product
@@ -129,9 +128,14 @@ class FusionParams:
                                       float(raw["weighted"]["step"]))
             stacking = raw["stacking"]
         except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"This fusion.json comes from an older version of this code (its "
-                            f"parameters lack {exc}); fit the fusion again.") from None
+            raise _older("fusion", exc) from None
         return cls(weighted, StackingParams.from_json(stacking))
+
+
+def _older(what: str, exc: Exception) -> UserError:
+    why = f"they lack {exc}" if isinstance(exc, KeyError) else str(exc)
+    return UserError(f"These {what} parameters come from an older version of this code "
+                     f"({why}); fit the fusion again.")
 
 
 @dataclass(frozen=True)
