@@ -67,10 +67,8 @@ class EpochChoice:
                    FittedOn.from_json(fitted) if fitted else None)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"value": self.value, "rule": self.rule}
-        if self.fitted_on is not None:
-            out["fitted_on"] = self.fitted_on.to_json()
-        return out
+        fitted = {"fitted_on": self.fitted_on.to_json()} if self.fitted_on else {}
+        return {"value": self.value, "rule": self.rule, **fitted}
 
 
 @dataclass(frozen=True)
@@ -88,10 +86,9 @@ class CropChoice:
                    {str(k): float(v) for k, v in (raw.get("val_top1") or {}).items()})
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"value": self.value, "rule": self.rule}
-        if self.val_top1:
-            out["val_top1"] = dict(self.val_top1)
-        return {**out, "fitted_on": self.fitted_on.to_json()}
+        scores = {"val_top1": dict(self.val_top1)} if self.val_top1 else {}
+        return {"value": self.value, "rule": self.rule, **scores,
+                "fitted_on": self.fitted_on.to_json()}
 
 
 @dataclass(frozen=True)
