@@ -228,6 +228,7 @@ def simulated_ucf101_run(root: Path, splits_dir: Path, *, seed: int = 0,
     `root`). Not a trained run: nothing here measures a model.
     """
     from helpers.data.splits import load_split_data
+    from helpers.evaluation.choices import Choices, CropChoice, EpochChoice, FittedOn
     from helpers.evaluation.predictions import checkpoint_record, video_groups
     from helpers.training.runs import write_metrics
     from helpers.utils.io import write_json_atomic
@@ -235,7 +236,6 @@ def simulated_ucf101_run(root: Path, splits_dir: Path, *, seed: int = 0,
         NUM_EPOCHS_RULE,
         Setup,
         data_paths,
-        record_choice,
         run_paths,
         train_config,
     )
@@ -247,6 +247,7 @@ def simulated_ucf101_run(root: Path, splits_dir: Path, *, seed: int = 0,
                   run_dir=str(root / "run"), split=1, stores_dir=str(root / "stores"))
     data, run = data_paths(setup), run_paths(setup)
     epochs = {"frame": 18, "clip": 14}
+    choices = Choices()
     cfg_holdout = {k: train_config(setup, k, "holdout").replace(num_epochs=epochs[k])
                    for k in ("frame", "clip")}
     val_groups = cfg_holdout["frame"].val_groups
@@ -309,13 +310,12 @@ def simulated_ucf101_run(root: Path, splits_dir: Path, *, seed: int = 0,
                     Predictions(ids, labels, probs, names, {**attrs, "probe": probe}).save(
                         run.predictions(kind, subset, probe))
         held = run.model_dir(kind, "holdout") / "model.pt"
-        record_choice(run, kind, "num_epochs", {
-            "value": epochs[kind], "rule": NUM_EPOCHS_RULE,
-            "fitted_on": checkpoint_record(held, sha256_file(held), run.root)})
+        fitted_on = FittedOn.from_json(checkpoint_record(held, sha256_file(held), run.root))
+        choices = choices.with_epochs(kind, EpochChoice(epochs[kind], NUM_EPOCHS_RULE, fitted_on))
     held = run.model_dir("frame", "holdout") / "model.pt"
-    record_choice(run, "frame", "three_crop", {
-        "value": True, "rule": "three crops when their validation top-1 is higher",
-        "fitted_on": checkpoint_record(held, sha256_file(held), run.root)})
+    choices.replace(three_crop=CropChoice(
+        True, "three crops when their validation top-1 is higher",
+        FittedOn.from_json(checkpoint_record(held, sha256_file(held), run.root)))).write(run.root)
     test_ids, test_labels = subsets["test"]
     first = {int(lab): i for i, lab in reversed(list(enumerate(test_labels)))}
     shown = sorted(set(np.flatnonzero(wrong_frame_test).tolist()) | set(first.values()))

@@ -10,6 +10,9 @@ from helpers.errors import UserError
 from helpers.evaluation.fusion import (
     METHODS,
     FusionFit,
+    FusionParams,
+    StackingParams,
+    WeightedParams,
     choose_method,
     evaluate_fusion,
     fit_fusion,
@@ -49,16 +52,20 @@ def test_fuse_formulas():
     a = np.array([[0.8, 0.2], [0.9, 0.1]])
     b = np.array([[0.2, 0.8], [0.5, 0.5]])
     np.testing.assert_allclose(fuse("mean", a, b), [[0.5, 0.5], [0.7, 0.3]])
-    np.testing.assert_allclose(fuse("weighted", a, b, {"w": 1.0}), a)
-    np.testing.assert_allclose(fuse("weighted", a, b, {"w": 0.25}), 0.25 * a + 0.75 * b)
+    np.testing.assert_allclose(fuse("weighted", a, b, WeightedParams(1.0, 0.05)), a)
+    np.testing.assert_allclose(fuse("weighted", a, b, WeightedParams(0.25, 0.05)),
+                               0.25 * a + 0.75 * b)
     # geometric mean renormalised: sqrt(.45) : sqrt(.05) = 3 : 1
     np.testing.assert_allclose(fuse("product", a, b), [[0.5, 0.5], [0.75, 0.25]])
-    plain = {"w_a": 0.5, "w_b": 0.5, "bias": [0.0, 0.0]}
+    plain = StackingParams(l2=0.0, w_a=0.5, w_b=0.5, bias=(0.0, 0.0))
     np.testing.assert_allclose(fuse("stacking", a, b, plain), fuse("product", a, b))
-    shifted = fuse("stacking", a, b, dict(plain, bias=[np.log(3), 0.0]))
+    shifted = fuse("stacking", a, b, dataclasses.replace(plain, bias=(np.log(3), 0.0)))
     np.testing.assert_allclose(shifted[0], [0.75, 0.25])
     with pytest.raises(UserError, match="Unknown fusion method"):
         fuse("max", a, b)
+    with pytest.raises(UserError, match="The stacking fusion takes StackingParams, not "
+                                        "WeightedParams"):
+        fuse("stacking", a, b, WeightedParams(0.5, 0.05))
 
 
 def test_stacking_recovers_a_known_temperature():
@@ -70,24 +77,24 @@ def test_stacking_recovers_a_known_temperature():
     truth = _softmax(3 * np.log(pa))
     labels = (truth.cumsum(1) > rng.random((n, 1))).argmax(1)
     fit = fit_stacking(pa, pb, labels, l2=1e-3)
-    assert fit["converged"]
-    assert fit["w_a"] == pytest.approx(3.0, abs=0.3)
+    assert fit.converged
+    assert fit.w_a == pytest.approx(3.0, abs=0.3)
     assert fit_stacking(pa, pb, labels, l2=1e-3) == fit  # deterministic
 
 
 def test_fit_fusion_improves_on_validation_and_is_json():
     val_a, val_b = _pair(240, groups=[8, 9, 10, 11], seed=0)
     fit = fit_fusion(val_a, val_b)
-    assert set(fit.params) == set(METHODS) == set(fit.val_scores)
+    assert set(fit.params.to_json()) == set(METHODS) == set(fit.val_scores)
     best_single = max(fit.val_single.values())
     for m in METHODS:
         assert fit.val_scores[m].top1 > best_single + 0.05
     chosen = fit.chosen
     assert fit.val_scores[chosen].nll == min(s.nll for s in fit.val_scores.values())
     by_l2 = fit.val_scores["stacking"].nll_by_l2
-    assert by_l2[str(fit.params["stacking"]["l2"])] == min(by_l2.values())
+    assert by_l2[str(fit.params.stacking.l2)] == min(by_l2.values())
     assert fit.val_scores["stacking"].nll == min(by_l2.values())
-    assert 0.0 <= fit.params["weighted"]["w"] <= 1.0
+    assert 0.0 <= fit.params.weighted.w <= 1.0
     assert fit_fusion(val_a, val_b) == fit
     # a fit reloaded from fusion.json equals, and applies exactly like, the one in memory
     test_a, test_b = _pair(60, groups=[1, 2], seed=1, subset="test")
@@ -96,10 +103,17 @@ def test_fit_fusion_improves_on_validation_and_is_json():
     assert list(fit.to_json()) == ["chosen", "selection", "params", "val_scores", "val_single",
                                    "val_single_nll", "num_val_videos", "class_names", "seed"]
     for m in METHODS:
-        np.testing.assert_array_equal(fuse(m, test_a.probs, test_b.probs, fit.params[m]),
-                                      fuse(m, test_a.probs, test_b.probs, reloaded.params[m]))
-    with pytest.raises(UserError, match="older version"):
-        fuse("stacking", test_a.probs, test_b.probs, {"C": 1.0, "coef": []})
+        np.testing.assert_array_equal(
+            fuse(m, test_a.probs, test_b.probs, fit.params.of(m)),
+            fuse(m, test_a.probs, test_b.probs, reloaded.params.of(m)))
+    # fusion.json's params keep their layout: {method: {name: value}}
+    params = fit.to_json()["params"]
+    assert params["mean"] == params["product"] == {}
+    assert set(params["weighted"]) == {"w", "step"}
+    assert set(params["stacking"]) == {"l2", "w_a", "w_b", "bias", "converged"}
+    assert FusionParams.from_json(json.loads(json.dumps(params))) == fit.params
+    with pytest.raises(UserError, match="older version"):  # a full regression's parameters
+        StackingParams.from_json({"C": 1.0, "coef": []})
 
 
 def _always_right(n=60, right=0.8):
@@ -311,7 +325,7 @@ def test_a_cached_fit_from_an_older_version_is_fitted_again(tmp_path):
     fresh = analyze(run, n_boot=50).fit
     path = run.fusion_dir / "fusion.json"
     for stale in ({k: v for k, v in fresh.to_json().items() if k != "val_single_nll"},
-                  {**fresh.to_json(), "params": {**fresh.params, "stacking": {"C": 1.0}}},
+                  {**fresh.to_json(), "params": {**fresh.params.to_json(), "stacking": {"C": 1.0}}},
                   ["not", "a", "fit"]):
         path.write_text(json.dumps(stale))
         assert analyze(run, n_boot=50).fit == fresh

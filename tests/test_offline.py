@@ -17,6 +17,7 @@ from helpers.cli import main
 from helpers.errors import UserError
 from helpers.models.identify import identify
 from helpers.models.resnet3d import resnet3d
+from helpers.training.weights_record import WeightsRecord
 from helpers.utils.io import sha256_file
 from helpers.workflow import offline, pipeline
 from helpers.workflow.pipeline import Setup
@@ -101,22 +102,24 @@ def test_fetch_refuses_what_is_not_the_file_asked_for(files, tmp_path, monkeypat
         offline.fetch_kinetics(str(files["imagenet"]), folder=tmp_path)
 
 
-def test_the_run_records_what_each_weights_file_is(files, tmp_path):
+def test_the_run_records_what_each_weights_file_is(files, tmp_path, monkeypatch):
     setup = Setup(profile="ucf101", weights=str(files["old"]),
                   imagenet_weights=str(files["imagenet"]), run_dir=str(tmp_path / "run"))
     run = pipeline.run_paths(setup)
     saved = pipeline.record_weights(setup, run)
-    assert saved["clip"]["name"].startswith("Hara R3D-50, Kinetics-400")
-    assert saved["frame"]["sha256"] == sha256_file(files["imagenet"])
-    assert (run.root / pipeline.WEIGHTS_JSON).is_file()
+    assert saved.clip.name.startswith("Hara R3D-50, Kinetics-400")
+    assert saved.frame.sha256 == sha256_file(files["imagenet"])
+    assert WeightsRecord.read(run.root) == saved  # what weights.json holds
+    monkeypatch.setattr(ident, "identify", lambda path: pytest.fail(f"{path} read again"))
+    assert pipeline.record_weights(setup, run) == saved  # unchanged files: not read again
     from helpers.reporting import prose
 
     text = prose.provenance({}, {}, saved)
     assert "clip model from Hara R3D-50, Kinetics-400" in text
-    assert saved["clip"]["sha256"][:12] in text
+    assert saved.clip.sha256[:12] in text
 
 
 def test_the_demo_says_it_trained_from_scratch():
     from helpers.reporting import prose
 
-    assert "from scratch" in prose.provenance({}, {}, {"frame": None, "clip": None})
+    assert "from scratch" in prose.provenance({}, {}, WeightsRecord())

@@ -13,6 +13,7 @@ import pytest
 from helpers import config
 from helpers.data.splits import read_split
 from helpers.errors import UserError
+from helpers.evaluation.choices import Choices, EpochChoice
 from helpers.evaluation.predictions import load
 from helpers.training.runs import CONFIG_JSON
 from helpers.workflow import pipeline
@@ -41,13 +42,13 @@ def test_refit_protocol_on_the_tiny_configuration(fast_run):
         assert fit_on["num_train"] == len(listed.train) - len(held) and held
         assert final["num_train"] == len(listed.train)  # every training video
         assert final["config"]["val_groups"] == [] and final["num_val"] == 0
-        choices = pipeline.read_choices(run)[kind]
+        choice = Choices.read(run.root).epochs(kind)
         # the held-out model's schedule: its epochs, its recipe, more steps per epoch
         assert final["config"]["num_epochs"] == fit_on["config"]["num_epochs"]
         assert {k: v for k, v in final["config"].items() if k != "val_groups"} == \
             {k: v for k, v in fit_on["config"].items() if k != "val_groups"}
-        assert choices["num_epochs"]["value"] == fit_on["config"]["num_epochs"]
-        assert choices["num_epochs"]["fitted_on"]["checkpoint"] == f"{kind}-holdout/model.pt"
+        assert choice.value == fit_on["config"]["num_epochs"]
+        assert choice.fitted_on.checkpoint == f"{kind}-holdout/model.pt"
         val, test = load(run.predictions(kind, "val")), load(run.predictions(kind, "test"))
         assert val.attrs["checkpoint"] == str(run.model_dir(kind, "holdout") / "model.pt")
         assert test.attrs["checkpoint"] == str(run.model_dir(kind) / "model.pt")
@@ -169,9 +170,9 @@ def test_reported_model_trains_the_held_out_schedule_over_more_steps(tmp_path):
     reported = pipeline.reported_config("clip", run,
                                         pipeline.train_config(setup, "clip", "reported"))
     assert reported.num_epochs == 12 and reported.val_groups == ()
-    record = pipeline.read_choices(run)["clip"]["num_epochs"]
-    assert record["value"] == 12 and record["fitted_on"]["checkpoint"] == "clip-holdout/model.pt"
-    assert len(record["fitted_on"]["sha256"]) == 64
+    record = Choices.read(run.root).epochs("clip")
+    assert record.value == 12 and record.fitted_on.checkpoint == "clip-holdout/model.pt"
+    assert len(record.fitted_on.sha256) == 64
     # split 1: 7,430 videos without the held-out groups, 9,537 with them, 64 a batch
     steps = {"held": 7430 // 64, "reported": 9537 // 64}
     for progress in np.linspace(0, 0.999, 200):
@@ -198,8 +199,9 @@ def test_an_older_runs_epoch_choice_is_refused_where_the_reported_model_began_wi
     run = pipeline.run_paths(setup)
     cfg = pipeline.train_config(setup, "clip", "reported")
     _held_out_model(run, "clip", pipeline.train_config(setup, "clip"))  # 20 epochs
-    old = {"value": 7, "rule": "epoch of the lowest validation loss of the held-out model"}
-    pipeline.record_choice(run, "clip", "num_epochs", old)
+    old = EpochChoice(7, "epoch of the lowest validation loss of the held-out model")
+    Choices().with_epochs("clip", old).write(run.root)
+    assert "fitted_on" not in json.loads(run.choices.read_text())["clip"]["num_epochs"]
     # begun: config.json and a checkpoint of a 7-epoch run -> it resumes exactly
     reported_dir = run.model_dir("clip")
     reported_dir.mkdir(parents=True)
@@ -208,12 +210,12 @@ def test_an_older_runs_epoch_choice_is_refused_where_the_reported_model_began_wi
     with pytest.raises(UserError, match="under an older rule") as exc:  # one sentence
         pipeline.reported_config("clip", run, cfg)
     assert str(exc.value).count(". ") == 0
-    assert pipeline.read_choices(run)["clip"]["num_epochs"] == old
+    assert Choices.read(run.root).epochs("clip") == old
     # not begun (no checkpoint yet): the held-out model's schedule, and the record says so
     (reported_dir / "checkpoint.pt").unlink()
     assert pipeline.reported_config("clip", run, cfg).num_epochs == 20
-    record = pipeline.read_choices(run)["clip"]["num_epochs"]
-    assert record["value"] == 20 and record["rule"] == pipeline.NUM_EPOCHS_RULE
+    record = Choices.read(run.root).epochs("clip")
+    assert record.value == 20 and record.rule == pipeline.NUM_EPOCHS_RULE
 
 
 def test_epochs_from_validation_is_refused_in_one_sentence(monkeypatch):

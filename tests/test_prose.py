@@ -14,8 +14,16 @@ from support import true_prob_predictions
 
 from helpers.errors import UserError
 from helpers.evaluation import probes
+from helpers.evaluation.choices import Choices, CropChoice, EpochChoice, FittedOn
 from helpers.evaluation.claims import ClassClaims, Ends, class_claims
-from helpers.evaluation.fusion import METHODS, FusionFit, MethodScore
+from helpers.evaluation.fusion import (
+    METHODS,
+    FusionFit,
+    FusionParams,
+    MethodScore,
+    StackingParams,
+    WeightedParams,
+)
 from helpers.evaluation.metrics import rank_classes, summarize
 from helpers.evaluation.predictions import Predictions
 from helpers.evaluation.results import (
@@ -71,7 +79,8 @@ def build(names: list[str], labels: list[int], frame: list[int], clip: list[int]
     nll = {m: 1.0 + 0.1 * i for i, m in enumerate(METHODS)}
     nll[chosen] = 0.5
     fit = FusionFit(chosen=chosen, selection="lowest validation NLL",
-                    params={m: {} for m in METHODS},
+                    params=FusionParams(WeightedParams(0.5, 0.05),
+                                        StackingParams(0.1, 0.5, 0.5, (0.0,) * len(names))),
                     val_scores={m: MethodScore(0.5, v, "in-sample") for m, v in nll.items()},
                     val_single={"a": 0.4, "b": 0.5}, val_single_nll={"a": 2.0, "b": 1.5},
                     num_val_videos=40, class_names=names, seed=0)
@@ -281,11 +290,13 @@ def test_method_facts_for_the_holdout_and_the_refit_protocols():
 
 def test_method_facts_say_how_the_refit_length_was_set_and_what_was_carried_over():
     frame, clip = _cfgs([], frames=1)
-    record = {"value": 5, "fitted_on": {"checkpoint": "frame-holdout/model.pt", "sha256": "ab"}}
-    choices = {"frame": {"num_epochs": record, "three_crop": {"value": True}},
-               "clip": {"num_epochs": {**record, "value": 30}}}
+    fitted_on = FittedOn("frame-holdout/model.pt", "ab")
+    record = EpochChoice(5, "the held-out model's", fitted_on)
+    choices = Choices(
+        num_epochs={"frame": record, "clip": dataclasses.replace(record, value=30)},
+        three_crop=CropChoice(True, "rule", fitted_on))
     res = per_class(NAMES, ALL_RIGHT, ALL_RIGHT, chosen="weighted")
-    res.fit.params["weighted"].update(w=0.35)
+    res = _with_params(res, weighted=WeightedParams(w=0.35, step=0.05))
     text = prose.method_facts(frame, clip, res, choices)
     assert ("They trained for as many epochs as the held-out models (5 for the frame model, "
             "30 for the clip model) with the same learning-rate schedule as a function of "
@@ -297,13 +308,20 @@ def test_method_facts_say_how_the_refit_length_was_set_and_what_was_carried_over
         "(three crops).")
     # stacking names its fitted parameters; an older run's recorded epochs are refused
     res = per_class(NAMES, ALL_RIGHT, ALL_RIGHT, chosen="stacking")
-    res.fit.params["stacking"].update(w_a=0.8, w_b=1.25, bias=[0.0] * 6)
+    res = _with_params(res, stacking=StackingParams(l2=0.1, w_a=0.8, w_b=1.25, bias=(0.0,) * 6))
     text = prose.method_facts(frame, clip, res, choices)
     assert ("stacking (one weight per model, 0.80 (frame) and 1.25 (clip), and 6 per-class "
             "biases)") in text
-    old = {"frame": {"num_epochs": {"value": 5, "rule": "epoch of the lowest validation loss"}}}
+    old = Choices.from_json({"frame": {"num_epochs": {
+        "value": 5, "rule": "epoch of the lowest validation loss"}}}, "choices.json")
     with pytest.raises(UserError, match="older rule"):
         prose.method_facts(frame, clip, res, old)
+
+
+def _with_params(res, **changes):
+    """`res` whose fusion fit has these parameters (`FusionParams` fields)."""
+    params = dataclasses.replace(res.fit.params, **changes)
+    return dataclasses.replace(res, fit=dataclasses.replace(res.fit, params=params))
 
 
 # ----------------------------------------------------------------------------- fusion

@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from helpers.cli import main
+from helpers.evaluation.choices import Choices, FittedOn
 from helpers.tools.bench.refit import bench_refit, format_result
 from helpers.utils.io import sha256_file
 
@@ -26,17 +27,16 @@ def refit_run(fast_run):
 def test_reported_models_train_the_held_out_schedule_and_choices_name_their_checkpoint(
         refit_run):
     run = refit_run["run"]
-    choices = json.loads((run / "choices.json").read_text())
+    choices = Choices.read(run)
     for kind in ("frame", "clip"):
         held = json.loads((run / f"{kind}-holdout" / "config.json").read_text())
         reported = json.loads((run / kind / "config.json").read_text())
         assert reported["num_train"] > held["num_train"] and reported["num_val"] == 0
         assert reported["config"] == {**held["config"], "val_groups": []}
-        record = choices[kind]["num_epochs"]
-        assert record["value"] == held["config"]["num_epochs"]
-        assert record["fitted_on"] == {
-            "checkpoint": f"{kind}-holdout/model.pt",
-            "sha256": sha256_file(run / f"{kind}-holdout" / "model.pt")}
+        record = choices.epochs(kind)
+        assert record.value == held["config"]["num_epochs"]
+        assert record.fitted_on == FittedOn(f"{kind}-holdout/model.pt",
+                                            sha256_file(run / f"{kind}-holdout" / "model.pt"))
     fusion = json.loads((run / "fusion" / "fusion.json").read_text())
     for kind in ("frame", "clip"):
         assert fusion["fitted_on"][kind]["checkpoint"] == f"{kind}-holdout/model.pt"

@@ -18,6 +18,8 @@ import pytest
 import torch
 
 from helpers.data.splits import read_split
+from helpers.evaluation.choices import Choices
+from helpers.training.weights_record import WeightsRecord
 
 pytestmark = pytest.mark.slow
 
@@ -130,8 +132,7 @@ def _check_run(rehearsal, run: str, weights: str, norm: str, stdout: str) -> Pat
     for step in ("decoding the videos", "evaluating the clip model", "the analysis and the PDF",
                  "the whole job: about"):
         assert step in stdout, stdout[-3000:]
-    weights_json = json.loads((run_dir / "weights.json").read_text())
-    assert weights_json["clip"]["name"].startswith("Hara R3D-50")
+    assert WeightsRecord.read(run_dir).clip.name.startswith("Hara R3D-50")
     # the temporal head ran end to end on both frame models, and its cache is forecast:
     # 13,320 videos' worth of training and test lists, the training ones twice (refit)
     assert "temporal head: " in stdout and "of cached features" in stdout
@@ -139,8 +140,7 @@ def _check_run(rehearsal, run: str, weights: str, norm: str, stdout: str) -> Pat
                  "headbase_test"):  # the like-for-like baseline of the head
         assert (run_dir / "predictions" / f"{name}.h5").is_file()
     assert (run_dir / "head" / "reported.pt").is_file()
-    head_choice = json.loads((run_dir / "choices.json").read_text())["head"]["candidate"]
-    assert head_choice["fitted_on"]["checkpoint"] == "frame-holdout/model.pt"
+    assert Choices.read(run_dir).head.fitted_on.checkpoint == "frame-holdout/model.pt"
     # the real size: ResNet-50 at 224
     frame_cfg = json.loads((run_dir / "frame" / "config.json").read_text())["config"]
     assert (frame_cfg["arch"], frame_cfg["crop_size"]) == ("resnet50", 224)
@@ -151,14 +151,14 @@ def _check_run(rehearsal, run: str, weights: str, norm: str, stdout: str) -> Pat
 def _check_refit(run_dir: Path) -> None:
     """The reported models train the held-out models' recipe, epochs and schedule, and every
     choice names the held-out checkpoint it was fitted on."""
-    choices = json.loads((run_dir / "choices.json").read_text())
+    choices = Choices.read(run_dir)
     for kind in ("frame", "clip"):
         held = json.loads((run_dir / f"{kind}-holdout" / "config.json").read_text())["config"]
         reported = json.loads((run_dir / kind / "config.json").read_text())["config"]
         assert reported == {**held, "val_groups": []}
-        assert choices[kind]["num_epochs"]["value"] == held["num_epochs"]
-        assert choices[kind]["num_epochs"]["fitted_on"]["checkpoint"] == f"{kind}-holdout/model.pt"
-    assert choices["frame"]["three_crop"]["fitted_on"]["checkpoint"] == "frame-holdout/model.pt"
+        assert choices.epochs(kind).value == held["num_epochs"]
+        assert choices.epochs(kind).fitted_on.checkpoint == f"{kind}-holdout/model.pt"
+    assert choices.three_crop.fitted_on.checkpoint == "frame-holdout/model.pt"
     fusion = json.loads((run_dir / "fusion" / "fusion.json").read_text())
     assert {k: v["checkpoint"] for k, v in fusion["fitted_on"].items()} == {
         "frame": "frame-holdout/model.pt", "clip": "clip-holdout/model.pt"}

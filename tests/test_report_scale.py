@@ -24,6 +24,7 @@ from scale_checks import check_report_text, pdf_text
 from support import SCENARIOS, TARGET_ERROR_CORRELATION, simulated_ucf101_run
 
 from helpers.evaluation import results
+from helpers.evaluation.choices import Choices
 from helpers.evaluation.stats import NOISE
 from helpers.paths import NOTEBOOKS_DIR
 from helpers.reporting import plots
@@ -79,8 +80,8 @@ def test_the_simulated_run_has_ucf101s_shape(report):
             assert (summary.per_class["accuracy"] == 1).sum() >= 15  # ties at 100%
     else:  # one weak model: the mean falls below the strong one
         assert s[results.FRAME].top1 < 0.7 and gain < 0 and res.gain.outcome == "worse"
-    choices = pipeline.read_choices(report["run"])  # today's format
-    assert all("fitted_on" in choices[k]["num_epochs"] for k in ("frame", "clip"))
+    choices = Choices.read(report["run"].root)  # today's format
+    assert all(choices.epochs(k).fitted_on is not None for k in ("frame", "clip"))
     assert set(res.held_out.groups) == {22, 23, 24, 25} and res.held_out.videos > 1500
     assert res.probe_table is not None and (res.probe_table["drop_static"] > 0.2).any()
     assert (res.probe_table["drop_static"] == 0).sum() >= 20

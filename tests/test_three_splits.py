@@ -214,7 +214,8 @@ FIELD_CHANGES = {
     "recipe of the frame model": ("frame/config.json", lambda d: d["config"].update(lr=0.123)),
     "protocol": ("setup.json", lambda d: d.update(protocol="refit")),
     "pretrained weights of the clip model (SHA-256)": (
-        "weights.json", lambda d: d.update(clip={"sha256": "f" * 64})),
+        "weights.json", lambda d: d.update(clip={"path": "/w.pth", "sha256": "f" * 64,
+                                                 "name": "Hara R3D-50", "published": False})),
     "code version": ("code.json", lambda d: d.update(source_sha256="0" * 64)),
 }
 

@@ -64,14 +64,89 @@ class MethodScore:
 
 
 @dataclass(frozen=True)
+class WeightedParams:
+    """`weighted`: the first model's weight w, fitted on a grid of this step."""
+
+    w: float
+    step: float
+
+    def to_json(self) -> dict[str, float]:
+        return {"w": self.w, "step": self.step}
+
+
+@dataclass(frozen=True)
+class StackingParams:
+    """`stacking`: one weight per model on its log-probabilities, a bias per class, and the
+    bias penalty chosen out of fold (`fit_stacking`)."""
+
+    l2: float
+    w_a: float
+    w_b: float
+    bias: tuple[float, ...]
+    converged: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"l2": self.l2, "w_a": self.w_a, "w_b": self.w_b, "bias": list(self.bias),
+                "converged": self.converged}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> StackingParams:
+        """Stacking's parameters as fusion.json holds them; an older version's (a full
+        regression, `C` and `coef`, without per-class biases) is refused in one sentence."""
+        try:
+            return cls(float(raw["l2"]), float(raw["w_a"]), float(raw["w_b"]),
+                       tuple(float(b) for b in raw["bias"]), bool(raw.get("converged", True)))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _older("stacking", exc) from None
+
+
+Params = WeightedParams | StackingParams | None  # what `fuse` takes: None for mean, product
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """The fitted parameters of every method (`mean` and `product` have none)."""
+
+    weighted: WeightedParams
+    stacking: StackingParams
+
+    def of(self, method: str) -> Params:
+        """The parameters `fuse` takes for `method`."""
+        if method not in METHODS:
+            raise UserError(f"Unknown fusion method {method!r}; pick one of "
+                            f"{', '.join(METHODS)}.")
+        return {"weighted": self.weighted, "stacking": self.stacking}.get(method)
+
+    def to_json(self) -> dict[str, dict[str, Any]]:
+        """fusion.json's `params`: {method: {name: value}}, `{}` for a method without any."""
+        return {m: (p.to_json() if (p := self.of(m)) else {}) for m in METHODS}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> FusionParams:
+        try:
+            weighted = WeightedParams(float(raw["weighted"]["w"]),
+                                      float(raw["weighted"]["step"]))
+            stacking = raw["stacking"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _older("fusion", exc) from None
+        return cls(weighted, StackingParams.from_json(stacking))
+
+
+def _older(what: str, exc: Exception) -> UserError:
+    why = f"they lack {exc}" if isinstance(exc, KeyError) else str(exc)
+    return UserError(f"These {what} parameters come from an older version of this code "
+                     f"({why}); fit the fusion again.")
+
+
+@dataclass(frozen=True)
 class FusionFit:
     """Every method fitted on the validation predictions, and the one chosen (see
-    `SELECTION`). `params` holds each method's parameters as `fuse` takes them; `val_single`
-    and `val_single_nll` hold each model's own top-1 and NLL under "a" and "b"."""
+    `SELECTION`). `params.of(method)` is what `fuse` takes for a method; `val_single` and
+    `val_single_nll` hold each model's own top-1 and NLL under "a" and "b"."""
 
     chosen: str
     selection: str
-    params: dict[str, dict[str, Any]]
+    params: FusionParams
     val_scores: dict[str, MethodScore]
     val_single: dict[str, float]
     val_single_nll: dict[str, float]
@@ -83,6 +158,7 @@ class FusionFit:
     def to_json(self) -> dict[str, Any]:
         """The dict fusion.json holds (JSON-serialisable, keys in `_FIT_KEYS` order)."""
         out = {k: getattr(self, k) for k in _FIT_KEYS}
+        out["params"] = self.params.to_json()
         out["val_scores"] = {m: v.to_json() for m, v in self.val_scores.items()}
         if self.val_sha256 is not None:
             out["val_sha256"] = self.val_sha256
@@ -93,9 +169,8 @@ class FusionFit:
         """A fit read back from fusion.json; one that an older version wrote (or not a fit
         at all) is refused with a UserError, so the caller can fit again."""
         try:
-            if "bias" not in data["params"]["stacking"]:
-                raise KeyError("bias")
             fields = {k: data[k] for k in _FIT_KEYS}
+            fields["params"] = FusionParams.from_json(data["params"])
             fields["val_scores"] = {m: MethodScore(**data["val_scores"][m]) for m in METHODS}
         except (KeyError, TypeError) as exc:
             raise UserError(f"This fusion.json comes from an older version of this code (it "
@@ -114,30 +189,30 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def fuse(method: str, probs_a: np.ndarray, probs_b: np.ndarray,
-         params: dict[str, Any] | None = None) -> np.ndarray:
-    """Fused probabilities [N, C] (float64, rows sum to 1) of one method with its parameters."""
+         params: Params = None) -> np.ndarray:
+    """Fused probabilities [N, C] (float64, rows sum to 1) of one method with its parameters
+    (`FusionParams.of(method)`)."""
     pa = np.asarray(probs_a, dtype=np.float64)
     pb = np.asarray(probs_b, dtype=np.float64)
     if pa.shape != pb.shape:
         raise UserError(f"Cannot fuse probabilities of shapes {pa.shape} and {pb.shape}.")
-    params = params or {}
     if method == "mean":
         return (pa + pb) / 2
-    if method == "weighted":
-        w = float(params["w"])
-        return w * pa + (1 - w) * pb
     if method == "product":
         return _softmax((_log(pa) + _log(pb)) / 2)
-    if method == "stacking":
-        if "bias" not in params:
-            raise UserError("The stacking parameters come from an older version of this code; "
-                            "delete fusion.json and fit the fusion again.")
-        bias = np.asarray(params["bias"], dtype=np.float64)
-        if bias.shape != (pa.shape[1],):
-            raise UserError(f"The stacking fit has {bias.size} classes, the predictions "
-                            f"{pa.shape[1]}; fit and apply fusion with the same class list.")
-        return _softmax(_stack_logits(pa, pb, params["w_a"], params["w_b"], bias))
-    raise UserError(f"Unknown fusion method {method!r}; pick one of {', '.join(METHODS)}.")
+    if method not in METHODS:
+        raise UserError(f"Unknown fusion method {method!r}; pick one of {', '.join(METHODS)}.")
+    wanted = WeightedParams if method == "weighted" else StackingParams
+    if not isinstance(params, wanted):
+        raise UserError(f"The {method} fusion takes {wanted.__name__}, not "
+                        f"{type(params).__name__}; pass `FusionFit.params.of({method!r})`.")
+    if isinstance(params, WeightedParams):
+        return params.w * pa + (1 - params.w) * pb
+    bias = np.asarray(params.bias, dtype=np.float64)
+    if bias.shape != (pa.shape[1],):
+        raise UserError(f"The stacking fit has {bias.size} classes, the predictions "
+                        f"{pa.shape[1]}; fit and apply fusion with the same class list.")
+    return _softmax(_stack_logits(pa, pb, params.w_a, params.w_b, bias))
 
 
 def _nll(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -152,7 +227,7 @@ def _fit_weight(pa: np.ndarray, pb: np.ndarray, labels: np.ndarray, step: float)
     grid = np.round(np.arange(0.0, 1.0 + step / 2, step), 10)
     scored = []
     for w in grid:
-        p = fuse("weighted", pa, pb, {"w": w})
+        p = fuse("weighted", pa, pb, WeightedParams(float(w), step))
         scored.append((-_top1(p, labels), _nll(p, labels), abs(w - 0.5), float(w)))
     return min(scored)[3]
 
@@ -162,7 +237,8 @@ def _stack_logits(pa: np.ndarray, pb: np.ndarray, w_a: float, w_b: float,
     return w_a * _log(pa) + w_b * _log(pb) + bias
 
 
-def fit_stacking(pa: np.ndarray, pb: np.ndarray, labels: np.ndarray, l2: float) -> dict[str, Any]:
+def fit_stacking(pa: np.ndarray, pb: np.ndarray, labels: np.ndarray,
+                 l2: float) -> StackingParams:
     """Multinomial logistic regression on the two models' log-probabilities with one weight
     per model shared by all classes, plus a per-class bias (L2 penalty `l2` on the biases).
 
@@ -192,8 +268,8 @@ def fit_stacking(pa: np.ndarray, pb: np.ndarray, labels: np.ndarray, l2: float) 
     theta0 = np.concatenate([[0.5, 0.5], np.zeros(c)])
     res = minimize(loss_grad, theta0, jac=True, method="L-BFGS-B",
                    options={"maxiter": 1000, "gtol": 1e-8})
-    return {"l2": float(l2), "w_a": float(res.x[0]), "w_b": float(res.x[1]),
-            "bias": res.x[2:].tolist(), "converged": bool(res.success)}
+    return StackingParams(float(l2), float(res.x[0]), float(res.x[1]),
+                          tuple(res.x[2:].tolist()), bool(res.success))
 
 
 def make_folds(video_ids: list[str], n_folds: int = 3, seed: int = 0) -> np.ndarray:
@@ -241,17 +317,16 @@ def fit_fusion(val_a: Predictions, val_b: Predictions, *, weight_step: float = 0
         raise UserError(f"Too few validation videos to fit fusion ({n} videos, "
                         f"{len(np.unique(labels))} classes); hold out more training groups.")
     folds = make_folds(a.video_ids, n_folds, seed)
-    params: dict[str, dict[str, Any]] = {"mean": {}, "product": {}}
     scores: dict[str, MethodScore] = {}
     for m in ("mean", "product"):
         p = fuse(m, pa, pb)
         scores[m] = MethodScore(_top1(p, labels), _nll(p, labels), "in-sample")
 
-    params["weighted"] = {"w": _fit_weight(pa, pb, labels, weight_step), "step": weight_step}
+    weighted = WeightedParams(_fit_weight(pa, pb, labels, weight_step), weight_step)
 
     def weighted_oof(train: np.ndarray, held: np.ndarray) -> np.ndarray:
         w = _fit_weight(pa[train], pb[train], labels[train], weight_step)
-        return fuse("weighted", pa[held], pb[held], {"w": w})
+        return fuse("weighted", pa[held], pb[held], WeightedParams(w, weight_step))
 
     p = _out_of_fold(weighted_oof, n, folds, num_classes)
     scores["weighted"] = MethodScore(_top1(p, labels), _nll(p, labels),
@@ -266,14 +341,14 @@ def fit_fusion(val_a: Predictions, val_b: Predictions, *, weight_step: float = 0
         p = _out_of_fold(stack_oof, n, folds, num_classes)
         by_l2.append((_nll(p, labels), -float(l2), _top1(p, labels)))
     nll, neg_l2, top1 = min(by_l2)  # lowest out-of-fold NLL; ties: the stronger penalty
-    params["stacking"] = fit_stacking(pa, pb, labels, -neg_l2)
+    stacking = fit_stacking(pa, pb, labels, -neg_l2)
     scores["stacking"] = MethodScore(
         top1, nll, f"out-of-fold, {n_folds} folds (l2 with the lowest NLL of {list(l2s)})",
         top1_by_l2={str(-l2): t for _, l2, t in by_l2},
         nll_by_l2={str(-l2): v for v, l2, _ in by_l2})
     return FusionFit(
         chosen=choose_method({m: scores[m].nll for m in METHODS}), selection=SELECTION,
-        params={m: params[m] for m in METHODS}, val_scores={m: scores[m] for m in METHODS},
+        params=FusionParams(weighted, stacking), val_scores={m: scores[m] for m in METHODS},
         val_single={"a": _top1(pa, labels), "b": _top1(pb, labels)},
         val_single_nll={"a": _nll(pa, labels), "b": _nll(pb, labels)},
         num_val_videos=n, class_names=list(a.class_names), seed=seed)
@@ -310,11 +385,11 @@ def evaluate_fusion(fit: FusionFit, test_a: Predictions,
                      "top1": top[1], "top5": top[5], "top10": top[10], "chosen_on_val": False})
     fused: dict[str, Predictions] = {}
     for m in METHODS:
-        params = fit.params[m]
+        params = fit.params.of(m)
         probs = fuse(m, a.probs, b.probs, params).astype(np.float32)
         probs /= probs.sum(axis=1, keepdims=True)
-        shown = {k: v for k, v in params.items() if k not in ("coef", "intercept", "classes")}
-        attrs = {"model": f"fusion-{m}", "fusion_method": m, "fusion_params": shown,
+        attrs = {"model": f"fusion-{m}", "fusion_method": m,
+                 "fusion_params": params.to_json() if params else {},
                  "sources": [name_a, name_b], "chosen_on_val": m == fit.chosen}
         for key in ("split", "subset"):
             if a.attrs.get(key) is not None:

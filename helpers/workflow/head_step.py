@@ -23,6 +23,7 @@ import torch
 from helpers.config import HeadConfig, get_profile
 from helpers.data.splits import load_split_data
 from helpers.data.store import VideoStore
+from helpers.evaluation.choices import Choices, FittedOn, HeadChoice
 from helpers.evaluation.head_scores import BASELINE
 from helpers.training.features import FeatureJob, cache_features, load_features
 from helpers.training.head_fit import (
@@ -38,7 +39,7 @@ from helpers.training.head_fit import (
     write_selection,
 )
 from helpers.workflow import timings
-from helpers.workflow.pipeline import DataPaths, RunPaths, Setup, record_choice, train_config
+from helpers.workflow.pipeline import DataPaths, RunPaths, Setup, train_config
 
 # Tiny settings for tests and smoke runs: the whole step in seconds.
 FAST_HEAD = dict(frames=8, hidden=32, epochs=8)
@@ -102,12 +103,11 @@ def run_head(setup: Setup, data: DataPaths, run: RunPaths, *,
         chosen = selection.chosen
         save_head(head, held_path, chosen, train, cfg)
         write_selection(head_dir(run), selection)
-        record_choice(run, "head", "candidate", {
-            "value": chosen.name, "guard": chosen.guard,
-            "rule": "the lowest per-video log-loss on the held-out groups",
-            "val_log_loss": {r["candidate"] + (" guarded" if r["guard"] else ""):
-                             r["val_log_loss"] for r in selection.rows},
-            "fitted_on": selection.fitted_on})
+        choice = HeadChoice(
+            chosen.name, chosen.guard, "the lowest per-video log-loss on the held-out groups",
+            {r["candidate"] + (" guarded" if r["guard"] else ""): r["val_log_loss"]
+             for r in selection.rows}, FittedOn.from_json(selection.fitted_on))
+        Choices.read(run.root).replace(head=choice).write(run.root)
     assert selection is not None
     predict_to_files(head, chosen, held_path, val, {None: outs["val"]}, subset="val",
                      split=setup.split, device=device)

@@ -26,11 +26,13 @@ from typing import Any
 from helpers.config import TrainConfig, get_profile
 from helpers.data.sampling import PROBES
 from helpers.errors import UserError
+from helpers.evaluation.choices import Choices, CropChoice, EpochChoice, FittedOn
 from helpers.evaluation.predictions import checkpoint_record
 from helpers.paths import DATA_DIR, RUNS_DIR, STAGES
 from helpers.paths import DataPaths as DataPaths  # re-exported: the notebooks' one import
 from helpers.paths import RunPaths as RunPaths
-from helpers.utils.io import atomic_path, sha256_file, write_json_atomic
+from helpers.training.weights_record import WeightsRecord
+from helpers.utils.io import atomic_path, sha256_file
 from helpers.workflow import launch
 from helpers.workflow.parameters import CURRENT_RUN as CURRENT_RUN  # re-exported
 from helpers.workflow.parameters import SETUP_JSON as SETUP_JSON
@@ -41,7 +43,6 @@ from helpers.workflow.setup import batch_sizes
 from helpers.workflow.smoke import SMOKE_CLASSES as SMOKE_CLASSES  # re-exported
 from helpers.workflow.smoke import SMOKE_VIDEOS as SMOKE_VIDEOS
 from helpers.workflow.smoke import write_smoke_splits as write_smoke_splits
-from helpers.workflow.weights import WEIGHTS_JSON as WEIGHTS_JSON
 from helpers.workflow.weights import record_weights as _record
 
 # Tiny settings for tests (`fast=True`): the whole pipeline in a minute or two.
@@ -55,7 +56,7 @@ SMOKE_TRAIN = dict(num_epochs=1, warmup_epochs=0.0, frames_per_video=2, eval_fra
 SMOKE_BATCH = {"frame": 8, "clip": 4}
 
 
-def record_weights(setup: Setup, run: RunPaths) -> dict[str, Any]:
+def record_weights(setup: Setup, run: RunPaths) -> WeightsRecord:
     """What each model's pretrained file is, recorded in the run (`weights.json`)."""
     return _record({kind: train_config(setup, kind) for kind in ("frame", "clip")}, run)
 
@@ -307,17 +308,17 @@ def reported_epochs(kind: str, run: RunPaths, held_out: int) -> int:
     choices.json with the checkpoint it reproduces. A reported model begun under an older
     run's rule (the epoch of the lowest validation loss) is refused: the fusion was not fitted
     on that schedule."""
-    old = read_choices(run).get(kind, {}).get("num_epochs")
-    if old and old.get("value") != held_out and _began_with(run.model_dir(kind), old["value"]):
+    choices = Choices.read(run.root)
+    old = choices.epochs(kind)
+    if old and old.value != held_out and _began_with(run.model_dir(kind), old.value):
         raise UserError(f"The reported {kind} model of {run.root} began training for "
-                        f"{old['value']} epochs under an older rule, not the held-out model's "
+                        f"{old.value} epochs under an older rule, not the held-out model's "
                         f"{held_out} the fusion was fitted on; start a new run folder.")
     from helpers.training.runs import MODEL
 
     held = run.model_dir(kind, "holdout") / MODEL
-    record_choice(run, kind, "num_epochs", {
-        "value": held_out, "rule": NUM_EPOCHS_RULE,
-        "fitted_on": checkpoint_record(held, sha256_file(held), run.root)})
+    fitted_on = FittedOn.from_json(checkpoint_record(held, sha256_file(held), run.root))
+    choices.with_epochs(kind, EpochChoice(held_out, NUM_EPOCHS_RULE, fitted_on)).write(run.root)
     return held_out
 
 
@@ -340,20 +341,6 @@ def _saved_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path} does not exist; train the held-out model first.")
     return dict(load(path)["config"])
-
-
-def record_choice(run: RunPaths, kind: str, name: str, value: dict[str, Any]) -> None:
-    choices = read_choices(run)
-    choices.setdefault(kind, {})[name] = value
-    write_json_atomic(run.choices, choices)
-
-
-def read_choices(run: RunPaths) -> dict[str, Any]:
-    try:
-        return json.loads(run.choices.read_text()) if run.choices.is_file() else {}
-    except (OSError, ValueError) as exc:
-        raise UserError(f"Cannot read {run.choices} ({type(exc).__name__}); delete it to "
-                        "make the choices again.") from None
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -423,9 +410,9 @@ def choose_three_crop(run: RunPaths, gpus: int = 1, **kwargs: Any) -> bool:
     recorded in choices.json with that checkpoint."""
     from helpers.evaluation.predictions import load
 
-    saved = read_choices(run).get("frame", {}).get("three_crop")
+    saved = Choices.read(run.root).three_crop
     if saved is not None:
-        return bool(saved["value"])
+        return saved.value
     top1 = {}
     for crops in (1, 3):
         path = _three_crop_candidate(run, crops)
@@ -433,8 +420,8 @@ def choose_three_crop(run: RunPaths, gpus: int = 1, **kwargs: Any) -> bool:
                       three_crop=crops == 3, **kwargs)
         top1[crops] = float(load(path).correct.mean())
     use = top1[3] > top1[1]
-    record_choice(run, "frame", "three_crop", {
-        "value": use, "rule": "three crops when their validation top-1 is higher",
-        "val_top1": {"1 crop": top1[1], "3 crops": top1[3]},
-        "fitted_on": load(path).made_by(run.root)})
+    choice = CropChoice(use, "three crops when their validation top-1 is higher",
+                        FittedOn.from_json(load(path).made_by(run.root)),
+                        {"1 crop": top1[1], "3 crops": top1[3]})
+    Choices.read(run.root).replace(three_crop=choice).write(run.root)
     return use

@@ -6,7 +6,6 @@ else a refusal naming the field). Reads records only: no GPU, no data, no stores
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from helpers.errors import UserError
 from helpers.paths import RunPaths
+from helpers.utils.io import read_json_object
 from helpers.workflow.provenance import (
     CodeVersion,
     ReportStamp,
@@ -98,14 +98,6 @@ def _join(items: Sequence[Any]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def find_report_json(root: Path, report_dir: Path | None = None) -> tuple[Path | None,
                                                                           ReportStamp | None]:
     """The record of the PDF rendered from run `root`: the copy in the run folder, else one in
@@ -128,14 +120,15 @@ def find_report_json(root: Path, report_dir: Path | None = None) -> tuple[Path |
 def load_run(root: str | Path, *, report_dir: Path | None = None) -> SplitRun | Absent:
     """The run folder `root` as a `SplitRun`, or why it cannot be summarised (`Absent`)."""
     from helpers.training.runs import CONFIG_JSON
+    from helpers.training.weights_record import WeightsRecord
     from helpers.workflow.parameters import SETUP_JSON
-    from helpers.workflow.weights import WEIGHTS_JSON
 
     root = Path(root).expanduser().absolute()
-    setup = _read_json(root / SETUP_JSON)
-    if not root.is_dir() or setup is None:
-        what = "does not exist" if not root.is_dir() else f"has no readable {SETUP_JSON}"
+    if not (root / SETUP_JSON).is_file():
+        what = "does not exist" if not root.is_dir() else f"has no {SETUP_JSON}"
         return Absent(0, root, f"the run folder {root} {what}")
+    setup = read_json_object(root / SETUP_JSON,
+                             fix="delete it and run that split's `make report` again")
     split = int(setup.get("split", 1))
     again = f"rerun `make report SPLIT={split}` to finish it (finished work is reused)"
     protocol = str(setup.get("protocol") or "")
@@ -150,14 +143,14 @@ def load_run(root: str | Path, *, report_dir: Path | None = None) -> SplitRun | 
                       unfinished=True)
     recipe = {}
     for kind in ("frame", "clip"):
-        saved = _read_json(run.model_dir(kind) / CONFIG_JSON)
-        if saved is None:
-            return Absent(split, root, f"{run.model_dir(kind) / CONFIG_JSON} is missing; {again}",
-                          unfinished=True)
+        path = run.model_dir(kind) / CONFIG_JSON
+        if not path.is_file():
+            return Absent(split, root, f"{path} is missing; {again}", unfinished=True)
+        saved = read_json_object(path, fix=again)
         recipe[kind] = {k: v for k, v in (saved.get("config") or {}).items()
                         if k not in _NOT_RECIPE}
-    weights_raw = _read_json(root / WEIGHTS_JSON) or {}
-    weights = {k: (weights_raw.get(k) or {}).get("sha256") for k in ("frame", "clip")}
+    pretrained = WeightsRecord.read(root)
+    weights = {k: (w.sha256 if (w := pretrained.get(k)) else None) for k in ("frame", "clip")}
     record, stamp = find_report_json(root, report_dir)
     synthetic = stamp.synthetic if stamp is not None else not setup.get("data_dir")
     return SplitRun(split=split, root=root, profile=str(setup.get("profile", "")),

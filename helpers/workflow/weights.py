@@ -1,23 +1,23 @@
 """Which pretrained files a run starts from, identified by their content and recorded in the
-run folder (`weights.json`); the report names them."""
+run folder (`weights.json`, a `helpers.training.weights_record.WeightsRecord`); the report names
+them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from helpers.utils.io import write_json_atomic
-from helpers.workflow.parameters import read_json_object
+from helpers.training.weights_record import WEIGHTS_JSON, RecordedWeights, WeightsRecord
 
 if TYPE_CHECKING:
     from helpers.config import TrainConfig
     from helpers.paths import RunPaths
 
-WEIGHTS_JSON = "weights.json"  # in the run folder: what each model's pretrained file is
+__all__ = ["record_weights"]
 
 
-def record_weights(configs: Mapping[str, TrainConfig], run: RunPaths) -> dict[str, Any]:
+def record_weights(configs: Mapping[str, TrainConfig], run: RunPaths) -> WeightsRecord:
     """Identify each model's pretrained file by its content and record it in the run
     (`weights.json`: path, sha256, what it is); the report names them. A file already
     identified (same path, size and time) is not read again. `configs`: the frame and clip
@@ -26,9 +26,8 @@ def record_weights(configs: Mapping[str, TrainConfig], run: RunPaths) -> dict[st
     from helpers.models.resnet2d import IMAGENET_WEIGHTS, find_imagenet_file
     from helpers.utils.io import file_stamp
 
-    path = run.root / WEIGHTS_JSON
-    saved = read_json_object(path) if path.is_file() else {}
-    out: dict[str, Any] = {}
+    saved = WeightsRecord.read(run.root)
+    out: dict[str, RecordedWeights | None] = {}
     for kind, cfg in configs.items():
         file: Path | None = None
         if cfg.weights is not None:
@@ -41,11 +40,13 @@ def record_weights(configs: Mapping[str, TrainConfig], run: RunPaths) -> dict[st
         if file is None or not file.is_file():
             out[kind] = None
             continue
-        old = saved.get(kind) or {}
-        if old.get("path") == str(file) and old.get("stamp") == file_stamp(file):
+        old = saved.get(kind)
+        stamp = file_stamp(file)
+        if old is not None and old.path == str(file) and old.stamp == tuple(stamp):
             out[kind] = old
         else:
-            out[kind] = {**identify(file).to_dict(), "stamp": file_stamp(file)}
-    if out != saved:
-        write_json_atomic(path, out)
-    return out
+            out[kind] = RecordedWeights.of(identify(file), stamp)
+    record = WeightsRecord(**out)
+    if record != saved or not (run.root / WEIGHTS_JSON).is_file():
+        record.write(run.root)
+    return record

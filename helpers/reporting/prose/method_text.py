@@ -7,9 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from helpers.errors import UserError
+from helpers.evaluation.choices import Choices
+from helpers.evaluation.fusion import FusionParams
 from helpers.evaluation.results import CLIP, FRAME, Results, eval_config
 from helpers.paths import DataPaths, RunPaths
 from helpers.reporting.prose.english import held_groups, name_list, scored
+from helpers.training.weights_record import WeightsRecord
 
 
 # ----------------------------------------------------------------------------- method
@@ -34,7 +37,7 @@ def intro(data: DataPaths, run: RunPaths, frame_cfg: dict[str, Any],
 
 
 def provenance(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
-               weights: dict[str, Any] | None) -> str:
+               weights: WeightsRecord | None) -> str:
     """What the models trained on (device, GPU model and count, torch, CUDA) and which
     pretrained files they started from, as recorded in the run."""
     from helpers.utils.environment import Environment
@@ -48,11 +51,10 @@ def provenance(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
     else:
         where = "; ".join(f"the {k} model trained on {v}" for k, v in envs.items())
         where = where[0].upper() + where[1:] + "."
-    weights = weights or {}
-    started = [f"the {kind} model from {w['name']} (sha256 `{w['sha256'][:12]}`"
-               f"{', the published file' if w.get('published') else ''})"
-               for kind, w in (("frame", weights.get("frame")), ("clip", weights.get("clip")))
-               if w]
+    weights = weights or WeightsRecord()
+    started = [f"the {kind} model from {w.name} (sha256 `{w.sha256[:12]}`"
+               f"{', the published file' if w.published else ''})"
+               for kind, w in (("frame", weights.frame), ("clip", weights.clip)) if w]
     if started:
         start = f"Pretrained weights: {'; '.join(started)}."
     else:
@@ -61,7 +63,7 @@ def provenance(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
 
 
 def method_facts(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
-                 res: Results | None = None, choices: dict[str, Any] | None = None) -> str:
+                 res: Results | None = None, choices: Choices | None = None) -> str:
     """The sampling and held-out groups of this run, from the reported models' saved configs
     and (for what fusion was fitted on) the validation predictions; under `refit`, how the
     reported models' length was set and what was carried over from the held-out models
@@ -85,13 +87,14 @@ def method_facts(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
     text += (f" The reported models were trained on all {clip_cfg['num_train']} "
              "training videos, after the fusion had been fitted on the validation "
              f"predictions{fitted} of models trained without those groups.")
-    return " ".join([text, _length(f, c, choices or {}), _carried(res, choices or {})]).strip()
+    choices = choices or Choices()
+    return " ".join([text, _length(f, c, choices), _carried(res, choices)]).strip()
 
 
-def _length(f: dict[str, Any], c: dict[str, Any], choices: dict[str, Any]) -> str:
+def _length(f: dict[str, Any], c: dict[str, Any], choices: Choices) -> str:
     """How the reported models' number of epochs was set (`refit`)."""
-    records = [choices.get(kind, {}).get("num_epochs") for kind in ("frame", "clip")]
-    if any(r and "fitted_on" not in r for r in records):  # a run begun under the older rule
+    records = [choices.epochs(kind) for kind in ("frame", "clip")]
+    if any(r and r.fitted_on is None for r in records):  # a run begun under the older rule
         raise UserError("This run's choices.json sets the reported models' epochs by an older "
                         "rule (the held-out model's lowest validation loss), a schedule the "
                         "fusion was not fitted on; train its reported models again with "
@@ -102,30 +105,31 @@ def _length(f: dict[str, Any], c: dict[str, Any], choices: dict[str, Any]) -> st
             "more steps on the larger training set.")
 
 
-def _carried(res: Results | None, choices: dict[str, Any]) -> str:
+def _carried(res: Results | None, choices: Choices) -> str:
     """What was fitted on the held-out models' final checkpoints and applied unchanged to
     the reported models (`refit`): the fusion and its parameters, the test crops."""
     items = []
     if res is not None:
         chosen = res.fit.chosen
         items.append(f"the fusion method chosen on their validation predictions, {chosen} "
-                     f"({_fusion_parameters(chosen, res.fit.params.get(chosen, {}))})")
-    crops = choices.get("frame", {}).get("three_crop")
+                     f"({_fusion_parameters(chosen, res.fit.params)})")
+    crops = choices.three_crop
     if crops is not None:
         items.append("the frame model's test crops, chosen on validation top-1 ("
-                     + ("three crops" if crops["value"] else "the centre crop") + ")")
+                     + ("three crops" if crops.value else "the centre crop") + ")")
     if not items:
         return ""
     return ("Carried over unchanged from the held-out models' final checkpoints to the "
             f"reported models: {name_list(items)}.")
 
 
-def _fusion_parameters(method: str, params: dict[str, Any]) -> str:
+def _fusion_parameters(method: str, params: FusionParams) -> str:
     """The fitted parameters of a fusion method, in words."""
-    if method == "weighted" and "w" in params:
-        return f"the frame model's weight w = {params['w']:.2f}"
-    if method == "stacking" and "bias" in params:
-        return (f"one weight per model, {params['w_a']:.2f} (frame) and {params['w_b']:.2f} "
-                f"(clip), and {len(params['bias'])} per-class biases")
+    if method == "weighted":
+        return f"the frame model's weight w = {params.weighted.w:.2f}"
+    if method == "stacking":
+        s = params.stacking
+        return (f"one weight per model, {s.w_a:.2f} (frame) and {s.w_b:.2f} (clip), and "
+                f"{len(s.bias)} per-class biases")
     return "no fitted parameters"
 

@@ -89,7 +89,7 @@ def holdout_test_predictions(run: RunPaths, kind: str) -> Path:
 
 def bench_refit(run_dir: str | Path) -> RefitBench:
     """Measure the held-out -> reported shift of a finished `refit` run (see the module)."""
-    from helpers.evaluation.fusion import fuse
+    from helpers.evaluation.fusion import METHODS, fuse
     from helpers.evaluation.results import cached_fit
 
     run = RunPaths(Path(run_dir).resolve(), "refit")
@@ -104,7 +104,8 @@ def bench_refit(run_dir: str | Path) -> RefitBench:
     models = [ModelShift(k, *_scores(h), *_scores(r))
               for k, h, r in zip(KINDS, held, reported, strict=True)]
     fusion = []
-    for method, params in fit.params.items():
+    for method in METHODS:
+        params = fit.params.of(method)
         h = _fused(fuse(method, held[0].probs, held[1].probs, params), held[0])
         r = _fused(fuse(method, reported[0].probs, reported[1].probs, params), reported[0])
         score = fit.val_scores[method]
