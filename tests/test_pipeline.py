@@ -15,8 +15,9 @@ from helpers.data.splits import read_split
 from helpers.errors import UserError
 from helpers.evaluation.choices import Choices, EpochChoice
 from helpers.evaluation.predictions import load
+from helpers.training.records import RunRecord
 from helpers.training.runs import CONFIG_JSON
-from helpers.workflow import pipeline
+from helpers.workflow import pipeline, refit
 
 
 @pytest.fixture
@@ -167,7 +168,7 @@ def test_reported_model_trains_the_held_out_schedule_over_more_steps(tmp_path):
     run = pipeline.run_paths(setup)
     held_cfg = pipeline.train_config(setup, "clip", "holdout").replace(num_epochs=12)
     _held_out_model(run, "clip", held_cfg)
-    reported = pipeline.reported_config("clip", run,
+    reported = refit.reported_config("clip", run,
                                         pipeline.train_config(setup, "clip", "reported"))
     assert reported.num_epochs == 12 and reported.val_groups == ()
     record = Choices.read(run.root).epochs("clip")
@@ -177,8 +178,8 @@ def test_reported_model_trains_the_held_out_schedule_over_more_steps(tmp_path):
     steps = {"held": 7430 // 64, "reported": 9537 // 64}
     for progress in np.linspace(0, 0.999, 200):
         held = lr_factor(held_cfg, int(progress * 12 * steps["held"]), steps["held"])
-        refit = lr_factor(reported, int(progress * 12 * steps["reported"]), steps["reported"])
-        assert refit == pytest.approx(held, abs=0.005), progress
+        again = lr_factor(reported, int(progress * 12 * steps["reported"]), steps["reported"])
+        assert again == pytest.approx(held, abs=0.005), progress
     # what a cut of the longer schedule would have been: at 12 of 20 epochs, far from zero
     cut = held_cfg.replace(num_epochs=20)
     assert lr_factor(cut, 12 * steps["held"] - 1, steps["held"]) > 0.3
@@ -190,7 +191,7 @@ def test_reported_model_that_would_not_reproduce_its_held_out_model_is_refused(t
     run = pipeline.run_paths(setup)
     _held_out_model(run, "frame", pipeline.train_config(setup, "frame").replace(lr=0.1))
     with pytest.raises(UserError, match=r"would not reproduce .*lr: 0\.1 -> 0\.01"):
-        pipeline.reported_config("frame", run,
+        refit.reported_config("frame", run,
                                  pipeline.train_config(setup, "frame", "reported"))
 
 
@@ -205,15 +206,16 @@ def test_an_older_runs_epoch_choice_is_refused_where_the_reported_model_began_wi
     # begun: config.json and a checkpoint of a 7-epoch run -> it resumes exactly
     reported_dir = run.model_dir("clip")
     reported_dir.mkdir(parents=True)
-    (reported_dir / CONFIG_JSON).write_text(json.dumps({"config": {"num_epochs": 7}}))
+    RunRecord(config=cfg.replace(num_epochs=7), store="store.h5", splits="splits", split=1,
+              num_train=1).write(reported_dir)
     (reported_dir / "checkpoint.pt").write_bytes(b"")
     with pytest.raises(UserError, match="under an older rule") as exc:  # one sentence
-        pipeline.reported_config("clip", run, cfg)
+        refit.reported_config("clip", run, cfg)
     assert str(exc.value).count(". ") == 0
     assert Choices.read(run.root).epochs("clip") == old
     # not begun (no checkpoint yet): the held-out model's schedule, and the record says so
     (reported_dir / "checkpoint.pt").unlink()
-    assert pipeline.reported_config("clip", run, cfg).num_epochs == 20
+    assert refit.reported_config("clip", run, cfg).num_epochs == 20
     record = Choices.read(run.root).epochs("clip")
     assert record.value == 20 and record.rule == pipeline.NUM_EPOCHS_RULE
 
@@ -244,10 +246,10 @@ def test_protocol_comes_from_the_profile_or_the_setup_and_names_the_run(tmp_path
     # a run folder never mixes the protocols
     (tmp_path / "frame-holdout").mkdir()
     with pytest.raises(UserError, match="holds models of the refit protocol.*--protocol refit"):
-        pipeline.check_protocol(pipeline.RunPaths(tmp_path, "holdout"))
-    pipeline.check_protocol(pipeline.RunPaths(tmp_path, "refit"))
+        refit.check_protocol(pipeline.RunPaths(tmp_path, "holdout"))
+    refit.check_protocol(pipeline.RunPaths(tmp_path, "refit"))
     other = tmp_path / "other"
     (other / "clip").mkdir(parents=True)
     (other / "clip" / CONFIG_JSON).write_text(json.dumps({"config": {"val_groups": [22]}}))
     with pytest.raises(UserError, match="holds models of the holdout protocol"):
-        pipeline.check_protocol(pipeline.RunPaths(other, "refit"))
+        refit.check_protocol(pipeline.RunPaths(other, "refit"))
