@@ -230,8 +230,8 @@ def simulated_ucf101_run(root: Path, splits_dir: Path, *, seed: int = 0,
     from helpers.data.splits import load_split_data
     from helpers.evaluation.choices import Choices, CropChoice, EpochChoice, FittedOn
     from helpers.evaluation.predictions import checkpoint_record, video_groups
+    from helpers.training.records import RunRecord
     from helpers.training.runs import write_metrics
-    from helpers.utils.io import write_json_atomic
     from helpers.workflow.pipeline import (
         NUM_EPOCHS_RULE,
         Setup,
@@ -273,12 +273,10 @@ def simulated_ucf101_run(root: Path, splits_dir: Path, *, seed: int = 0,
                   "reported": (len(split.train_ids) + len(split.val_ids), 0)}
         for stage, cfg in stages.items():
             out = run.model_dir(kind, stage)
-            write_json_atomic(out / "config.json", {
-                "config": cfg.to_dict(), "store": str(data.frame_store if kind == "frame" else data.clip_store),
-                "splits": str(splits_dir), "split": 1, "world_size": 1,
-                "num_train": counts[stage][0], "num_val": counts[stage][1],
-                "missing_train": [], "missing_val": [],
-                "data": {"split": 1, "split_sha256": split.split_sha256}})
+            RunRecord(config=cfg, store=str(data.frame_store if kind == "frame" else data.clip_store),
+                      splits=str(splits_dir), split=1, num_train=counts[stage][0],
+                      num_val=counts[stage][1],
+                      data={"split": 1, "split_sha256": split.split_sha256}).write(out)
             write_metrics(out, _simulated_history(rng, cfg.num_epochs, 1 - error[kind],
                                                   with_val=stage == "holdout"))
             (out / "model.pt").write_bytes(f"simulated {kind} {stage}".encode())

@@ -114,7 +114,7 @@ def test_the_run_records_what_each_weights_file_is(files, tmp_path, monkeypatch)
     assert pipeline.record_weights(setup, run) == saved  # unchanged files: not read again
     from helpers.reporting import prose
 
-    text = prose.provenance({}, {}, saved)
+    text = prose.provenance(None, None, saved)
     assert "clip model from Hara R3D-50, Kinetics-400" in text
     assert saved.clip.sha256[:12] in text
 
@@ -122,4 +122,4 @@ def test_the_run_records_what_each_weights_file_is(files, tmp_path, monkeypatch)
 def test_the_demo_says_it_trained_from_scratch():
     from helpers.reporting import prose
 
-    assert "from scratch" in prose.provenance({}, {}, WeightsRecord())
+    assert "from scratch" in prose.provenance(None, None, WeightsRecord())

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from support import true_prob_predictions
 
+from helpers.config import TrainConfig
 from helpers.errors import UserError
 from helpers.evaluation import probes
 from helpers.evaluation.choices import Choices, CropChoice, EpochChoice, FittedOn
@@ -33,12 +34,14 @@ from helpers.evaluation.results import (
     HeldOut,
     Results,
     class_tests,
+    eval_config,
     per_class_table,
     topk_gains,
 )
 from helpers.evaluation.stats import PER_CLASS, Gain, PairedTest, accuracy_cis
 from helpers.paths import DataPaths, RunPaths
 from helpers.reporting import prose, tables
+from helpers.training.records import RunRecord
 
 
 # ----------------------------------------------------------------------------- builder
@@ -178,16 +181,42 @@ def test_held_groups(groups, text):
     assert prose.held_groups(groups) == text
 
 
-@pytest.mark.parametrize("cfg, text", [
+@pytest.mark.parametrize("options, text", [
     ({"model": "frame"}, "every frame"),
-    ({"model": "frame", "eval_frames": -1, "three_crop": True}, "every frame, three crops each"),
+    ({"model": "frame", "eval_frames": None, "three_crop": True}, "every frame, three crops each"),
     ({"model": "frame", "eval_frames": 5}, "5 evenly spaced frames"),
     ({"model": "clip", "clip_len": 16}, "16-frame windows covering the whole video"),
     ({"model": "clip", "clip_len": 16, "stride": 2, "three_crop": True},
      "16-frame windows of every 2th frame covering the whole video, three crops each"),
 ])
-def test_scored(cfg, text):
-    assert prose.scored(cfg) == text
+def test_scored(options, text):
+    assert prose.scored(TrainConfig(**options)) == text
+
+
+def _with_test_config(res: Results, model: str, config: dict) -> Results:
+    """`res` whose test predictions of `model` record this config (as `evaluate` writes it)."""
+    test = dict(res.test)
+    test[model] = dataclasses.replace(test[model], attrs={**test[model].attrs, "config": config})
+    return dataclasses.replace(res, test=test)
+
+
+def test_eval_config_reads_the_predictions_config_and_falls_back_on_an_older_one():
+    own = TrainConfig(model="frame", frames_per_video=3)
+    res = per_class(NAMES, ALL_RIGHT, ALL_RIGHT)
+    assert eval_config(None, FRAME, own) == own and eval_config(res, FRAME, own) == own
+    # chosen at evaluation: what the predictions record wins over the model's own config
+    crops = {**own.to_dict(), "three_crop": True, "eval_frames": 5}
+    got = eval_config(_with_test_config(res, FRAME, crops), FRAME, own)
+    assert (got.three_crop, got.eval_frames, got.frames_per_video) == (True, 5, 3)
+    # an older file's config: options it lacks are the model's own ...
+    lacking = {"model": "frame", "three_crop": True}
+    got = eval_config(_with_test_config(res, FRAME, lacking), FRAME, own)
+    assert got == dataclasses.replace(own, three_crop=True)
+    # ... and one this code cannot read (a removed option, a value now refused) is the model's
+    for old in ({**crops, "tta_flips": 2}, {**crops, "eval_frames": -1}):
+        assert eval_config(_with_test_config(res, FRAME, old), FRAME, own) == own
+    assert prose.scored(eval_config(_with_test_config(res, FRAME, {**crops, "tta_flips": 2}),
+                                    FRAME, own)) == "every frame"
 
 
 def test_verdict_in_each_outcome():
@@ -233,13 +262,14 @@ def test_mutual_pairs():
 
 
 # ----------------------------------------------------------------------------- method
-def _cfgs(val_groups: list[int], frames: int = 3) -> tuple[dict, dict]:
-    frame = {"split": 1, "num_train": 120, "num_val": 0,
-             "config": {"model": "frame", "frames_per_video": frames, "eval_frames": None,
-                        "val_groups": val_groups, "num_epochs": 5}}
-    clip = {"split": 1, "num_train": 120, "num_val": 30,
-            "config": {"model": "clip", "clip_len": 8, "val_groups": val_groups,
-                       "num_epochs": 30}}
+def _cfgs(val_groups: list[int], frames: int = 3) -> tuple[RunRecord, RunRecord]:
+    """The reported models' records (config.json) of a small run."""
+    where = {"store": "/stores/s.h5", "splits": "/splits", "split": 1, "num_train": 120}
+    frame = RunRecord(config=TrainConfig(model="frame", frames_per_video=frames,
+                                         eval_frames=None, val_groups=tuple(val_groups),
+                                         num_epochs=5), num_val=0, **where)
+    clip = RunRecord(config=TrainConfig(model="clip", clip_len=8, val_groups=tuple(val_groups),
+                                        num_epochs=30), num_val=30, **where)
     return frame, clip
 
 
@@ -267,6 +297,34 @@ def test_intro_names_the_data_the_split_and_the_run(tmp_path):
     assert "40 videos of the held-out training groups for validation" in text
 
 
+def test_recipe_table_reads_the_records_and_the_test_predictions_config():
+    frame, clip = _cfgs([])
+    res = per_class(NAMES, ALL_RIGHT, ALL_RIGHT)
+    crops = _with_test_config(res, FRAME, {**frame.config.to_dict(), "three_crop": True})
+    table = tables.recipe_table(frame, clip, crops)
+    assert ("| single frame | resnet50 | imagenet | 224×224 frames | sgd lr 0.01, cosine, 5 "
+            "epochs, batch 64 | every frame, three crops each |") in table
+    assert "| 8×224×224 clips | sgd lr 0.01, cosine, 30 epochs" in table
+    assert "three crops" not in tables.recipe_table(frame, clip)
+
+
+def test_provenance_names_where_each_model_trained():
+    from helpers.utils.environment import Environment
+
+    gpu = Environment("cuda", "NVIDIA H200", 2, "2.5.1+cu124", "12.4", "570.86", "node1")
+    cpu = Environment("cpu", "", 0, "2.5.1", "", "", "laptop")
+    frame, clip = _cfgs([])
+    on = [dataclasses.replace(r, environment=gpu) for r in (frame, clip)]
+    assert prose.provenance(*on, None) == (
+        "Both models trained on 2 × NVIDIA H200 (driver 570.86, torch 2.5.1+cu124, CUDA 12.4). "
+        "Both models were trained from scratch (no pretrained weights).")
+    mixed = prose.provenance(on[0], dataclasses.replace(clip, environment=cpu), None)
+    assert mixed.startswith("The frame model trained on 2 × NVIDIA H200 (driver 570.86, torch "
+                            "2.5.1+cu124, CUDA 12.4); the clip model trained on the CPU (torch "
+                            "2.5.1, no GPU). ")
+    assert prose.provenance(frame, clip, None) == prose.provenance(None, None, None)
+
+
 def test_method_facts_for_the_holdout_and_the_refit_protocols():
     res = per_class(NAMES, ALL_RIGHT, ALL_RIGHT)
     frame, clip = _cfgs([22, 23, 24, 25])
@@ -278,6 +336,9 @@ def test_method_facts_for_the_holdout_and_the_refit_protocols():
     assert ("The reported models were trained without the held-out groups g22–g25 (30 "
             "training videos), whose predictions fitted the fusion") in holdout
     assert "epochs" not in holdout and "Carried over" not in holdout
+    # test predictions written by an older version, with an option this code no longer knows
+    older = _with_test_config(res, FRAME, {"model": "frame", "tta_flips": 2})
+    assert prose.method_facts(frame, clip, older) == holdout
     frame, clip = _cfgs([], frames=1)
     refit = prose.method_facts(frame, clip, res)
     assert "trains on 1 frame per video" in refit

@@ -39,5 +39,5 @@ def test_english_helpers():
 
 def test_module_sentences_without_data():
     assert head_text.head_result.__module__ == head_text.__name__
-    assert "from scratch" in method_text.provenance({}, {}, None)
+    assert "from scratch" in method_text.provenance(None, None, None)
     assert motion_text.NO_PROBES.startswith("This run has no temporal probes")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import main
+from helpers.config import TrainConfig
 from helpers.errors import UserError
 from helpers.evaluation import replication
 from helpers.evaluation.results import FUSED
@@ -106,7 +107,8 @@ def _split_run(split: int, root: Path, **changes) -> split_runs.SplitRun:
 
     fields = dict(split=split, root=root, profile="demo", protocol="holdout", fast=True,
                   smoke=False, synthetic=True,
-                  recipe={"frame": {"arch": "resnet18", "lr": 0.05}, "clip": {"arch": "r3d10"}},
+                  recipe={"frame": TrainConfig(arch="resnet18", lr=0.05),
+                          "clip": TrainConfig(model="clip", arch="r3d10")},
                   weights={"frame": None, "clip": None}, code=CodeVersion("a" * 64),
                   report_json=None)
     return split_runs.SplitRun(**{**fields, **changes})
@@ -119,8 +121,9 @@ def test_consistency_names_the_one_field_that_differs(tmp_path):
                                          "code version"}
     for field, change in (
             ("protocol", {"protocol": "refit"}),
-            ("recipe of the frame model", {"recipe": {"frame": {"arch": "resnet18", "lr": 0.1},
-                                                      "clip": {"arch": "r3d10"}}}),
+            ("recipe of the frame model", {"recipe": {
+                "frame": TrainConfig(arch="resnet18", lr=0.1),
+                "clip": TrainConfig(model="clip", arch="r3d10")}}),
             ("pretrained weights of the clip model (SHA-256)",
              {"weights": {"frame": None, "clip": "b" * 64}}),
             ("code version", {"code": runs[0].code.__class__("c" * 64)})):
@@ -130,6 +133,15 @@ def test_consistency_names_the_one_field_that_differs(tmp_path):
         assert "Split 3" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(UserError, match="no record of its code version"):
         split_runs.check_consistent([runs[0], _split_run(2, tmp_path / "r2", code=None)])
+    # the recipe's differing option is named with both values; options that never change the
+    # weights (workers, three crops chosen per split) may differ
+    lr = _split_run(3, tmp_path / "r3", recipe={**runs[0].recipe,
+                                                "frame": TrainConfig(arch="resnet18", lr=0.1)})
+    with pytest.raises(UserError, match=re.escape("(lr: 0.1 vs 0.05)")):
+        split_runs.check_consistent([*runs[:2], lr])
+    free = TrainConfig(arch="resnet18", lr=0.05, num_workers=8, three_crop=True)
+    assert split_runs.check_consistent(
+        [*runs[:2], _split_run(3, tmp_path / "r3", recipe={**runs[0].recipe, "frame": free})])
 
 
 def test_missing_and_unfinished_run_folders_are_one_sentence_each(tmp_path):

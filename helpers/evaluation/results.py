@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from helpers.config import TrainConfig
 from helpers.data.sampling import PROBES
 from helpers.errors import UserError
 from helpers.evaluation import fusion, metrics, probes, stats
@@ -255,12 +256,19 @@ def kind_accuracy(res: Results) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
-def eval_config(res: Results | None, model: str, cfg: dict[str, Any]) -> dict[str, Any]:
+def eval_config(res: Results | None, model: str, cfg: TrainConfig) -> TrainConfig:
     """The config the test predictions of `model` were made with (it records choices made at
-    evaluation, such as three crops); `cfg` (the model's own) when unknown."""
-    if res is None:
+    evaluation, such as three crops); `cfg` (the model's own) when unknown. Options the
+    predictions file does not record are the model's own; a file written by an older version
+    whose config this code cannot read (an option since removed, a value now refused) gives
+    the model's own config rather than stopping the report."""
+    saved = res.test[model].attrs.get("config") if res is not None else None
+    if not isinstance(saved, dict) or not saved:
         return cfg
-    return res.test[model].attrs.get("config") or cfg
+    try:
+        return TrainConfig.from_dict({**cfg.to_dict(), **saved})
+    except (UserError, TypeError, ValueError):
+        return cfg
 
 
 def confused_pair_set(res: Results, name: str) -> set[tuple[str, str]]:

@@ -9,7 +9,7 @@ their longest cell so that pandoc wraps long cells inside their column in the PD
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from helpers.evaluation.results import (
     kind_accuracy,
 )
 from helpers.reporting import prose
+
+if TYPE_CHECKING:  # its module imports torch (the environment record), which tables need not
+    from helpers.training.records import RunRecord
 
 
 def md(df: pd.DataFrame, **kwargs: Any) -> str:
@@ -186,21 +189,20 @@ def classes_md(name: str, s: ModelSummary) -> str:
 
 
 # ----------------------------------------------------------------------------- recipes
-def recipe_table(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
-                 res: Results | None = None) -> str:
+def recipe_table(frame: RunRecord, clip: RunRecord, res: Results | None = None) -> str:
     """Each model's network, initial weights, input, optimisation and test-time averaging,
     read from the run's saved configs (and the test predictions' own, with `res`)."""
-    def row(name: str, c: dict[str, Any], model: str) -> dict[str, str]:
-        cfg = c["config"]
-        shape = (f"{cfg['crop_size']}×{cfg['crop_size']} frames" if cfg["model"] == "frame"
-                 else f"{cfg['clip_len']}×{cfg['crop_size']}×{cfg['crop_size']} clips")
-        return {"model": name, "network": cfg["arch"],
-                "initial weights": cfg["weights"] or "random (trained from scratch)",
+    def row(name: str, rec: RunRecord, model: str) -> dict[str, str]:
+        cfg = rec.config
+        shape = (f"{cfg.crop_size}×{cfg.crop_size} frames" if cfg.model == "frame"
+                 else f"{cfg.clip_len}×{cfg.crop_size}×{cfg.crop_size} clips")
+        return {"model": name, "network": cfg.arch,
+                "initial weights": cfg.weights or "random (trained from scratch)",
                 "input": shape,
-                "optimisation": f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['schedule']}, "
-                                f"{cfg['num_epochs']} epochs, batch {cfg['batch_size']}",
+                "optimisation": f"{cfg.optimizer} lr {cfg.lr:g}, {cfg.schedule}, "
+                                f"{cfg.num_epochs} epochs, batch {cfg.batch_size}",
                 "test-time averaging": prose.scored(eval_config(res, model, cfg))}
-    df = pd.DataFrame([row("single frame", frame_cfg, FRAME), row("3D clips", clip_cfg, CLIP)])
+    df = pd.DataFrame([row("single frame", frame, FRAME), row("3D clips", clip, CLIP)])
     return md(df)
 
 

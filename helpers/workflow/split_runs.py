@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.config import TrainConfig
 from helpers.errors import UserError
 from helpers.paths import RunPaths
 from helpers.utils.io import read_json_object
@@ -42,7 +43,7 @@ class SplitRun:
     fast: bool
     smoke: bool
     synthetic: bool
-    recipe: dict[str, dict[str, Any]]  # frame/clip -> the reported model's config
+    recipe: dict[str, TrainConfig]  # frame/clip -> the reported model's config
     weights: dict[str, str | None]  # frame/clip -> SHA-256 of the pretrained file
     code: CodeVersion | None
     report_json: Path | None  # the PDF's record that was read; None: no PDF rendered yet
@@ -119,7 +120,7 @@ def find_report_json(root: Path, report_dir: Path | None = None) -> tuple[Path |
 
 def load_run(root: str | Path, *, report_dir: Path | None = None) -> SplitRun | Absent:
     """The run folder `root` as a `SplitRun`, or why it cannot be summarised (`Absent`)."""
-    from helpers.training.runs import CONFIG_JSON
+    from helpers.training.records import CONFIG_JSON, RunRecord
     from helpers.training.weights_record import WeightsRecord
     from helpers.workflow.parameters import SETUP_JSON
 
@@ -146,9 +147,7 @@ def load_run(root: str | Path, *, report_dir: Path | None = None) -> SplitRun | 
         path = run.model_dir(kind) / CONFIG_JSON
         if not path.is_file():
             return Absent(split, root, f"{path} is missing; {again}", unfinished=True)
-        saved = read_json_object(path, fix=again)
-        recipe[kind] = {k: v for k, v in (saved.get("config") or {}).items()
-                        if k not in _NOT_RECIPE}
+        recipe[kind] = RunRecord.read(run.model_dir(kind)).config
     pretrained = WeightsRecord.read(root)
     weights = {k: (w.sha256 if (w := pretrained.get(k)) else None) for k in ("frame", "clip")}
     record, stamp = find_report_json(root, report_dir)
@@ -223,8 +222,9 @@ def _fields(run: SplitRun) -> dict[str, tuple[Any, str]]:
     }
     for kind in ("frame", "clip"):
         cfg = run.recipe[kind]
-        out[f"recipe of the {kind} model"] = (cfg, f"{cfg.get('arch')}, {cfg.get('num_epochs')} "
-                                              f"epochs, batch {cfg.get('batch_size')}")
+        recipe = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_RECIPE}
+        out[f"recipe of the {kind} model"] = (recipe, f"{cfg.arch}, {cfg.num_epochs} epochs, "
+                                                      f"batch {cfg.batch_size}")
         sha = run.weights.get(kind)
         out[f"pretrained weights of the {kind} model (SHA-256)"] = (
             sha, sha[:12] + "…" if sha else "none (trained from scratch)")

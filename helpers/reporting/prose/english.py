@@ -11,10 +11,11 @@ sentences around the best/worst and confusion tables. No decision is made here.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import pandas as pd
 
+from helpers.config import TrainConfig
 from helpers.evaluation.metrics import RankedClasses
 from helpers.evaluation.results import CLIP, FRAME, FUSED
 from helpers.evaluation.stats import Gain
@@ -31,7 +32,7 @@ def name_list(items: list[str]) -> str:
     return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
 
 
-def held_groups(groups: list[int]) -> str:
+def held_groups(groups: Sequence[int]) -> str:
     """Group numbers as gGG, a consecutive run as a range."""
     if not groups:
         return "none"
@@ -40,15 +41,15 @@ def held_groups(groups: list[int]) -> str:
     return name_list([f"g{g:02d}" for g in groups])
 
 
-def scored(cfg: dict[str, Any]) -> str:
+def scored(cfg: TrainConfig) -> str:
     """What a test video is scored on, from a model's config."""
-    crops = ", three crops each" if cfg.get("three_crop") else ""
-    if cfg["model"] == "frame":
-        frames = ("every frame" if cfg.get("eval_frames") in (None, -1)
-                  else f"{cfg['eval_frames']} evenly spaced frames")
+    crops = ", three crops each" if cfg.three_crop else ""
+    if cfg.model == "frame":
+        frames = ("every frame" if cfg.eval_frames is None
+                  else f"{cfg.eval_frames} evenly spaced frames")
         return frames + crops
-    stride = f" of every {cfg['stride']}th frame" if cfg.get("stride", 1) > 1 else ""
-    return f"{cfg['clip_len']}-frame windows{stride} covering the whole video{crops}"
+    stride = f" of every {cfg.stride}th frame" if cfg.stride > 1 else ""
+    return f"{cfg.clip_len}-frame windows{stride} covering the whole video{crops}"
 
 
 def gain_numbers(gain: Gain) -> str:

@@ -4,8 +4,9 @@ held-out models to the reported ones."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
+from helpers.config import TrainConfig
 from helpers.errors import UserError
 from helpers.evaluation.choices import Choices
 from helpers.evaluation.fusion import FusionParams
@@ -13,6 +14,9 @@ from helpers.evaluation.results import CLIP, FRAME, Results, eval_config
 from helpers.paths import DataPaths, RunPaths
 from helpers.reporting.prose.english import held_groups, name_list, scored
 from helpers.training.weights_record import WeightsRecord
+
+if TYPE_CHECKING:  # its module imports torch (the environment record), which prose need not
+    from helpers.training.records import RunRecord
 
 
 # ----------------------------------------------------------------------------- method
@@ -22,28 +26,26 @@ def _held_out(res: Results) -> str:
             else "the held-out training groups")
 
 
-def intro(data: DataPaths, run: RunPaths, frame_cfg: dict[str, Any],
-          clip_cfg: dict[str, Any], res: Results) -> str:
+def intro(data: DataPaths, run: RunPaths, frame: RunRecord, clip: RunRecord,
+          res: Results) -> str:
     """What this run was computed on: the data, the split and its sizes, the run folder."""
     what = ("the **synthetic spatial/temporal benchmark** that ships with this repository, "
             "not UCF-101: some of its classes can be told from any single frame, others "
             "only by how things move" if data.synthetic
             else f"**UCF-101** (videos from `{data.source}`)")
     return (f"This report was computed on {what}, official-format split "
-            f"{frame_cfg['split']}: {frame_cfg['num_train']} training videos for the reported "
+            f"{frame.split}: {frame.num_train} training videos for the reported "
             f"models, {res.held_out.videos} videos of {_held_out(res)} for validation, and "
             f"{res.summaries[FRAME].num_videos} test videos in {len(res.class_names)} "
             f"classes. The run's folder is `{run.root.name}/`.")
 
 
-def provenance(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
+def provenance(frame: RunRecord | None, clip: RunRecord | None,
                weights: WeightsRecord | None) -> str:
     """What the models trained on (device, GPU model and count, torch, CUDA) and which
-    pretrained files they started from, as recorded in the run."""
-    from helpers.utils.environment import Environment
-
-    envs = {kind: Environment.from_dict(cfg["environment"]).describe()
-            for kind, cfg in (("frame", frame_cfg), ("clip", clip_cfg)) if cfg.get("environment")}
+    pretrained files they started from, as recorded in the run (None: no record)."""
+    envs = {kind: rec.environment.describe()
+            for kind, rec in (("frame", frame), ("clip", clip)) if rec and rec.environment}
     if not envs:
         where = ""
     elif len(set(envs.values())) == 1:
@@ -62,36 +64,36 @@ def provenance(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
     return f"{where} {start}".strip()
 
 
-def method_facts(frame_cfg: dict[str, Any], clip_cfg: dict[str, Any],
-                 res: Results | None = None, choices: Choices | None = None) -> str:
+def method_facts(frame: RunRecord, clip: RunRecord, res: Results | None = None,
+                 choices: Choices | None = None) -> str:
     """The sampling and held-out groups of this run, from the reported models' saved configs
     and (for what fusion was fitted on) the validation predictions; under `refit`, how the
     reported models' length was set and what was carried over from the held-out models
     (from `choices`, the run's choices.json, and the fusion fit)."""
-    f, c = frame_cfg["config"], clip_cfg["config"]
-    k = f["frames_per_video"]
+    f, c = frame.config, clip.config
+    k = f.frames_per_video
     text = (f"**In this run** the frame model trains on {k} frame{'s' if k != 1 else ''} per "
             f"video per epoch and scores {scored(eval_config(res, FRAME, f))} of each test "
-            f"video; the clip model trains on one random {c['clip_len']}-frame window per "
+            f"video; the clip model trains on one random {c.clip_len}-frame window per "
             f"video per epoch and scores {scored(eval_config(res, CLIP, c))}.")
-    if c["val_groups"]:
-        held = held_groups(c["val_groups"])
+    if c.val_groups:
+        held = held_groups(c.val_groups)
         return text + (f" The reported models were trained without the held-out groups {held} "
-                       f"({clip_cfg['num_val']} training videos), whose predictions fitted "
+                       f"({clip.num_val} training videos), whose predictions fitted "
                        "the fusion: this run keeps the held-out models as the reported ones "
                        "(the `holdout` protocol, the CPU demo's default, which fits its time "
                        "budget); the `refit` protocol trains them again on every training "
                        "video.")
     fitted = (f" ({res.held_out.videos} videos of {_held_out(res)})"
               if res is not None else "")
-    text += (f" The reported models were trained on all {clip_cfg['num_train']} "
+    text += (f" The reported models were trained on all {clip.num_train} "
              "training videos, after the fusion had been fitted on the validation "
              f"predictions{fitted} of models trained without those groups.")
     choices = choices or Choices()
     return " ".join([text, _length(f, c, choices), _carried(res, choices)]).strip()
 
 
-def _length(f: dict[str, Any], c: dict[str, Any], choices: Choices) -> str:
+def _length(f: TrainConfig, c: TrainConfig, choices: Choices) -> str:
     """How the reported models' number of epochs was set (`refit`)."""
     records = [choices.epochs(kind) for kind in ("frame", "clip")]
     if any(r and r.fitted_on is None for r in records):  # a run begun under the older rule
@@ -99,8 +101,8 @@ def _length(f: dict[str, Any], c: dict[str, Any], choices: Choices) -> str:
                         "rule (the held-out model's lowest validation loss), a schedule the "
                         "fusion was not fitted on; train its reported models again with "
                         "`refit` in a new run folder.")
-    return (f"They trained for as many epochs as the held-out models ({f['num_epochs']} for "
-            f"the frame model, {c['num_epochs']} for the clip model) with the same "
+    return (f"They trained for as many epochs as the held-out models ({f.num_epochs} for "
+            f"the frame model, {c.num_epochs} for the clip model) with the same "
             "learning-rate schedule as a function of training progress, each epoch taking "
             "more steps on the larger training set.")
 
