@@ -17,7 +17,7 @@ from helpers.evaluation.choices import Choices, EpochChoice
 from helpers.evaluation.predictions import load
 from helpers.training.records import RunRecord
 from helpers.training.runs import CONFIG_JSON
-from helpers.workflow import pipeline, refit
+from helpers.workflow import pipeline, protocol
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ def test_reported_model_trains_the_held_out_schedule_over_more_steps(tmp_path):
     run = pipeline.run_paths(setup)
     held_cfg = pipeline.train_config(setup, "clip", "holdout").replace(num_epochs=12)
     _held_out_model(run, "clip", held_cfg)
-    reported = refit.reported_config("clip", run,
+    reported = protocol.reported_config("clip", run,
                                         pipeline.train_config(setup, "clip", "reported"))
     assert reported.num_epochs == 12 and reported.val_groups == ()
     record = Choices.read(run.root).epochs("clip")
@@ -191,7 +191,7 @@ def test_reported_model_that_would_not_reproduce_its_held_out_model_is_refused(t
     run = pipeline.run_paths(setup)
     _held_out_model(run, "frame", pipeline.train_config(setup, "frame").replace(lr=0.1))
     with pytest.raises(UserError, match=r"would not reproduce .*lr: 0\.1 -> 0\.01"):
-        refit.reported_config("frame", run,
+        protocol.reported_config("frame", run,
                                  pipeline.train_config(setup, "frame", "reported"))
 
 
@@ -210,12 +210,12 @@ def test_an_older_runs_epoch_choice_is_refused_where_the_reported_model_began_wi
               num_train=1).write(reported_dir)
     (reported_dir / "checkpoint.pt").write_bytes(b"")
     with pytest.raises(UserError, match="under an older rule") as exc:  # one sentence
-        refit.reported_config("clip", run, cfg)
+        protocol.reported_config("clip", run, cfg)
     assert str(exc.value).count(". ") == 0
     assert Choices.read(run.root).epochs("clip") == old
     # not begun (no checkpoint yet): the held-out model's schedule, and the record says so
     (reported_dir / "checkpoint.pt").unlink()
-    assert refit.reported_config("clip", run, cfg).num_epochs == 20
+    assert protocol.reported_config("clip", run, cfg).num_epochs == 20
     record = Choices.read(run.root).epochs("clip")
     assert record.value == 20 and record.rule == pipeline.NUM_EPOCHS_RULE
 
@@ -246,10 +246,11 @@ def test_protocol_comes_from_the_profile_or_the_setup_and_names_the_run(tmp_path
     # a run folder never mixes the protocols
     (tmp_path / "frame-holdout").mkdir()
     with pytest.raises(UserError, match="holds models of the refit protocol.*--protocol refit"):
-        refit.check_protocol(pipeline.RunPaths(tmp_path, "holdout"))
-    refit.check_protocol(pipeline.RunPaths(tmp_path, "refit"))
+        protocol.check_protocol(pipeline.RunPaths(tmp_path, "holdout"))
+    protocol.check_protocol(pipeline.RunPaths(tmp_path, "refit"))
     other = tmp_path / "other"
     (other / "clip").mkdir(parents=True)
-    (other / "clip" / CONFIG_JSON).write_text(json.dumps({"config": {"val_groups": [22]}}))
+    RunRecord(config=config.get_profile("demo").config("clip").replace(val_groups=(22,)),
+              store="store.h5", splits="splits", split=1, num_train=1).write(other / "clip")
     with pytest.raises(UserError, match="holds models of the holdout protocol"):
-        refit.check_protocol(pipeline.RunPaths(other, "refit"))
+        protocol.check_protocol(pipeline.RunPaths(other, "refit"))

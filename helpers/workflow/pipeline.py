@@ -35,8 +35,8 @@ from helpers.workflow import launch
 from helpers.workflow.parameters import CURRENT_RUN as CURRENT_RUN  # re-exported
 from helpers.workflow.parameters import SETUP_JSON as SETUP_JSON
 from helpers.workflow.parameters import current_run, pin
-from helpers.workflow.refit import NUM_EPOCHS_RULE as NUM_EPOCHS_RULE  # re-exported
-from helpers.workflow.refit import check_protocol, reported_config
+from helpers.workflow.protocol import NUM_EPOCHS_RULE as NUM_EPOCHS_RULE  # re-exported
+from helpers.workflow.protocol import check_protocol, reported_config
 from helpers.workflow.setup import EPOCHS_FROM_VALIDATION as EPOCHS_FROM_VALIDATION
 from helpers.workflow.setup import Setup as Setup  # re-exported: the notebooks' one import
 from helpers.workflow.setup import batch_sizes
