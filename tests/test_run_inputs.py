@@ -160,6 +160,8 @@ def test_later_notebooks_read_the_recorded_setup(runs, tmp_path, capsys):
     assert pipeline.run_setup("").cpu and pipeline.run_setup("").batch_size == ""
     with pytest.raises(UserError, match="set them in notebook 01"):
         pipeline.run_setup("", split=1)
+    with pytest.raises(UserError, match="Unknown parameter"):
+        pipeline.run_setup("", batch=8)
 
 
 def test_later_notebooks_without_a_run_say_to_run_notebook_01(runs, tmp_path):

@@ -79,6 +79,10 @@ def run_setup(run_dir: str = "", **overrides: Any) -> Setup:
     """The Setup of notebooks 02-04: the one recorded in the run folder `run_dir` (empty: the
     run set up last, runs/current.json) by notebook 01 or `helpers report`, with `overrides`
     of fields that may change between the notebooks of a run (empty or 0: as recorded)."""
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(Setup)})
+    if unknown:
+        raise UserError(f"Unknown parameter(s) {', '.join(unknown)}; the fields of "
+                        "pipeline.Setup can be given.")
     fixed = sorted(set(overrides) & set(RUN_FIELDS))
     if fixed:
         raise UserError(f"{', '.join(fixed)} decide what a run computes; set them in notebook "
