@@ -1,7 +1,9 @@
-"""The notebooks' shape: one short parameters cell that is `pipeline.Setup`'s fields, a Setup
-built from it, no code cell copied between notebooks, notebooks 01 and 02 showing the method
-in code (the training draw, one batch, the per-video mean of softmaxes checked against the
-predictions file) and 03 the combined output (the mean of the two models' probabilities). Executing them is tested in test_notebooks.py (slow)."""
+"""The notebooks' shape: a short parameters cell (notebook 01: `pipeline.Setup`'s fields;
+02-04: the run folder and their overrides), a Setup built from it, no code cell copied between
+notebooks, notebooks 01 and 02 showing the method in code (the training draw, one batch, the
+per-video mean of softmaxes checked against the predictions file) and 03 the combined output
+(the mean of the two models' probabilities). Executing them is tested in test_notebooks.py
+(slow)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,15 @@ import pytest
 
 from helpers.paths import NOTEBOOKS_DIR
 from helpers.workflow.notebooks import find_notebooks
+from helpers.workflow.parameters import RUN_FIELDS
 from helpers.workflow.pipeline import Setup
 
 NOTEBOOKS = find_notebooks()
 MAX_PARAMETER_LINE = 90  # characters: a name, its default and a short comment
+# Notebooks 02-04 read the run's recorded setup: the run folder, then the fields they may
+# override (those that change no result: memory knobs of the model notebook 02 trains).
+SHORT_PARAMETERS = {"02": ("run_dir", "batch_size", "accum_steps"), "03": ("run_dir",),
+                    "04": ("run_dir",)}
 
 
 def code_cells(path: Path) -> list[dict]:
@@ -54,21 +61,35 @@ def test_there_are_four_notebooks():
     assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
 
 
+def declared(path: Path) -> tuple[str, ...]:
+    """The parameters a notebook must declare: all of Setup's in 01, the short set in 02-04."""
+    return SHORT_PARAMETERS.get(path.name[:2], tuple(f.name for f in dataclasses.fields(Setup)))
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_parameters_cell_is_the_setup_fields_one_line_each(path):
+def test_parameters_cell_is_setup_fields_one_line_each(path):
     first = code_cells(path)[0]
     assert first["metadata"].get("tags") == ["parameters"]
-    fields = dataclasses.fields(Setup)
-    assert parameters(first) == {f.name: f.default for f in fields}
+    defaults = {f.name: f.default for f in dataclasses.fields(Setup)}
+    assert parameters(first) == {name: defaults[name] for name in declared(path)}
     lines = source(first).splitlines()  # a header, then one short line per parameter
-    assert lines[0].startswith("#") and len(lines) == 1 + len(fields)
+    assert lines[0].startswith("#") and len(lines) == 1 + len(declared(path))
     assert max(len(line) for line in lines) <= MAX_PARAMETER_LINE
+
+
+def test_later_notebooks_override_nothing_a_run_computes_from():
+    for names in SHORT_PARAMETERS.values():
+        assert names[0] == "run_dir" and not set(names) & set(RUN_FIELDS)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_setup_is_built_from_the_parameters(path):
     text = method_source(path)
-    assert "setup = pipeline.notebook_setup(globals())" in text
+    if path.name.startswith("01"):
+        assert "setup = pipeline.notebook_setup(globals())" in text
+    else:  # the run's recorded setup, with every override the cell declares
+        overrides = "".join(f", {n}={n}" for n in declared(path)[1:])
+        assert f"setup = pipeline.run_setup(run_dir{overrides})" in text
     assert "pipeline.Setup(" not in text
 
 

@@ -26,8 +26,9 @@ KERNEL = "python3"  # jupyter_client maps it to this interpreter
 PARAMS = 'profile = "demo"\ndata_dir = ""\nrun_dir = ""\nsplit = 1\nfast = False\n'
 
 
-def _notebook(path: Path, *code: str, markdown: str = "# Tiny heading") -> Path:
-    cells = [new_markdown_cell(markdown), new_code_cell(PARAMS, metadata={"tags": ["parameters"]})]
+def _notebook(path: Path, *code: str, markdown: str = "# Tiny heading",
+              params: str = PARAMS) -> Path:
+    cells = [new_markdown_cell(markdown), new_code_cell(params, metadata={"tags": ["parameters"]})]
     cells += [new_code_cell(src) for src in code]
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -49,9 +50,13 @@ def test_parameters_are_injected_and_outputs_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(helpers.workflow.pipeline, "check_weights", lambda setup: None)
     nb1 = _notebook(tmp_path / "nbs" / "01_a.ipynb",
                     'print(f"P1-{profile}-{split * 7}-{fast}-{data_dir}-{run_dir}")')
-    # The kernel runs in the notebook's folder (papermill would use the caller's cwd).
+    # The kernel runs in the notebook's folder (papermill would use the caller's cwd). A later
+    # notebook declares only the run folder and reads the rest from the run's setup.json.
     nb2 = _notebook(tmp_path / "nbs" / "02_b.ipynb",
-                    'import os\nprint("CWD=" + os.getcwd())\nprint("P2-" + str(len(profile) * 3))')
+                    'import os\nprint("CWD=" + os.getcwd())\n'
+                    'from helpers.workflow import pipeline\n'
+                    's = pipeline.run_setup(run_dir)\nprint("P2-" + str(len(s.profile) * 3))',
+                    params='run_dir = ""  # empty: the run set up last\n')
     run_dir = tmp_path / "run"
     setup = Setup(profile="ucf101", data_dir=str(tmp_path), run_dir=str(run_dir), split=2,
                   fast=True, cpu=True)
@@ -64,6 +69,9 @@ def test_parameters_are_injected_and_outputs_kept(tmp_path, monkeypatch):
     injected = [c for c in nbformat.read(ex1, as_version=4).cells
                 if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'profile = "ucf101"' in injected[0].source
+    injected = [c.source for c in nbformat.read(ex2, as_version=4).cells
+                if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "run_dir = " in injected[0] and "profile" not in injected[0]
     assert not list((run_dir / "notebooks").glob("*.running.ipynb"))
     assert not list((run_dir / "notebooks").glob("*.failed.ipynb"))
 

@@ -31,7 +31,8 @@ from helpers.reporting import plots
 from helpers.reporting.render import latex_log_path, render_pdf
 from helpers.workflow import pipeline
 from helpers.workflow.notebooks import choose_kernel, execute_notebook, find_notebooks, kernel_env
-from helpers.workflow.report import report_title
+from helpers.workflow.parameters import record
+from helpers.workflow.report import notebook_parameters, report_title
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not all(shutil.which(t) for t in ("xelatex", "pandoc", "pdftotext", "pdfimages", "pdfinfo")),
@@ -47,14 +48,14 @@ def report(request, tmp_path_factory, ucf_splits_dir):
     root = tmp_path_factory.mktemp(f"ucf101_{request.param}")
     setup = simulated_ucf101_run(root, ucf_splits_dir, **SCENARIOS[request.param])
     run = pipeline.run_paths(setup)
-    parameters = dataclasses.asdict(setup)
+    record(dataclasses.asdict(setup), run.root)  # what notebooks 03 and 04 read, as the report does
     kernel = choose_kernel()
     with pytest.MonkeyPatch.context() as mp, kernel_env():
         mp.setenv("UCF_FIGURES_DIR", str(root / "figures"))  # the kernel's figures/ folder
         mp.setenv("UCF_NO_PROGRESS", "1")
         for src in find_notebooks(["03", "04"]):
-            execute_notebook(src, run.root / "notebooks" / src.name, parameters=parameters,
-                             kernel_name=kernel)
+            execute_notebook(src, run.root / "notebooks" / src.name,
+                             parameters=notebook_parameters(src, setup), kernel_name=kernel)
     pdf = render_pdf(run.root / "notebooks" / "04_report.ipynb", root / "report.pdf",
                      source_dir=NOTEBOOKS_DIR, title=report_title(setup))
     return {"setup": setup, "run": run, "pdf": pdf, "root": root, "scenario": request.param,

@@ -144,6 +144,36 @@ def test_without_a_run_set_up_defaults_are_the_demo(runs):
     assert setup.profile == "demo" and (runs / pipeline.CURRENT_RUN).is_file()
 
 
+def test_later_notebooks_read_the_recorded_setup(runs, tmp_path, capsys):
+    first = Setup(profile="demo", fast=True, split=2, run_dir=str(tmp_path / "r"))
+    pipeline.notebook_setup(_namespace(first.replace(batch_size="16")))
+    resolved = first.replace(run_dir=str((tmp_path / "r").resolve()))
+    # run_dir empty: the run set up last, said in a line; empty overrides keep the record
+    assert pipeline.run_setup("", batch_size="", accum_steps=0) == resolved.replace(
+        batch_size="16")
+    assert "the run set up last" in capsys.readouterr().out
+    # named: that folder, with the overrides given
+    assert pipeline.run_setup(str(tmp_path / "r"), batch_size="8", accum_steps=2) == \
+        resolved.replace(batch_size="8", accum_steps=2)
+    # notebook 01 run again with other knobs records them for the notebooks after it
+    pipeline.notebook_setup(_namespace(first.replace(cpu=True)))
+    assert pipeline.run_setup("").cpu and pipeline.run_setup("").batch_size == ""
+    with pytest.raises(UserError, match="set them in notebook 01"):
+        pipeline.run_setup("", split=1)
+    with pytest.raises(UserError, match="Unknown parameter"):
+        pipeline.run_setup("", batch=8)
+
+
+def test_later_notebooks_without_a_run_say_to_run_notebook_01(runs, tmp_path):
+    with pytest.raises(UserError, match="run notebook 01 first") as err:
+        pipeline.run_setup("")
+    assert "\n" not in str(err.value)
+    (tmp_path / "bare").mkdir()
+    with pytest.raises(UserError, match=r"bare has no setup\.json; run notebook 01") as err:
+        pipeline.run_setup(str(tmp_path / "bare"))
+    assert "\n" not in str(err.value)
+
+
 def test_out_of_memory_says_what_to_lower(tmp_path, monkeypatch):
     import helpers.training.train as trainer
 
@@ -160,16 +190,24 @@ def test_out_of_memory_says_what_to_lower(tmp_path, monkeypatch):
 
 def test_papermill_reads_every_parameter_of_every_notebook():
     """papermill parses the parameters cell line by line; a comment it cannot parse drops the
-    parameter from `papermill --help-notebook` and warns on every run."""
+    parameter from `papermill --help-notebook` and warns on every run. `helpers report` passes
+    each notebook exactly what it declares: every Setup field to 01, the short set to 02-04."""
     import dataclasses
     import json
 
     from papermill.translators import PythonTranslator
 
     from helpers.workflow.notebooks import find_notebooks
+    from helpers.workflow.report import notebook_parameters
 
     fields = [f.name for f in dataclasses.fields(Setup)]
     for path in find_notebooks():
         cell = json.loads(path.read_text())["cells"][0]
         names = [p.name for p in PythonTranslator.inspect({"source": "".join(cell["source"])})]
-        assert names == fields, path.name
+        passed = notebook_parameters(path, Setup(run_dir="/some/run", batch_size="8"))
+        assert list(passed) == names, path.name
+        if path.name.startswith("01"):
+            assert names == fields
+        else:
+            assert names[0] == "run_dir" and len(names) <= 3 and set(names) < set(fields)
+            assert passed["run_dir"] == "/some/run"

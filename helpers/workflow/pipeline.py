@@ -1,6 +1,6 @@
 """The assignment's steps as resumable calls, shared by the notebooks and `helpers report`.
 
-A `Setup` holds what a user chooses (the notebooks' parameters cell, the CLI's flags); the
+A `Setup` holds what a user chooses (notebook 01's parameters cell, the CLI's flags); the
 steps take it and skip work that is already done (the benchmark, the stores, finished
 trainings, existing predictions files), so a killed `make report` restarts where it stopped.
 
@@ -33,8 +33,8 @@ from helpers.training.weights_record import WeightsRecord
 from helpers.utils.io import atomic_path
 from helpers.workflow import launch
 from helpers.workflow.parameters import CURRENT_RUN as CURRENT_RUN  # re-exported
+from helpers.workflow.parameters import RUN_FIELDS, current_run, pin, recorded
 from helpers.workflow.parameters import SETUP_JSON as SETUP_JSON
-from helpers.workflow.parameters import current_run, pin
 from helpers.workflow.protocol import NUM_EPOCHS_RULE as NUM_EPOCHS_RULE  # re-exported
 from helpers.workflow.protocol import check_protocol, reported_config
 from helpers.workflow.setup import EPOCHS_FROM_VALIDATION as EPOCHS_FROM_VALIDATION
@@ -74,6 +74,27 @@ def notebook_setup(namespace: Mapping[str, Any]) -> Setup:
         return setup
     pin(dataclasses.asdict(given), run_paths(given).root)
     return given
+
+
+def run_setup(run_dir: str = "", **overrides: Any) -> Setup:
+    """The Setup of notebooks 02-04: the one recorded in the run folder `run_dir` (empty: the
+    run set up last, runs/current.json) by notebook 01 or `helpers report`, with `overrides`
+    of fields that may change between the notebooks of a run (empty or 0: as recorded)."""
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(Setup)})
+    if unknown:
+        raise UserError(f"Unknown parameter(s) {', '.join(unknown)}; the fields of "
+                        "pipeline.Setup can be given.")
+    fixed = sorted(set(overrides) & set(RUN_FIELDS))
+    if fixed:
+        raise UserError(f"{', '.join(fixed)} decide what a run computes; set them in notebook "
+                        "01, which records them for the notebooks after it.")
+    root, saved = recorded(run_dir)
+    given = {k: v for k, v in overrides.items() if v not in ("", 0, None)}
+    setup = Setup.from_namespace({**saved, **given, "run_dir": str(root)})
+    if not run_dir:
+        print(f"parameters: the run set up last, {root} (profile {setup.profile}, split "
+              f"{setup.split}); set run_dir to choose another", flush=True)
+    return setup
 
 
 def run_paths(setup: Setup) -> RunPaths:

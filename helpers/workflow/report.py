@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from helpers.config import get_profile
 from helpers.errors import Preempted, UserError
@@ -51,6 +51,7 @@ from helpers.workflow.notebooks import (
     find_notebooks,
     kernel_env,
 )
+from helpers.workflow.parameters import record
 from helpers.workflow.provenance import write_code_version
 
 if TYPE_CHECKING:
@@ -148,7 +149,6 @@ def run_report(setup: Setup | None = None, *,
     if launch.needed(setup.gpus):
         launch.check_gpus(setup.gpus)
     kernel_name = kernel_name or choose_kernel()
-    parameters = dataclasses.asdict(setup)  # the notebooks' parameters cell, field by field
 
     started = time.time()
     print(f"report: profile={setup.profile} protocol={setup.protocol} split={setup.split} "
@@ -165,6 +165,9 @@ def run_report(setup: Setup | None = None, *,
     # figures into its own folder, so that concurrent splits never overwrite each other's
     figures_dir = split_figures_dir(setup.split, FIGURES_DIR)
     env = {"UCF_FIGURES_DIR": str(figures_dir), **({"CUDA_VISIBLE_DEVICES": ""} if setup.cpu else {})}
+    # Recorded before any kernel: notebooks 02-04 read the run's setup from it, and a folder
+    # set up with other run-deciding parameters is refused now, not after notebook 01
+    record(dataclasses.asdict(setup), run_path)
     with kernel_env(env), stop.handling(stop_path):
         for i, src in enumerate(nb_paths, 1):
             dst = run_path / "notebooks" / src.name
@@ -172,7 +175,8 @@ def run_report(setup: Setup | None = None, *,
                 raise Preempted(f"{stop.reason()}: stopped before notebook {src.stem}")
             print(f"[{i}/{len(nb_paths)}] {src.stem}: running", flush=True)
             t0 = time.time()
-            execute_notebook(src, dst, parameters=parameters, kernel_name=kernel_name)
+            execute_notebook(src, dst, parameters=notebook_parameters(src, setup),
+                             kernel_name=kernel_name)
             timings.add(run_path, f"notebook {src.stem}", time.time() - t0, 1, replace=True)
             print(f"[{i}/{len(nb_paths)}] {src.stem}: done in {time.time() - t0:.1f} s -> {dst}",
                   flush=True)
@@ -205,6 +209,18 @@ def run_report(setup: Setup | None = None, *,
     if pending:
         print(pending, flush=True)
     return result
+
+
+def notebook_parameters(notebook: Path, setup: Setup) -> dict[str, Any]:
+    """What papermill passes `notebook`: the fields of `setup` that its parameters cell
+    declares (all of them for notebook 01; the run folder and an override or two for 02-04,
+    which read the rest from the run's setup.json). An undeclared one would only be warned
+    about and injected unused."""
+    import papermill
+
+    fields = dataclasses.asdict(setup)
+    return {name: fields[name] for name in papermill.inspect_notebook(str(notebook))
+            if name in fields}
 
 
 def report_title(setup: Setup) -> str:

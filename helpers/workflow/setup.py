@@ -1,4 +1,4 @@
-"""What a user chooses for a run: the notebooks' parameters cell and the `report` flags,
+"""What a user chooses for a run: notebook 01's parameters cell and the `report` flags,
 as one frozen dataclass, checked on creation."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ EPOCHS_FROM_VALIDATION = (
 
 @dataclass(frozen=True)
 class Setup:
-    """What a run uses; the fields are the notebooks' parameters, with the same defaults."""
+    """What a run uses; the fields are notebook 01's parameters, with the same defaults."""
 
     profile: str = "demo"  # "demo" (synthetic benchmark, CPU) or "ucf101" (GPU node)
     data_dir: str = ""  # empty: the synthetic benchmark; else the folder holding UCF-101/

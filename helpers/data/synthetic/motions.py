@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -24,23 +25,30 @@ def _render_ball(c: Canvas, rng: np.random.Generator) -> Drawn:
     return Drawn(disc(c, cx, cy, r), 0.0, 0.82)
 
 
+def _oscillating(c: Canvas, rng: np.random.Generator, x: tuple[float, float],
+                 y: tuple[float, float], amp: tuple[float, float], period: tuple[float, float],
+                 axis: str) -> tuple[Any, Any]:
+    """A centre drawn in the fractions `x` and `y` of the frame that swings along `axis`
+    ("x" or "y") by an amplitude drawn in `amp` (a fraction of that side), with a period
+    drawn in `period` (frames at speed 1) and a random phase; each coordinate a scalar or
+    [T, 1, 1]. The draws' order is the benchmark's: changing it changes every video."""
+    x0 = rng.uniform(*x) * c.width
+    y0 = rng.uniform(*y) * c.height
+    swing = rng.uniform(*amp) * (c.width if axis == "x" else c.height)
+    frames = rng.uniform(*period) / c.speed
+    swing = swing * np.sin(2 * np.pi * (c.t / frames + phase(rng)))
+    return (x0 + swing, y0) if axis == "x" else (x0, y0 + swing)
+
+
 def _render_box(c: Canvas, rng: np.random.Generator) -> Drawn:
     half = 6.5 * c.unit
-    x0 = rng.uniform(0.35, 0.65) * c.width
-    cy = rng.uniform(0.35, 0.65) * c.height
-    amp = rng.uniform(0.08, 0.15) * c.width
-    period = rng.uniform(24, 40) / c.speed
-    cx = x0 + amp * np.sin(2 * np.pi * (c.t / period + phase(rng)))
+    cx, cy = _oscillating(c, rng, (0.35, 0.65), (0.35, 0.65), (0.08, 0.15), (24, 40), "x")
     return Drawn(box(c, cx, cy, half, half, rng.uniform(-0.3, 0.3)), 0.62, 0.82)
 
 
 def _render_triangle(c: Canvas, rng: np.random.Generator) -> Drawn:
     r = 6 * c.unit  # inradius of an upward equilateral triangle
-    cx = rng.uniform(0.35, 0.65) * c.width
-    y0 = rng.uniform(0.4, 0.6) * c.height
-    amp = rng.uniform(0.08, 0.15) * c.height
-    period = rng.uniform(24, 40) / c.speed
-    cy = y0 + amp * np.sin(2 * np.pi * (c.t / period + phase(rng)))
+    cx, cy = _oscillating(c, rng, (0.35, 0.65), (0.4, 0.6), (0.08, 0.15), (24, 40), "y")
     dx, dy = c.x - cx, c.y - cy
     sdf = np.maximum.reduce([dy - r,  # bottom edge
                              -0.5 * dy + 0.866 * dx - r,  # right edge
@@ -131,37 +139,30 @@ DETAIL_VALUE = (0.5, 0.58)
 
 def _render_flag(c: Canvas, rng: np.random.Generator) -> Drawn:
     half_w, half_h = 12 * c.unit, 8.5 * c.unit
-    x0 = rng.uniform(0.4, 0.6) * c.width
-    cy = rng.uniform(0.35, 0.5) * c.height
-    amp = rng.uniform(0.04, 0.08) * c.width
-    period = rng.uniform(30, 45) / c.speed
-    cx = x0 + amp * np.sin(2 * np.pi * (c.t / period + phase(rng)))
+    cx, cy = _oscillating(c, rng, (0.4, 0.6), (0.35, 0.5), (0.04, 0.08), (30, 45), "x")
     pole = segment(c, cx - half_w, cy - half_h, cx - half_w, cy + half_h + 10 * c.unit,
                     1.0 * c.unit)
     sdf = np.minimum(box(c, cx, cy, half_w, half_h), pole)
     return Drawn(sdf, 0.76, 0.55, DETAIL_VALUE, (cx, cy, half_w - 1, half_h - 1))
 
 
+def _detail_box(c: Canvas, half_w: float, half_h: float, hue: float,
+                centre: tuple[Any, Any]) -> Drawn:
+    """An oscillating box of a detail class, its texture's rectangle one pixel inside it."""
+    cx, cy = centre
+    return Drawn(box(c, cx, cy, half_w, half_h), hue, 0.55, DETAIL_VALUE,
+                 (cx, cy, half_w - 1, half_h - 1))
+
+
 def _render_tile(c: Canvas, rng: np.random.Generator) -> Drawn:
     half = 10 * c.unit
-    cx = rng.uniform(0.35, 0.65) * c.width
-    y0 = rng.uniform(0.4, 0.6) * c.height
-    amp = rng.uniform(0.06, 0.12) * c.height
-    period = rng.uniform(24, 40) / c.speed
-    cy = y0 + amp * np.sin(2 * np.pi * (c.t / period + phase(rng)))
-    return Drawn(box(c, cx, cy, half, half), 0.45, 0.55, DETAIL_VALUE,
-                  (cx, cy, half - 1, half - 1))
+    return _detail_box(c, half, half, 0.45, _oscillating(
+        c, rng, (0.35, 0.65), (0.4, 0.6), (0.06, 0.12), (24, 40), "y"))
 
 
 def _render_board(c: Canvas, rng: np.random.Generator) -> Drawn:
-    half_w, half_h = 8 * c.unit, 13 * c.unit
-    x0 = rng.uniform(0.35, 0.65) * c.width
-    cy = rng.uniform(0.45, 0.55) * c.height
-    amp = rng.uniform(0.08, 0.14) * c.width
-    period = rng.uniform(30, 45) / c.speed
-    cx = x0 + amp * np.sin(2 * np.pi * (c.t / period + phase(rng)))
-    return Drawn(box(c, cx, cy, half_w, half_h), 0.6, 0.55, DETAIL_VALUE,
-                  (cx, cy, half_w - 1, half_h - 1))
+    return _detail_box(c, 8 * c.unit, 13 * c.unit, 0.6, _oscillating(
+        c, rng, (0.35, 0.65), (0.45, 0.55), (0.08, 0.14), (30, 45), "x"))
 
 
 def _render_shield(c: Canvas, rng: np.random.Generator) -> Drawn:
