@@ -104,7 +104,7 @@ pdf: $(STAMP)
 # Two tiers: `test` leaves out the tests marked slow (one shared end-to-end run with its PDF
 # stays in); `test-all` runs everything. Both list the slowest tests, so they stay visible.
 # tests sharing a costly run stay on one worker (tests/conftest.py)
-XDIST = $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadscope --no-loadscope-reorder)
+XDIST = $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadgroup --no-loadscope-reorder)
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest -m "not slow" --durations=10 $(XDIST) $(PYTEST_ARGS)

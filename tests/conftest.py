@@ -95,40 +95,30 @@ def fast_three_splits(tmp_path_factory):
 
 
 # ------------------------------------------------------------------ two workers (pytest-xdist)
-# `make test` and `make test-all` run on two workers (`-n 2 --dist loadscope`). A module's
-# tests run on one worker, and the modules that read a session run (`fast_run`) run together,
-# so each costly fixture is built once. The longest end-to-end runs start first, so the two
-# workers finish close together.
+# `make test` and `make test-all` run on two workers (`-n 2 --dist loadgroup`). Every test
+# that shares a costly fixture runs on one worker, so it is built once: a module's tests stay
+# together, and the session runs (`fast_run`, `fast_three_splits`) keep their readers with
+# them. The longest end-to-end runs start first, so the two workers finish close together.
 LONGEST_FIRST = ("test_demo_pattern", "test_rehearsal", "test_three_splits",
                  "test_hostile_rehearsal", "test_report_scale", "test_preemption",
                  "test_multigpu", "test_bench", "test_train")
-SHARED_RUN_MODULES = {"test_notebooks": "fast_run", "test_pipeline": "fast_run",
-                      "test_refit": "fast_run"}  # the modules whose tests read `fast_run`
+SHARED_RUNS = ("fast_run", "fast_three_splits")
 
 
-def _scope(nodeid: str) -> str:
-    """The worker's unit of a test: its module, or the session run its module shares."""
-    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-    return SHARED_RUN_MODULES.get(module, module)
+def _group(item: pytest.Item) -> str:
+    shared = [name for name in SHARED_RUNS if name in getattr(item, "fixturenames", ())]
+    return shared[0] if shared else item.module.__name__ if item.module else item.nodeid
 
 
-@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent without it
-def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    if config.getvalue("dist") != "loadscope":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class SharedRunScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return _scope(nodeid)
-
-    return SharedRunScheduling(config, log)
-
-
+@pytest.hookimpl(tryfirst=True)  # before xdist names each test's group from its mark
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = {id(item): _group(item) for item in items}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
+
     def rank(item: pytest.Item) -> int:
-        scope = _scope(item.nodeid)
-        return (LONGEST_FIRST.index(scope) if scope in LONGEST_FIRST
-                else len(LONGEST_FIRST) if scope == "fast_run" else len(LONGEST_FIRST) + 1)
+        group = groups[id(item)]
+        return (LONGEST_FIRST.index(group) if group in LONGEST_FIRST
+                else len(LONGEST_FIRST) if group in SHARED_RUNS else len(LONGEST_FIRST) + 1)
 
     items.sort(key=rank)  # stable: each module keeps its order
