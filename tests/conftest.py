@@ -92,33 +92,3 @@ def fast_three_splits(tmp_path_factory):
                           timeout=3000)
     runs = [root / "runs" / name for name in ("demo-fast", "demo-fast-split2", "demo-fast-split3")]
     return {"root": root, "env": env, "stdout": out, "runs": runs}
-
-
-# ------------------------------------------------------------------ two workers (pytest-xdist)
-# `make test` and `make test-all` run on two workers (`-n 2 --dist loadgroup`). Every test
-# that shares a costly fixture runs on one worker, so it is built once: a module's tests stay
-# together, and the session runs (`fast_run`, `fast_three_splits`) keep their readers with
-# them. The longest end-to-end runs start first, so the two workers finish close together.
-LONGEST_FIRST = ("test_demo_pattern", "test_rehearsal", "test_three_splits",
-                 "test_hostile_rehearsal", "test_report_scale", "test_preemption",
-                 "test_multigpu", "test_bench", "test_train")
-SHARED_RUNS = ("fast_run", "fast_three_splits")
-
-
-def _group(item: pytest.Item) -> str:
-    shared = [name for name in SHARED_RUNS if name in getattr(item, "fixturenames", ())]
-    return shared[0] if shared else item.module.__name__ if item.module else item.nodeid
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist names each test's group from its mark
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    groups = {id(item): _group(item) for item in items}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
-
-    def rank(item: pytest.Item) -> int:
-        group = groups[id(item)]
-        return (LONGEST_FIRST.index(group) if group in LONGEST_FIRST
-                else len(LONGEST_FIRST) if group in SHARED_RUNS else len(LONGEST_FIRST) + 1)
-
-    items.sort(key=rank)  # stable: each module keeps its order
