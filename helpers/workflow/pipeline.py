@@ -26,24 +26,52 @@ from helpers.config import TrainConfig, get_profile
 from helpers.data.sampling import PROBES
 from helpers.errors import UserError
 from helpers.evaluation.choices import Choices, CropChoice, FittedOn
-from helpers.paths import DATA_DIR, RUNS_DIR, STAGES
-from helpers.paths import DataPaths as DataPaths  # re-exported: the notebooks' one import
-from helpers.paths import RunPaths as RunPaths
+from helpers.paths import DATA_DIR, RUNS_DIR, STAGES, DataPaths, RunPaths
 from helpers.training.weights_record import WeightsRecord
 from helpers.utils.io import atomic_path
 from helpers.workflow import launch
-from helpers.workflow.parameters import CURRENT_RUN as CURRENT_RUN  # re-exported
-from helpers.workflow.parameters import RUN_FIELDS, current_run, pin, recorded
-from helpers.workflow.parameters import SETUP_JSON as SETUP_JSON
-from helpers.workflow.protocol import NUM_EPOCHS_RULE as NUM_EPOCHS_RULE  # re-exported
-from helpers.workflow.protocol import check_protocol, reported_config
-from helpers.workflow.setup import EPOCHS_FROM_VALIDATION as EPOCHS_FROM_VALIDATION
-from helpers.workflow.setup import Setup as Setup  # re-exported: the notebooks' one import
-from helpers.workflow.setup import batch_sizes
-from helpers.workflow.smoke import SMOKE_CLASSES as SMOKE_CLASSES  # re-exported
-from helpers.workflow.smoke import SMOKE_VIDEOS as SMOKE_VIDEOS
-from helpers.workflow.smoke import write_smoke_splits as write_smoke_splits
+from helpers.workflow.parameters import (
+    CURRENT_RUN,
+    RUN_FIELDS,
+    SETUP_JSON,
+    current_run,
+    pin,
+    recorded,
+)
+from helpers.workflow.protocol import NUM_EPOCHS_RULE, check_protocol, reported_config
+from helpers.workflow.setup import EPOCHS_FROM_VALIDATION, Setup, batch_sizes
+from helpers.workflow.smoke import SMOKE_CLASSES, SMOKE_VIDEOS, write_smoke_splits
 from helpers.workflow.weights import record_weights as _record
+
+# The notebooks' one import: the steps, and the records and names they hand around.
+__all__ = [
+    "Setup",
+    "DataPaths",
+    "RunPaths",
+    "CURRENT_RUN",
+    "SETUP_JSON",
+    "EPOCHS_FROM_VALIDATION",
+    "NUM_EPOCHS_RULE",
+    "SMOKE_CLASSES",
+    "SMOKE_VIDEOS",
+    "write_smoke_splits",
+    "FAST_SYNTH",
+    "FAST_TRAIN",
+    "SMOKE_TRAIN",
+    "SMOKE_BATCH",
+    "record_weights",
+    "notebook_setup",
+    "run_setup",
+    "run_paths",
+    "train_config",
+    "check_weights",
+    "data_paths",
+    "prepare_data",
+    "train_model",
+    "evaluate_model",
+    "evaluate_step",
+    "choose_three_crop",
+]
 
 # Tiny settings for tests (`fast=True`): the whole pipeline in a minute or two.
 FAST_SYNTH = dict(size=(64, 48), num_frames=16, videos_per_group=1)
