@@ -160,6 +160,27 @@ def test_missing_and_unfinished_run_folders_are_one_sentence_each(tmp_path):
         split_runs.collect([tmp_path / "nope"], expected=())
 
 
+def test_a_run_record_summary_cannot_read_is_one_sentence_saying_what_to_do(tmp_path):
+    from helpers.paths import RunPaths
+
+    root = tmp_path / "demo-split2"
+    run = RunPaths(root, "holdout")
+    (root / "notebooks").mkdir(parents=True)
+    (root / "setup.json").write_text(json.dumps({"split": 2, "protocol": "holdout"}))
+    (root / "notebooks" / "04_report.ipynb").write_text("{}")
+    for kind in ("frame", "clip"):
+        for subset in ("val", "test"):
+            run.predictions(kind, subset).parent.mkdir(parents=True, exist_ok=True)
+            run.predictions(kind, subset).write_bytes(b"")  # only their presence is read here
+        run.model_dir(kind).mkdir(parents=True)
+        (run.model_dir(kind) / "config.json").write_text(json.dumps({"config": {}}))
+    with pytest.raises(UserError) as err:
+        split_runs.load_run(root)
+    message = str(err.value)
+    assert message.endswith("; run split 2 again in a new run folder, or leave it out of the "
+                            "summary.") and "--store" not in message  # not the trainer's advice
+
+
 # ----------------------------------------------------------------------------- end to end
 def _pdftext(pdf: Path) -> str:
     if not shutil.which("pdftotext"):

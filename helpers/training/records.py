@@ -59,11 +59,13 @@ class RunRecord:
         return raw
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any], where: str | Path) -> RunRecord:
+    def from_json(cls, raw: dict[str, Any], where: str | Path, *, fix: str = _FIX) -> RunRecord:
+        """The record in `raw` (read from `where`); a foreign or malformed one is refused in one
+        sentence ending with `fix`, what the caller's user can do about it."""
         missing = [k for k in _REQUIRED if k not in raw]
         if missing:
             raise UserError(f"{where} is not a run record written by `train` (it lacks "
-                            f"{', '.join(missing)}); {_FIX}.")
+                            f"{', '.join(missing)}); {fix}.")
         try:
             known = {f.name for f in dataclasses.fields(cls)}
             values = {k: v for k, v in raw.items() if k in known}
@@ -74,15 +76,15 @@ class RunRecord:
             values["environment"] = Environment.from_dict(env) if env else None
             return cls(**values)
         except (TypeError, ValueError, AttributeError) as exc:
-            raise UserError(f"{where} holds a malformed run record ({exc}); {_FIX}.") from None
+            raise UserError(f"{where} holds a malformed run record ({exc}); {fix}.") from None
 
     @classmethod
-    def read(cls, run_dir: str | Path) -> RunRecord:
+    def read(cls, run_dir: str | Path, *, fix: str = _FIX) -> RunRecord:
         path = Path(run_dir) / CONFIG_JSON
         if not path.is_file():
             raise UserError(f"{path} does not exist, so the run's store and split are "
-                            f"unknown; {_FIX}.")
-        return cls.from_json(read_json_object(path, fix=_FIX), path)
+                            f"unknown; {fix}.")
+        return cls.from_json(read_json_object(path, fix=fix), path, fix=fix)
 
     def write(self, run_dir: str | Path) -> None:
         Path(run_dir).mkdir(parents=True, exist_ok=True)

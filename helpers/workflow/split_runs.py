@@ -147,7 +147,8 @@ def load_run(root: str | Path, *, report_dir: Path | None = None) -> SplitRun | 
         path = run.model_dir(kind) / CONFIG_JSON
         if not path.is_file():
             return Absent(split, root, f"{path} is missing; {again}", unfinished=True)
-        recipe[kind] = RunRecord.read(run.model_dir(kind)).config
+        recipe[kind] = RunRecord.read(run.model_dir(kind), fix=(
+            f"run split {split} again in a new run folder, or leave it out of the summary")).config
     pretrained = WeightsRecord.read(root)
     weights = {k: (w.sha256 if (w := pretrained.get(k)) else None) for k in ("frame", "clip")}
     record, stamp = find_report_json(root, report_dir)
