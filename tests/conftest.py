@@ -81,14 +81,27 @@ def fast_run(tmp_path_factory) -> FinishedRun:
 
 
 @pytest.fixture(scope="session")
-def fast_three_splits(tmp_path_factory):
-    """One tiny `report --fast --split all` run: three splits (each its own run folder, PDF and
-    figures) and the summary over them, under a temporary root (data, runs, figures, PDFs), for
-    test_three_splits.py (slow)."""
+def fast_three_splits(fast_run: FinishedRun):
+    """Three tiny splits and the summary over them, for test_three_splits.py (slow): split 1
+    is the shared `fast_run` (`--fast --protocol refit`); `report --split 2` and `--split 3`
+    add theirs beside it (each its own run folder, PDF and figures) under the same root, and
+    `summary` reads the three default run folders. The wiring of `report --split all` itself
+    is tested without training (test_report_with_a_split_list_runs_each_split_then_the_summary).
+    """
+    import os
+    import subprocess
+    import sys
+
     from support import run_report
 
-    root = tmp_path_factory.mktemp("three_splits")
-    env, out = run_report(root, "--fast", "--split", "all", "--pdf", str(root / "report.pdf"),
-                          timeout=3000)
-    runs = [root / "runs" / name for name in ("demo-fast", "demo-fast-split2", "demo-fast-split3")]
-    return {"root": root, "env": env, "stdout": out, "runs": runs}
+    root = fast_run.root
+    for k in (2, 3):
+        run_report(root, "--fast", "--protocol", "refit", "--split", str(k),
+                   "--pdf", str(root / f"report-split{k}.pdf"), timeout=1800)
+    env = {**os.environ, **fast_run.env}
+    out = subprocess.run([sys.executable, "-m", "helpers", "summary", "--fast", "--protocol",
+                          "refit", "--pdf", str(root / "summary.pdf")], env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    runs = [fast_run.run.with_name(fast_run.run.name + s) for s in ("", "-split2", "-split3")]
+    return {"root": root, "env": fast_run.env, "stdout": out.stdout, "runs": runs}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,19 @@ def run_report(root: Path, *flags: str, timeout: int) -> tuple[dict[str, str], s
                          capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return env, out.stdout
+
+
+def warn_when_training_begins(job: subprocess.Popen, config: Path, log: Path,
+                              timeout: float) -> None:
+    """Send the batch shell `job` SIGUSR1, what `#SBATCH --signal=B:USR1@300` sends it, as
+    soon as `config` (a model's config.json: its training began) exists; fails with the end
+    of the job's `log` if the job ends first or `timeout` seconds pass."""
+    deadline = time.time() + timeout
+    while not config.exists():
+        assert job.poll() is None, log.read_text()[-4000:]
+        assert time.time() < deadline, f"no {config} after {timeout} s"
+        time.sleep(0.05)
+    job.send_signal(signal.SIGUSR1)
 
 
 def true_prob_predictions(class_names: list[str], true: dict, videos_per_cluster: int,

@@ -2,10 +2,11 @@
 through fake scheduler commands, as a non-root user, with no xelatex or pandoc on PATH,
 `scontrol requeue` refused and `flock` failing with ENOSYS (injected, UCF_FLOCK_ERRNO).
 
-The smoke run and a `--fast` ucf101 run on the rehearsal tree (test_rehearsal.py) compute to
-the end; a warning signal mid-training goes through the `afterany` fallback and the
-follow-on job resumes; then `make pdf` on the "login node" (TeX, no GPU, no CPU=1) renders
-the PDF without training or evaluating anything. Skipped without `../shared`."""
+The smoke run (with Hara's new-format file; test_rehearsal.check_smoke_run) and a `--fast`
+ucf101 run on the rehearsal tree (test_rehearsal.py) compute to the end; a warning signal
+mid-training goes through the `afterany` fallback and the follow-on job resumes; then on the
+"login node" (TeX, no GPU, no CPU=1) `helpers pdf` renders the smoke run's PDF and `make pdf`
+the full run's, without training or evaluating anything. Skipped without `../shared`."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
-import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import test_rehearsal
-from test_rehearsal import _tree, _weights
+from support import warn_when_training_begins
+from test_rehearsal import _tree, _weights, check_smoke_run
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +36,47 @@ USER = "ucfrehearsal"
 HIDDEN = {"xelatex", "pandoc", "pdflatex", "lualatex", "latex", "tex"}
 
 
-def _non_root() -> tuple[int, int] | None:
-    """(uid, gid) of an unprivileged user that can run this interpreter, else None (and a
-    warning with the reason: the rest of the rehearsal runs as the current user)."""
+@dataclass(frozen=True)
+class Runner:
+    """Who runs the rehearsal's jobs, and with which interpreter."""
+
+    ids: dict  # subprocess's user/group/extra_groups; empty: the current user
+    python: str  # an interpreter that user can run, with this project's packages
+
+
+def _can_run(python: str, uid: int, gid: int) -> str:
+    """Why user uid cannot import helpers and torch with `python` ("" if it can)."""
+    try:
+        probe = subprocess.run([python, "-c", "import helpers, torch"], user=uid, group=gid,
+                               extra_groups=[], capture_output=True, text=True,
+                               env={**os.environ, "HOME": "/tmp"}, cwd="/tmp")
+        return probe.stderr.strip()[-200:] if probe.returncode else ""
+    except OSError as exc:  # e.g. a venv made from a Python under /root (mode 700)
+        return str(exc)
+
+
+def _system_python_venv(root: Path) -> str | None:
+    """A venv of the system's Python of this version (/usr/bin/python3.X) whose .pth adds
+    this venv's packages: what an unprivileged user runs when this interpreter lives under
+    /root (pyenv), closed to other users. None when there is no such Python."""
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not system.is_file():
+        return None
+    venv = root / "venv"
+    subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True,
+                   capture_output=True)
+    ours = sysconfig.get_paths()["purelib"]
+    (Path(sysconfig.get_paths(vars={"base": str(venv)})["purelib"]) / "ucf.pth").write_text(
+        f"import site; site.addsitedir({ours!r})\n")
+    return str(venv / "bin" / "python")
+
+
+def _non_root(root: Path) -> Runner:
+    """An unprivileged user and an interpreter it can run (this one, else the system's
+    Python with this venv's packages); the current user, with a warning that says why,
+    when there is none."""
     if os.geteuid() != 0:
-        return os.getuid(), os.getgid()
+        return Runner({}, sys.executable)
     try:
         entry = pwd.getpwnam(USER)
     except KeyError:
@@ -45,20 +84,19 @@ def _non_root() -> tuple[int, int] | None:
                               capture_output=True, text=True)
         if made.returncode != 0:
             warnings.warn(f"ran as root: useradd failed ({made.stderr.strip()})", stacklevel=2)
-            return None
+            return Runner({}, sys.executable)
         entry = pwd.getpwnam(USER)
-    try:
-        probe = subprocess.run([sys.executable, "-c", "import helpers, torch"],
-                               user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
-                               capture_output=True, text=True, env={**os.environ, "HOME": "/tmp"})
-        why = probe.stderr.strip()[-200:] if probe.returncode else ""
-    except OSError as exc:  # e.g. a venv made from a Python under /root (mode 700)
-        why = str(exc)
-    if why:
-        warnings.warn(f"ran as root: user {USER} cannot run {sys.executable} ({why})",
-                      stacklevel=2)
-        return None
-    return entry.pw_uid, entry.pw_gid
+    ids = dict(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
+    why = _can_run(sys.executable, entry.pw_uid, entry.pw_gid)
+    if not why:
+        return Runner(ids, sys.executable)
+    python = _system_python_venv(root)
+    also = _can_run(python, entry.pw_uid, entry.pw_gid) if python else "no system Python"
+    if not also:
+        return Runner(ids, python)
+    warnings.warn(f"ran as root: user {USER} cannot run {sys.executable} ({why}) nor the "
+                  f"system's Python ({also})", stacklevel=2)
+    return Runner({}, sys.executable)
 
 
 def _sys_bin_without_tex(root: Path) -> Path:
@@ -83,10 +121,10 @@ def _digest(run: Path) -> dict[str, tuple[int, str]]:
 
 @pytest.fixture(scope="module")
 def hostile(ucf_splits_dir, ucf_clip):
-    owner = _non_root()
     # not under pytest's tmp folder: root's is closed to other users
     root = Path(tempfile.mkdtemp(prefix="ucf-hostile-"))
     root.chmod(0o755)
+    runner = _non_root(root)
     with pytest.MonkeyPatch.context() as m:  # fewer videos (fusion fits on 2 per class), one
         # 16-frame window each
         m.setattr(test_rehearsal, "PER_CLASS", {"train": 2, "val": 2, "test": 1})
@@ -113,15 +151,16 @@ def hostile(ucf_splits_dir, ucf_clip):
         (bin_dir / name).chmod(0o755)
     sysbin = _sys_bin_without_tex(root)
     (root / "home").mkdir()
-    if owner is not None:
+    if runner.ids:
+        owner = runner.ids["user"], runner.ids["group"]
         os.lchown(root, *owner)
         for top in root.iterdir():  # not sysbin's links: /usr/bin/X11 links to itself
             for path in [top] if top == sysbin else [top, *top.rglob("*")]:
                 os.lchown(path, *owner)
     jobs: list[subprocess.Popen] = []
-    yield {"root": root, "tree": tree, "splits": splits, "weights": weights, "owner": owner, "jobs": jobs,
-           "path": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent),
-                                    str(sysbin)])}
+    yield {"root": root, "tree": tree, "splits": splits, "weights": weights, "runner": runner,
+           "jobs": jobs, "path": os.pathsep.join([str(bin_dir), str(Path(runner.python).parent),
+                                                  str(sysbin)])}
     for job in jobs:  # a failed assertion leaves no job running: SIGTERM stops the report
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGTERM)
@@ -138,7 +177,7 @@ def _env(h: dict, **more: str) -> dict[str, str]:
             if k in ("PYTHONPATH", "LANG", "LC_ALL", "TMPDIR")}
     return {**keep, "PATH": h["path"], "HOME": str(root / "home"), "USER": USER,
             "UCF_DATA_DIR": str(root / "data"), "UCF_FIGURES_DIR": str(root / "figures"),
-            "UCF_NO_PROGRESS": "1", "OMP_NUM_THREADS": "2", "PYTHON": sys.executable,
+            "UCF_NO_PROGRESS": "1", "OMP_NUM_THREADS": "2", "PYTHON": h["runner"].python,
             "TORCH_HOME": str(h["weights"]["torch_home"]), "MPLCONFIGDIR": str(root / "mpl"),
             "SLURM_SUBMIT_DIR": str(REPO), "SCRATCH_DIR": str(root / "scratch"),
             "UCF_FLOCK_ERRNO": "ENOSYS", "PROFILE": "ucf101", "DATA": str(h["tree"]),
@@ -152,8 +191,7 @@ def _env(h: dict, **more: str) -> dict[str, str]:
 
 
 def _start(h: dict, env: dict[str, str], log: Path) -> subprocess.Popen:
-    ids = {} if h["owner"] is None else dict(user=h["owner"][0], group=h["owner"][1],
-                                             extra_groups=[])
+    ids = h["runner"].ids
     with open(log, "ab") as out:
         job = subprocess.Popen(["bash", str(SLURM)], env=env, stdout=out,
                                stderr=subprocess.STDOUT, cwd=h["root"],
@@ -168,16 +206,13 @@ def test_first_cluster_job_survives_no_tex_refused_requeue_and_no_flock(hostile)
     runs = root / "scratch" / "runs"
     run = runs / "ucf101-holdout-fast"
     proc = _start(h, _env(h, SLURM_JOB_ID="5001"), log)
-    deadline = time.time() + 3000
-    while not (run / "frame" / "config.json").exists():  # the full run's training began
-        assert proc.poll() is None, log.read_text()[-4000:]
-        assert time.time() < deadline
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGUSR1)  # what --signal=B:USR1@300 sends the batch shell
+    # the full run's training began (after the smoke run)
+    warn_when_training_begins(proc, run / "frame" / "config.json", log, timeout=3000)
     assert proc.wait(1200) == 0, log.read_text()[-4000:]
     text = log.read_text()
     # the smoke run computed to the end without TeX: its PDF is pending, the job went on
     assert "smoke run passed" in text, text[-4000:]
+    smoke_log = text[:text.index("smoke run passed")]
     assert text.count("The PDF is pending: xelatex and pandoc are not") == 1
     assert "has no working flock (Function not implemented)" in text
     calls = (root / "calls.log").read_text().splitlines()
@@ -211,10 +246,17 @@ def test_first_cluster_job_survives_no_tex_refused_requeue_and_no_flock(hostile)
         login.pop(key)
     if shutil.which("xelatex") is None or shutil.which("pandoc") is None:
         pytest.skip("the login-node step needs xelatex and pandoc")
-    ids = {} if h["owner"] is None else dict(user=h["owner"][0], group=h["owner"][1],
-                                             extra_groups=[])
+    ids, python = h["runner"].ids, h["runner"].python
+    # the smoke run's PDF, to a path of its own (the job gave both runs report-fast.pdf)
+    smoke, smoke_pdf = runs / "ucf101-holdout-smoke", root / "report-smoke.pdf"
+    done = subprocess.run([python, "-m", "helpers", "pdf", "--run", str(smoke),
+                           "--pdf", str(smoke_pdf)], cwd=REPO, env=login, capture_output=True,
+                          text=True, timeout=900, **ids)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    check_smoke_run(smoke, h["weights"]["r3d50_K_200ep.pth"], smoke_log, smoke_pdf)
     # -o: the .venv is installed; make must not reinstall it
-    done = subprocess.run(["make", "-o", ".venv/.installed", "pdf", f"RUN={run}"], cwd=REPO,
+    done = subprocess.run(["make", "-o", ".venv/.installed", "pdf", f"RUN={run}",
+                           f"PY={python}"], cwd=REPO,
                           env=login, capture_output=True, text=True, timeout=900, **ids)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     pdf = root / "report-fast.pdf"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,37 @@ def test_pdf_holds_the_computed_results(report_run):
     assert f"lowest log-loss of the {len(res.fit.val_scores)} fusion methods" in flat
     assert f"resample the {res.num_clusters} (class, group) clusters" in flat
     assert "import " not in text and "display(" not in text  # code is hidden
+
+
+def test_the_kernel_s_sockets_are_private_and_not_in_the_notebook_s_folder(tmp_path,
+                                                                           monkeypatch):
+    """jupyter_client's default puts `kernel-ipc-<port>` sockets in the kernel's working
+    directory (the notebooks' folder): on a read-only checkout the kernel dies at start.
+    Ours go in a private temporary folder, removed afterwards."""
+    import json
+    import tempfile
+
+    import nbformat
+
+    from helpers.workflow.notebooks import choose_kernel, execute_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("x = 0", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import ipykernel, json\n"
+                    "print(json.dumps(json.load(open(ipykernel.get_connection_file()))))")]
+    src = tmp_path / "nb" / "probe.ipynb"
+    src.parent.mkdir()
+    nbformat.write(nb, src)
+    tmp = Path(tempfile.mkdtemp(prefix="t"))  # short: a socket's path holds 107 bytes
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    execute_notebook(src, tmp_path / "out" / "probe.ipynb", parameters={"x": 1},
+                     kernel_name=choose_kernel())
+    done = nbformat.read(tmp_path / "out" / "probe.ipynb", as_version=4)
+    info = json.loads(done.cells[-1].outputs[0]["text"])
+    assert info["transport"] == "ipc"
+    assert info["ip"].startswith(str(tmp / "ucf-kernel-")), info["ip"]
+    assert sorted(p.name for p in src.parent.iterdir()) == ["probe.ipynb"]
+    assert list(tmp.iterdir()) == []  # the folder went with the kernel
+    tmp.rmdir()

@@ -2,8 +2,8 @@
 (`helpers summary`, notebook 05): where each split's outputs go, the summary's numbers and
 PDF, the refusal of runs that differ in one field, and the sentence for an absent split.
 
-The end-to-end part shares one tiny `--fast` three-split run (`fast_three_splits`, session
-scope, also behind test_notebooks.py)."""
+The end-to-end part shares one tiny `--fast --protocol refit` three-split run
+(`fast_three_splits`, session scope): split 1 is the shared `fast_run`."""
 
 from __future__ import annotations
 
@@ -245,7 +245,7 @@ def _edit_json(path: Path, change) -> None:
 
 FIELD_CHANGES = {
     "recipe of the frame model": ("frame/config.json", lambda d: d["config"].update(lr=0.123)),
-    "protocol": ("setup.json", lambda d: d.update(protocol="refit")),
+    "protocol": ("setup.json", lambda d: d.update(protocol="holdout")),
     "pretrained weights of the clip model (SHA-256)": (
         "weights.json", lambda d: d.update(clip={"path": "/w.pth", "sha256": "f" * 64,
                                                  "name": "Hara R3D-50", "published": False})),

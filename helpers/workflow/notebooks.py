@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -97,17 +99,28 @@ def _first_line(text: Any) -> str:
     return lines[0] if lines else ""
 
 
-def _ipc_kernel_manager() -> type:
-    """A kernel manager that talks to the kernel over Unix sockets in Jupyter's runtime
-    folder: local-only, and without ipykernel's warning about unencrypted TCP."""
+# A Unix socket's path holds at most 107 bytes; the kernel's add "-<port>" to the prefix.
+_MAX_SOCKET_PREFIX = 90
+
+
+def _kernel_manager(socket_dir: str) -> type:
+    """A kernel manager that talks to the kernel over Unix sockets in `socket_dir`:
+    local-only, without ipykernel's warning about unencrypted TCP, and never in the
+    notebook's folder (jupyter_client's default, `kernel-ipc-<port>` in the kernel's working
+    directory, fails where the checkout is read-only, as a course's shared copy is). TCP on
+    localhost where Unix sockets are missing or `socket_dir` is too long for one."""
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum
 
-    if os.name != "posix":
+    prefix = os.path.join(socket_dir, "kernel")
+    if os.name != "posix" or len(prefix) > _MAX_SOCKET_PREFIX:
         return AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        def _ip_default(self) -> str:
+            return prefix
 
     return IPCKernelManager
 
@@ -127,12 +140,13 @@ def execute_notebook(src: Path, dst: Path, *, parameters: dict[str, Any],
     dst.parent.mkdir(parents=True, exist_ok=True)
     running = dst.with_name(f"{dst.stem}.running.ipynb")
     failed = dst.with_name(f"{dst.stem}.failed.ipynb")
+    sockets = tempfile.mkdtemp(prefix="ucf-kernel-")  # local, private (mode 700)
     try:
         papermill.execute_notebook(
             str(src), str(running), parameters=parameters, kernel_name=kernel_name,
             cwd=str(src.parent), progress_bar=False, log_output=False,
             stdout_file=sys.stdout, stderr_file=sys.stderr,
-            kernel_manager_class=_ipc_kernel_manager(),
+            kernel_manager_class=_kernel_manager(sockets),
         )
     except BaseException as exc:
         if isinstance(exc, PapermillExecutionError) and exc.ename == Preempted.__name__:
@@ -156,5 +170,7 @@ def execute_notebook(src: Path, dst: Path, *, parameters: dict[str, Any],
         if isinstance(exc, CellTimeoutError):
             raise UserError(f"A cell of {src.name} timed out; {where}.") from None
         raise
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
     os.replace(running, dst)
     failed.unlink(missing_ok=True)
