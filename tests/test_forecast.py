@@ -32,3 +32,24 @@ def test_rate_is_the_last_epoch_and_a_torn_file_is_one_sentence(tmp_path):
     (tmp_path / "metrics.csv").write_text("epoch,train_items_per_s\n")
     with pytest.raises(UserError, match="holds no training rate"):
         measured_rate(tmp_path)
+
+
+def test_a_smoke_run_without_tex_still_forecasts_the_whole_job():
+    """No TeX on the node: no PDF in the smoke run, and none in the full job either (it is
+    rendered later on a login node), so the job's total counts the notebooks alone."""
+    from helpers.workflow.forecast import StepForecast, analysis_step
+    from helpers.workflow.timings import Step
+
+    notebooks = {"notebook 03_fusion_analysis": Step(20.0, 1), "notebook 04_report": Step(40.0, 1)}
+    no_tex = analysis_step(notebooks)
+    assert no_tex.seconds == 60.0 and "the PDF aside" in no_tex.name
+    with_tex = analysis_step({**notebooks, "render": Step(15.0, 1)})
+    assert (with_tex.name, with_tex.seconds) == ("the analysis and the PDF", 75.0)
+    assert analysis_step({"render": Step(15.0, 1)}).seconds is None  # the notebooks did not run
+    m = ModelForecast("clip", items_per_epoch=1000, items_per_s=10.0, epochs=6)
+    text = format_forecast(Forecast(disk=[], models=[m], steps=[no_tex]))
+    assert "the analysis (the PDF aside: it is rendered later, where TeX is): 60 s" in text
+    assert "the whole job: about 11 min" in text
+    unmeasured = StepForecast("the analysis and the PDF", None, "")
+    assert "the whole job" not in format_forecast(Forecast(disk=[], models=[m],
+                                                           steps=[unmeasured]))

@@ -68,6 +68,7 @@ def _system_python_venv(root: Path) -> str | None:
     ours = sysconfig.get_paths()["purelib"]
     (Path(sysconfig.get_paths(vars={"base": str(venv)})["purelib"]) / "ucf.pth").write_text(
         f"import site; site.addsitedir({ours!r})\n")
+    (venv / "share").symlink_to(Path(sys.prefix) / "share")  # nbconvert's templates
     return str(venv / "bin" / "python")
 
 
