@@ -1,5 +1,6 @@
 """The smoke run's forecast: what it says from the measured training rates, and what it says
-for a model the smoke run did not train. The whole path runs in test_rehearsal.py."""
+for a model the smoke run did not train, and without TeX. The whole path runs in the
+hostile rehearsal's cluster job (test_hostile_rehearsal.py)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import test_rehearsal
 from support import warn_when_training_begins
-from test_rehearsal import _tree, _weights, check_smoke_run
+from test_rehearsal import _tree, _weights, check_smoke_pdf, check_smoke_run
 
 pytestmark = pytest.mark.slow
 
@@ -63,11 +63,14 @@ def _system_python_venv(root: Path) -> str | None:
     if not system.is_file():
         return None
     venv = root / "venv"
-    subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True,
-                   capture_output=True)
-    ours = sysconfig.get_paths()["purelib"]
+    try:
+        subprocess.run([str(system), "-m", "venv", "--without-pip", str(venv)], check=True,
+                       capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    ours = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
     (Path(sysconfig.get_paths(vars={"base": str(venv)})["purelib"]) / "ucf.pth").write_text(
-        f"import site; site.addsitedir({ours!r})\n")
+        "".join(f"import site; site.addsitedir({d!r})\n" for d in ours))
     (venv / "share").symlink_to(Path(sys.prefix) / "share")  # nbconvert's templates
     return str(venv / "bin" / "python")
 
@@ -125,6 +128,25 @@ def hostile(ucf_splits_dir, ucf_clip):
     # not under pytest's tmp folder: root's is closed to other users
     root = Path(tempfile.mkdtemp(prefix="ucf-hostile-"))
     root.chmod(0o755)
+    try:
+        h = _build(root, ucf_splits_dir, ucf_clip)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    yield h
+    for job in h["jobs"]:  # a failed assertion leaves no job running: SIGTERM stops the report
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGTERM)
+            try:
+                job.wait(120)
+            except subprocess.TimeoutExpired:
+                os.killpg(job.pid, signal.SIGKILL)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _build(root: Path, ucf_splits_dir: Path, ucf_clip: Path) -> dict:
+    """The rehearsal's tree, split files, weights, fake scheduler, PATH without TeX, and its
+    unprivileged user, under `root`."""
     runner = _non_root(root)
     with pytest.MonkeyPatch.context() as m:  # fewer videos (fusion fits on 2 per class), one
         # 16-frame window each
@@ -158,18 +180,9 @@ def hostile(ucf_splits_dir, ucf_clip):
         for top in root.iterdir():  # not sysbin's links: /usr/bin/X11 links to itself
             for path in [top] if top == sysbin else [top, *top.rglob("*")]:
                 os.lchown(path, *owner)
-    jobs: list[subprocess.Popen] = []
-    yield {"root": root, "tree": tree, "splits": splits, "weights": weights, "runner": runner,
-           "jobs": jobs, "path": os.pathsep.join([str(bin_dir), str(Path(runner.python).parent),
-                                                  str(sysbin)])}
-    for job in jobs:  # a failed assertion leaves no job running: SIGTERM stops the report
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGTERM)
-            try:
-                job.wait(120)
-            except subprocess.TimeoutExpired:
-                os.killpg(job.pid, signal.SIGKILL)
-    shutil.rmtree(root, ignore_errors=True)
+    return {"root": root, "tree": tree, "splits": splits, "weights": weights, "runner": runner,
+            "jobs": [], "path": os.pathsep.join([str(bin_dir), str(Path(runner.python).parent),
+                                                 str(sysbin)])}
 
 
 def _env(h: dict, **more: str) -> dict[str, str]:
@@ -237,6 +250,10 @@ def test_first_cluster_job_survives_no_tex_refused_requeue_and_no_flock(hostile)
     for name in ("frame_test.h5", "clip_test.h5"):
         assert (run / "predictions" / name).is_file()
     assert len(list((run / "notebooks").glob("0[1-4]_*.ipynb"))) == 4
+    smoke = runs / "ucf101-holdout-smoke"
+    check_smoke_run(smoke, h["weights"]["r3d50_K_200ep.pth"], smoke_log)
+    # no TeX on the node, nor in the job it forecasts: the PDF is left out of the total
+    assert "the analysis (the PDF aside: it is rendered later, where TeX is): " in smoke_log
 
     # the login node: TeX, no GPU, no CPU=1, no scheduler; only the run folder is read
     before = _digest(run)
@@ -249,12 +266,12 @@ def test_first_cluster_job_survives_no_tex_refused_requeue_and_no_flock(hostile)
         pytest.skip("the login-node step needs xelatex and pandoc")
     ids, python = h["runner"].ids, h["runner"].python
     # the smoke run's PDF, to a path of its own (the job gave both runs report-fast.pdf)
-    smoke, smoke_pdf = runs / "ucf101-holdout-smoke", root / "report-smoke.pdf"
+    smoke_pdf = root / "report-smoke.pdf"
     done = subprocess.run([python, "-m", "helpers", "pdf", "--run", str(smoke),
                            "--pdf", str(smoke_pdf)], cwd=REPO, env=login, capture_output=True,
                           text=True, timeout=900, **ids)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    check_smoke_run(smoke, h["weights"]["r3d50_K_200ep.pth"], smoke_log, smoke_pdf)
+    check_smoke_pdf(smoke_pdf)
     # -o: the .venv is installed; make must not reinstall it
     done = subprocess.run(["make", "-o", ".venv/.installed", "pdf", f"RUN={run}",
                            f"PY={python}"], cwd=REPO,

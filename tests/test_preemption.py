@@ -190,7 +190,8 @@ def test_slurm_job_stopped_by_its_warning_signal_requeues_and_resumes_exactly(tm
     run = tmp_path / "job" / "runs" / "demo-refit-fast"
     log = tmp_path / "job.log"
     proc = _job(job, "ucf101.slurm", log)
-    warn_when_training_begins(proc, run / "frame-holdout" / "config.json", log, timeout=400)
+    # the job builds the benchmark and its stores first: minutes on a loaded machine
+    warn_when_training_begins(proc, run / "frame-holdout" / "config.json", log, timeout=1200)
     assert proc.wait(300) == 0, log.read_text()[-3000:]
     text = log.read_text()
     assert _calls(tmp_path) == ["scontrol requeue 4242"], text[-3000:]

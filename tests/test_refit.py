@@ -40,6 +40,10 @@ def test_reported_models_train_the_held_out_schedule_and_choices_name_their_chec
     fusion = json.loads((run / "fusion" / "fusion.json").read_text())
     for kind in ("frame", "clip"):
         assert fusion["fitted_on"][kind]["checkpoint"] == f"{kind}-holdout/model.pt"
+    # the temporal head: chosen on the held-out frame model's features, then trained again
+    # on every training video under the reported one
+    assert choices.head.fitted_on.checkpoint == "frame-holdout/model.pt"
+    assert (run / "head" / "holdout.pt").is_file() and (run / "head" / "reported.pt").is_file()
 
 
 def test_pdf_says_how_long_the_reported_models_trained_and_what_was_carried_over(refit_run):

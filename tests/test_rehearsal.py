@@ -117,22 +117,24 @@ def _check_clip_model(run_dir: Path, weights: Path, norm: str) -> None:
     assert cfg["weights"] == str(weights)
 
 
-def check_smoke_run(run_dir: Path, weights: Path, stdout: str, pdf: Path | None) -> None:
+def check_smoke_pdf(pdf: Path) -> None:
+    """A smoke run's PDF says what it is, what the models ran on and started from."""
+    assert pdf.read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert "Smoke run" in text and "UCF-101" in text
+        flat = " ".join(text.split())
+        assert "Both models trained on the CPU (torch" in flat, flat[:3000]
+        assert "Pretrained weights: the frame model from" in flat
+
+
+def check_smoke_run(run_dir: Path, weights: Path, stdout: str) -> None:
     """What a smoke run of the ucf101 profile with Hara's new-format file leaves: the real
     sizes from the given files, the forecast of the whole job, the temporal head end to end
-    and, when `pdf` is given, a PDF that says what it is (test_hostile_rehearsal.py runs it
-    in the cluster job and renders its PDF on the "login node")."""
+    and the choices fitted on the held-out groups (test_hostile_rehearsal.py runs it in the
+    cluster job, and renders its PDF on the "login node" for `check_smoke_pdf`)."""
     _check_clip_model(run_dir, weights, "kinetics-new")
-    if pdf is not None:
-        assert pdf.read_bytes().startswith(b"%PDF")
-        if shutil.which("pdftotext"):
-            text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
-                                  check=True).stdout
-            assert "Smoke run" in text and "UCF-101" in text
-            # the header names what the models ran on and started from
-            flat = " ".join(text.split())
-            assert "Both models trained on the CPU (torch" in flat, flat[:3000]
-            assert "Pretrained weights: the frame model from" in flat
     assert _spec(run_dir, "frame")["normalization"]["name"] == "imagenet"
     assert "what the full run will need" in stdout
     assert "clip model:" in stdout and "per epoch" in stdout and "disk:" in stdout
@@ -152,15 +154,19 @@ def check_smoke_run(run_dir: Path, weights: Path, stdout: str, pdf: Path | None)
     refit = json.loads((run_dir / "setup.json").read_text())["protocol"] == "refit"
     assert (run_dir / "head" / ("reported.pt" if refit else "holdout.pt")).is_file()
     fitted = "frame-holdout/model.pt" if refit else "frame/model.pt"
-    assert Choices.read(run_dir).head.fitted_on.checkpoint == fitted
+    choices = Choices.read(run_dir)
+    assert choices.head.fitted_on.checkpoint == fitted
+    # the three-crop choice of the ucf101 profile (the demo's profile makes none)
+    assert choices.three_crop is not None and choices.three_crop.fitted_on.checkpoint == fitted
     # the real size: ResNet-50 at 224
     frame_cfg = json.loads((run_dir / "frame" / "config.json").read_text())["config"]
     assert (frame_cfg["arch"], frame_cfg["crop_size"]) == ("resnet50", 224)
 
 
-def test_smoke_run_with_old_format_kinetics_weights(rehearsal):
-    """Only the clip model reads the Kinetics file, so only its notebook runs again: the
-    rest of the path is the same as the run above."""
+def test_smoke_run_with_old_format_kinetics_weights_then_resume(rehearsal):
+    """Only the clip model reads the Kinetics file, so only its notebook runs here; the rest
+    of the path runs with the new-format file in the hostile rehearsal's cluster job. The
+    same command again trains and evaluates nothing."""
     weights, run = "resnet-50-kinetics.pth", "smoke-old"
     out = _report(rehearsal, weights, run, "--only", "02")
     run_dir = rehearsal["root"] / "runs" / run
@@ -172,3 +178,10 @@ def test_smoke_run_with_old_format_kinetics_weights(rehearsal):
     # the forecast times the model this run trained and says it cannot time the other
     assert "clip model:" in out.stdout and "per epoch at" in out.stdout
     assert "frame model:" in out.stdout and "did not train it" in out.stdout
+    done = [p for p in run_dir.rglob("*") if p.suffix == ".pt"
+            or (p.suffix == ".h5" and p.parent.name == "predictions")]
+    stamps = {p: p.stat().st_mtime_ns for p in done}
+    assert any(p.parent.name == "clip" for p in done)
+    _report(rehearsal, weights, run, "--only", "02")
+    assert stamps == {p: p.stat().st_mtime_ns for p in done}
+    assert "epoch 1/" not in (run_dir / "notebooks" / "02_3d_resnet.ipynb").read_text()

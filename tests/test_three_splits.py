@@ -202,7 +202,9 @@ def test_three_splits_give_three_reports_and_a_computed_summary(fast_three_split
         figures = root / "figures" / ("" if k == 1 else f"split{k}")
         assert (figures / "confusion_combined.png").is_file(), figures
     assert (root / "figures" / "summary" / "per_class_2d_vs_3d.png").is_file()
-    pdf = root / "summary.pdf"  # beside report.pdf (--pdf)
+    # the fixture names each PDF; the default names: test_each_split_has_its_own_run_folder_
+    # pdf_and_figures and test_report_with_a_split_list_runs_each_split_then_the_summary
+    pdf = root / "summary.pdf"
     record = json.loads(pdf.with_suffix(".json").read_text())
     assert record["splits"] == [1, 2, 3] and record["absent"] == []
     assert [Path(r["run"]) for r in record["runs"]] == runs

@@ -51,8 +51,8 @@ class Forecast:
 
     @property
     def total_seconds(self) -> float | None:
-        """The whole job: preparing, training, evaluating, the analysis and the PDF; None
-        while a part has no measurement."""
+        """The whole job: preparing, training, evaluating, the analysis and the PDF (the
+        PDF aside where the node has no TeX); None while a part has no measurement."""
         parts = [m.seconds_per_epoch and m.seconds_per_epoch * m.epochs for m in self.models]
         parts += [s.seconds for s in self.steps]
         return None if any(p is None for p in parts) else float(sum(parts))  # type: ignore[arg-type]

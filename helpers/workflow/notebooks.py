@@ -99,7 +99,7 @@ def _first_line(text: Any) -> str:
     return lines[0] if lines else ""
 
 
-# A Unix socket's path holds at most 107 bytes; the kernel's add "-<port>" to the prefix.
+# A Unix socket's path holds at most 107 bytes; the kernel's sockets add "-<port>" to the prefix.
 _MAX_SOCKET_PREFIX = 90
 
 
