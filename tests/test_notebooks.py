@@ -129,8 +129,8 @@ def test_the_kernel_s_sockets_are_private_and_not_in_the_notebook_s_folder(tmp_p
 def test_a_temporary_folder_too_long_for_a_unix_socket_falls_back_to_tcp():
     from jupyter_client.manager import AsyncKernelManager
 
-    from helpers.workflow.notebooks import _kernel_manager
+    from helpers.workflow.notebooks import kernel_manager
 
-    assert _kernel_manager("/" + "x" * 100) is AsyncKernelManager  # tcp on localhost
-    manager = _kernel_manager("/tmp/ucf-kernel-abc")()
+    assert kernel_manager("/" + "x" * 100) is AsyncKernelManager  # tcp on localhost
+    manager = kernel_manager("/tmp/ucf-kernel-abc")()
     assert (manager.transport, manager.ip) == ("ipc", "/tmp/ucf-kernel-abc/kernel")

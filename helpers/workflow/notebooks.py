@@ -100,10 +100,10 @@ def _first_line(text: Any) -> str:
 
 
 # A Unix socket's path holds at most 107 bytes; the kernel's sockets add "-<port>" to the prefix.
-_MAX_SOCKET_PREFIX = 90
+MAX_SOCKET_PREFIX = 90
 
 
-def _kernel_manager(socket_dir: str) -> type:
+def kernel_manager(socket_dir: str) -> type:
     """A kernel manager that talks to the kernel over Unix sockets in `socket_dir`:
     local-only, without ipykernel's warning about unencrypted TCP, and never in the
     notebook's folder (jupyter_client's default, `kernel-ipc-<port>` in the kernel's working
@@ -113,7 +113,7 @@ def _kernel_manager(socket_dir: str) -> type:
     from traitlets import CaselessStrEnum
 
     prefix = os.path.join(socket_dir, "kernel")
-    if os.name != "posix" or len(prefix) > _MAX_SOCKET_PREFIX:
+    if os.name != "posix" or len(prefix) > MAX_SOCKET_PREFIX:
         return AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
@@ -146,7 +146,7 @@ def execute_notebook(src: Path, dst: Path, *, parameters: dict[str, Any],
             str(src), str(running), parameters=parameters, kernel_name=kernel_name,
             cwd=str(src.parent), progress_bar=False, log_output=False,
             stdout_file=sys.stdout, stderr_file=sys.stderr,
-            kernel_manager_class=_kernel_manager(sockets),
+            kernel_manager_class=kernel_manager(sockets),
         )
     except BaseException as exc:
         if isinstance(exc, PapermillExecutionError) and exc.ename == Preempted.__name__:
