@@ -88,20 +88,13 @@ def fast_three_splits(fast_run: FinishedRun):
     `summary` reads the three default run folders. The wiring of `report --split all` itself
     is tested without training (test_report_with_a_split_list_runs_each_split_then_the_summary).
     """
-    import os
-    import subprocess
-    import sys
-
     from support import run_report
 
     root = fast_run.root
     for k in (2, 3):
         run_report(root, "--fast", "--protocol", "refit", "--split", str(k),
                    "--pdf", str(root / f"report-split{k}.pdf"), timeout=1800)
-    env = {**os.environ, **fast_run.env}
-    out = subprocess.run([sys.executable, "-m", "helpers", "summary", "--fast", "--protocol",
-                          "refit", "--pdf", str(root / "summary.pdf")], env=env,
-                         capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    run_report(root, "--fast", "--protocol", "refit", "--pdf", str(root / "summary.pdf"),
+               timeout=900, command="summary")
     runs = [fast_run.run.with_name(fast_run.run.name + s) for s in ("", "-split2", "-split3")]
-    return {"root": root, "env": fast_run.env, "stdout": out.stdout, "runs": runs}
+    return {"root": root, "runs": runs}

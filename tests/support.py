@@ -34,13 +34,14 @@ def write_grey_tree(root: Path, counts: dict[str, int], size: tuple[int, int] = 
     return root
 
 
-def run_report(root: Path, *flags: str, timeout: int) -> tuple[dict[str, str], str]:
-    """`python -m helpers report FLAGS` with its data, runs and figures under `root`, as a
-    user runs it; fails the test with the end of its output unless it exits 0. Returns the
-    environment it ran in and its stdout."""
+def run_report(root: Path, *flags: str, timeout: int,
+               command: str = "report") -> tuple[dict[str, str], str]:
+    """`python -m helpers report FLAGS` (or another `command`) with its data, runs and
+    figures under `root`, as a user runs it; fails the test with the end of its output
+    unless it exits 0. Returns the environment it ran in and its stdout."""
     env = {**os.environ, "UCF_DATA_DIR": str(root / "data"), "UCF_RUNS_DIR": str(root / "runs"),
            "UCF_FIGURES_DIR": str(root / "figures"), "UCF_NO_PROGRESS": "1"}
-    out = subprocess.run([sys.executable, "-m", "helpers", "report", *flags], env=env,
+    out = subprocess.run([sys.executable, "-m", "helpers", command, *flags], env=env,
                          capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return env, out.stdout
