@@ -123,6 +123,7 @@ def test_the_kernel_s_sockets_are_private_and_not_in_the_notebook_s_folder(tmp_p
     info = json.loads(done.cells[-1].outputs[0]["text"])
     assert info["transport"] == "ipc"
     assert info["ip"].startswith(str(tmp / "ucf-kernel-")), info["ip"]  # not the cwd
+    assert sorted(p.name for p in src.parent.iterdir()) == ["probe.ipynb"]
     assert list(tmp.iterdir()) == []  # the folder went with the kernel
 
 
