@@ -27,6 +27,7 @@ CPU     ?=   # CPU=1: run the ucf101 profile on the CPU on purpose (else it stop
 BATCH   ?=   # global batch: 64 (both models) or frame=128,clip=32
 ACCUM   ?=   # micro-batches per step: the same batch in less GPU memory
 AMP     ?=   # AMP=0: fp32 on the GPU instead of bf16 autocast
+PDF     ?=   # PDF=0: compute everything, render the PDF later (make pdf RUN=...)
 KINETICS ?=   # make fetch: URL or path of r3d50_K_200ep.pth
 VIDEOS  ?=   # make fetch VIDEOS=1: UCF-101 itself too (6.5 GB)
 PYTEST_ARGS ?=
@@ -94,7 +95,7 @@ report: $(STAMP) system-deps
 		$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(IMAGENET_WEIGHTS),--imagenet-weights $(IMAGENET_WEIGHTS)) \
 		$(if $(NORM),--norm $(NORM)) $(if $(STORES),--stores $(STORES)) \
 		$(if $(CPU),--cpu) $(if $(BATCH),--batch-size $(BATCH)) $(if $(ACCUM),--accum-steps $(ACCUM)) \
-		$(if $(filter 0 no false,$(AMP)),--no-amp)
+		$(if $(filter 0 no false,$(AMP)),--no-amp) $(if $(filter 0 no false,$(PDF)),--no-pdf)
 
 # The PDF of a finished run, from its folder alone: no GPU check, data, stores or training.
 pdf: $(STAMP)
@@ -111,7 +112,7 @@ test-all: $(STAMP) system-deps
 test-fast: test
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check helpers tests
+	$(VENV)/bin/ruff check helpers tests notebooks
 
 # The kernelspec is per user: register it again so it runs this clone's .venv.
 lab: $(STAMP)

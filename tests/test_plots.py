@@ -1,3 +1,4 @@
+import base64
 from types import SimpleNamespace
 
 import numpy as np
@@ -178,12 +179,21 @@ def test_returned_figure_displays_once_in_an_executed_notebook(tmp_path):
             "from helpers.reporting.plots import plot_best_worst\n"
             "pc = pd.DataFrame({'class': ['a', 'b'], 'accuracy': [0.5, 1.0],\n"
             "                   'support': [2, 1], 'correct': [1, 1]})\n"
-            f"plot_best_worst(pc, n=2, out_dir={str(tmp_path)!r})")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+            f"fig = plot_best_worst(pc, n=2, out_dir={str(tmp_path)!r})\n"
+            "fig")
+    changed = "fig.axes[0].set_title('changed after saving')\nfig"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code),
+                                         nbformat.v4.new_code_cell(changed)])
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
-    outputs = nb.cells[0].outputs
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 1, outputs
+    shown = []
+    for cell in nb.cells:
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert len(images) == 1, cell.outputs
+        shown.append(base64.b64decode(images[0]["data"]["image/png"]))
+    # the notebook shows the very PNG the figures folder holds (not drawn a third time) ...
+    assert shown[0] == (tmp_path / "best_worst.png").read_bytes()
+    # ... until the figure changes: then it is drawn again, as it now is
+    assert shown[1][:8] == b"\x89PNG\r\n\x1a\n" and shown[1] != shown[0]
 
 
 # ----------------------------------------------------------------------------- print size

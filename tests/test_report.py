@@ -219,6 +219,22 @@ def test_missing_tex_runs_the_notebooks_exits_0_and_make_pdf_renders_later(
     assert stamp is not None and (stamp.profile, stamp.split, stamp.synthetic) == ("demo", 1, True)
 
 
+def test_no_pdf_runs_the_notebooks_leaves_the_pdf_pending_and_checks_no_tex(
+        tmp_path, monkeypatch, capsys):
+    """`report --no-pdf`: every notebook runs, nothing is rendered even where TeX is (nor is
+    TeX asked for), and one sentence gives the command that renders the PDF later."""
+    nb = _notebook(tmp_path / "04_report.ipynb", 'print("ran-" + "anyway")')
+    monkeypatch.setattr(report, "check_tex", lambda: pytest.fail("TeX was checked"))
+    run = tmp_path / "run"
+    out = report.run_report(Setup(run_dir=str(run)), notebooks=[nb], kernel_name=KERNEL,
+                            pdf_path=tmp_path / "r.pdf", render=False)
+    assert out == run and not (tmp_path / "r.pdf").exists()
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "The PDF is pending (--no-pdf): every result is computed; render it with: "
+        f"make pdf RUN={run}  (or python -m helpers pdf --run {run})")
+    assert (run / "pdf.json").is_file()  # what `make pdf RUN=` renders from
+
+
 def test_pdf_of_a_folder_that_is_no_run_is_one_sentence(tmp_path, capsys):
     from helpers.cli import main
 

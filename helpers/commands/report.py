@@ -79,6 +79,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="where to write the PDF (default: report/report.pdf; "
                              "report-smoke.pdf or report-fast.pdf for those runs; split k "
                              "other than 1 adds -split<k> to the name)")
+    parser.add_argument("--no-pdf", action="store_true",
+                        help="compute every result but leave the PDF pending, to render "
+                             "later with `make pdf RUN=<run>` (several splits: the summary "
+                             "is rendered all the same)")
 
 
 def setup_from_args(args: argparse.Namespace) -> Setup:
@@ -103,9 +107,11 @@ def run(args: argparse.Namespace) -> int:
     setup = setup_from_args(args)
     pdf = Path(args.pdf) if args.pdf else None  # with several splits: split 1's, the rest derived
     if len(args.split) > 1:
-        out = report_splits(setup, args.split, pdf=pdf, kernel_name=args.kernel)
+        out = report_splits(setup, args.split, pdf=pdf, kernel_name=args.kernel,
+                            render=not args.no_pdf)
     else:
         only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
-        out = build_report(setup, only=only, pdf=pdf, kernel_name=args.kernel)
+        out = build_report(setup, only=only, pdf=pdf, kernel_name=args.kernel,
+                           render=not args.no_pdf)
     print(f"wrote {out}")
     return 0

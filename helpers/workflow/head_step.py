@@ -42,7 +42,7 @@ from helpers.workflow import timings
 from helpers.workflow.pipeline import DataPaths, RunPaths, Setup, train_config
 
 # Tiny settings for tests and smoke runs: the whole step in seconds.
-FAST_HEAD = dict(frames=8, hidden=32, epochs=8)
+FAST_HEAD = dict(frames=4, hidden=32, epochs=4)
 SMOKE_HEAD = dict(frames=4, epochs=2)  # the forecast uses the full run's frames
 
 

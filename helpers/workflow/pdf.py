@@ -84,6 +84,11 @@ def pending_sentence(run_dir: Path, missing: str) -> str:
             f"{render_command(run_dir)}  (or python -m helpers pdf --run {run_dir})")
 
 
+def deferred_sentence(run_dir: Path) -> str:
+    return (f"The PDF is pending (--no-pdf): every result is computed; render it with: "
+            f"{render_command(run_dir)}  (or python -m helpers pdf --run {run_dir})")
+
+
 def render_run(run_dir: Path, pdf: Path | None = None) -> Path:
     """Render `run_dir`'s PDF and its report.json record; returns the PDF path."""
     run_dir = run_dir.absolute()

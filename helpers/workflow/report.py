@@ -117,12 +117,14 @@ def _checked_paths(setup: Setup) -> Setup:
 def run_report(setup: Setup | None = None, *,
                notebooks: Sequence[str | os.PathLike] | None = None,
                kernel_name: str | None = None,
-               pdf_path: str | os.PathLike | None = REPORT_DIR / "report.pdf") -> Path:
+               pdf_path: str | os.PathLike | None = REPORT_DIR / "report.pdf",
+               render: bool = True) -> Path:
     """Execute the notebooks in order with `setup` as their parameters, then render the
     last one to `pdf_path`.
 
-    `pdf_path=None` skips rendering. Without TeX every notebook still runs, and the PDF is
-    left pending (`<run>/pdf.json`, rendered by `make pdf`) with one sentence saying how.
+    `pdf_path=None` skips rendering. Without TeX, or with `render=False`, every notebook
+    still runs, and the PDF is left pending (`<run>/pdf.json`, rendered by `make pdf`) with
+    one sentence saying how.
     Returns the PDF path, or the run folder when no PDF was rendered.
     """
     from helpers.workflow.pipeline import Setup, check_weights, data_paths
@@ -134,7 +136,7 @@ def run_report(setup: Setup | None = None, *,
         if not path.is_file():
             raise UserError(f"Notebook {path} does not exist.")
     no_tex = ""
-    if pdf_path is not None:
+    if pdf_path is not None and render:
         try:
             check_tex()
         except UserError as exc:  # compute nodes seldom have TeX: compute all, render later
@@ -191,7 +193,9 @@ def run_report(setup: Setup | None = None, *,
             run_path, dst, src.parent, Path(pdf_path), title=report_title(setup),
             profile=setup.profile, split=setup.split, synthetic=data_paths(setup).synthetic,
             smoke=setup.smoke, fast=setup.fast))
-        if no_tex:
+        if not render:
+            pending = pdf.deferred_sentence(run_path)
+        elif no_tex:
             pending = pdf.pending_sentence(run_path, no_tex)
         else:
             result = pdf.render_run(run_path, Path(pdf_path))
@@ -267,20 +271,20 @@ def default_pdf(setup: Setup) -> Path:
 
 
 def build_report(setup: Setup, *, only: Sequence[str] | None = None, pdf: Path | None = None,
-                 kernel_name: str | None = None) -> Path:
+                 kernel_name: str | None = None, render: bool = True) -> Path:
     """Run the notebooks (`only`: these stages; default all) for one split and render `pdf`
     (default: `default_pdf`) when stage 04 runs. Returns the PDF, or the run folder when
     no PDF is rendered."""
     notebooks = find_notebooks(list(only) if only else None)
-    render = notebooks[-1].name.startswith(f"{REPORT_STAGE}_")
-    if not render:
+    stage_04 = notebooks[-1].name.startswith(f"{REPORT_STAGE}_")
+    if not stage_04:
         print(f"note: stage {REPORT_STAGE} is not selected, so no PDF is rendered.", flush=True)
     return run_report(setup, notebooks=notebooks, kernel_name=kernel_name,
-                      pdf_path=(pdf or default_pdf(setup)) if render else None)
+                      pdf_path=(pdf or default_pdf(setup)) if stage_04 else None, render=render)
 
 
 def report_splits(base: Setup, splits: Sequence[int], *, pdf: Path | None = None,
-                  kernel_name: str | None = None) -> Path:
+                  kernel_name: str | None = None, render: bool = True) -> Path:
     """`report --split all` (or a list): each split into its own run folder, one after the
     other (the stores are built once and reused), then the summary over them. A split that
     fails stops the command with the finished ones kept: the same command resumes. `pdf`
@@ -292,7 +296,7 @@ def report_splits(base: Setup, splits: Sequence[int], *, pdf: Path | None = None
         setup = base.replace(split=split, run_dir=split_run_name(base.run_dir, split))
         out = split_pdf(pdf, split) if pdf else default_pdf(setup)
         print(f"=== split {split} ({i} of {len(splits)}) ===", flush=True)
-        run_report(setup, kernel_name=kernel_name, pdf_path=out)
+        run_report(setup, kernel_name=kernel_name, pdf_path=out, render=render)
         runs.append(resolve_run_dir(setup))
     print(f"=== summary of splits {', '.join(map(str, splits))} ===", flush=True)
     return make_summary(runs, pdf_path=summary_pdf(pdf or default_pdf(base.replace(split=1))),
