@@ -1,4 +1,5 @@
 import base64
+import io
 from types import SimpleNamespace
 
 import numpy as np
@@ -166,6 +167,18 @@ def test_plots_default_to_the_figures_dir(tmp_path, monkeypatch):
                        "correct": [1, 1]})
     plot_best_worst(pc, n=2, name="small")
     _written(tmp_path / "figures", "small")
+
+
+def test_the_saved_png_has_the_layout_any_later_drawing_shows(tmp_path):
+    """Constrained layout settles over passes (101 long labels, a colorbar): the PNG the
+    notebook shows and the figures folder holds is the settled one, the layout a later
+    drawing of the same figure (as the print-size checks make) has."""
+    from IPython.core.pylabtools import print_figure
+    from PIL import Image
+
+    fig = plot_confusion(row_normalize(_random_cm()), NAMES, out_dir=tmp_path, name="cm")
+    saved = Image.open(tmp_path / "cm.png").size
+    assert saved == Image.open(io.BytesIO(print_figure(fig, "png", bbox_inches="tight"))).size
 
 
 def test_returned_figure_displays_once_in_an_executed_notebook(tmp_path):

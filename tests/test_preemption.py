@@ -176,13 +176,13 @@ def _job(env: dict[str, str], script: str, log: Path) -> subprocess.Popen:
 @pytest.mark.slow
 def test_slurm_job_stopped_by_its_warning_signal_requeues_and_resumes_exactly(tmp_path,
                                                                               fast_run):
-    """A job of notebook 01 of the shared `fast_run`'s recipe (`--fast --protocol refit`),
+    """A job of notebook 02 of the shared `fast_run`'s recipe (`--fast --protocol refit`),
     stopped by the warning signal mid-training of its first model, requeued and resumed,
     ends with the same models and predictions as `fast_run`, which ran straight through."""
     from helpers.evaluation.predictions import load
 
     env = {**_scheduler(tmp_path, {"scontrol": ""}), "SLURM_SUBMIT_DIR": str(REPO),
-           "REPORT_ARGS": "--fast --protocol refit --only 01"}
+           "REPORT_ARGS": "--fast --protocol refit --only 02"}
     env.pop("OMP_NUM_THREADS")  # torch's threads as in fast_run: sums in the same order
     if "OMP_NUM_THREADS" in fast_run.env:
         env["OMP_NUM_THREADS"] = fast_run.env["OMP_NUM_THREADS"]
@@ -191,25 +191,25 @@ def test_slurm_job_stopped_by_its_warning_signal_requeues_and_resumes_exactly(tm
     log = tmp_path / "job.log"
     proc = _job(job, "ucf101.slurm", log)
     # the job builds the benchmark and its stores first: minutes on a loaded machine
-    warn_when_training_begins(proc, run / "frame-holdout" / "config.json", log, timeout=1200)
+    warn_when_training_begins(proc, run / "clip-holdout" / "config.json", log, timeout=1200)
     assert proc.wait(300) == 0, log.read_text()[-3000:]
     text = log.read_text()
     assert _calls(tmp_path) == ["scontrol requeue 4242"], text[-3000:]
     assert "stopped: stop file" in text and "requeueing (requeue 1 of at most 20)" in text
-    saved = torch.load(run / "frame-holdout" / CHECKPOINT, map_location="cpu",
+    saved = torch.load(run / "clip-holdout" / CHECKPOINT, map_location="cpu",
                        weights_only=True)
     assert saved["partial"] is not None and saved["partial"]["batches"] > 0
-    assert not (run / "frame-holdout" / MODEL).exists()
+    assert not (run / "clip-holdout" / MODEL).exists()
     assert not (tmp_path / "job" / "runs" / ".stop-4242").exists()
 
     # the requeued job: same id, same log
     assert _job({**job, "SLURM_RESTART_COUNT": "1"}, "ucf101.slurm", log).wait(600) == 0, \
         log.read_text()[-3000:]
     assert _calls(tmp_path) == ["scontrol requeue 4242"]
-    assert "resuming frame training at epoch 1/2, batch" in log.read_text()
-    for model in ("frame-holdout", "frame"):
+    assert "resuming clip training at epoch 1/2, batch" in log.read_text()
+    for model in ("clip-holdout", "clip"):
         _assert_same_run(fast_run.run / model, run / model)
-    for name in ("frame_val.h5", "frame_test.h5"):
+    for name in ("clip_val.h5", "clip_test.h5", "clip_test_reversed.h5"):
         a, b = load(fast_run.run / "predictions" / name), load(run / "predictions" / name)
         assert a.video_ids == b.video_ids and np.array_equal(a.probs, b.probs), name
     assert not (tmp_path / "job" / "runs" / ".requeues-4242").exists()

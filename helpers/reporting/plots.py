@@ -103,12 +103,15 @@ def save_figure(fig: Figure, name: str, out_dir: str | os.PathLike | None = None
     display crops it, so a notebook shows these very bytes instead of drawing the figure a
     third time (a change to the figure afterwards draws it again)."""
     out = Path(out_dir) if out_dir is not None else FIGURES_DIR
+    with atomic_path(out / f"{name}.pdf") as tmp:
+        fig.savefig(tmp, format="pdf", dpi=DPI)
+    # constrained layout settles on its third pass (a colorbar, long labels): one more
+    # layout without drawing, so that the PNG shows the layout any later drawing would
+    fig.draw_without_rendering()
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
     with atomic_path(out / f"{name}.png") as tmp:
         tmp.write_bytes(png.getvalue())
-    with atomic_path(out / f"{name}.pdf") as tmp:
-        fig.savefig(tmp, format="pdf", dpi=DPI)
     setattr(fig, _SAVED_PNG, png.getvalue())
     fig.stale_callback = _forget_saved_png
     return fig
