@@ -186,6 +186,20 @@ def test_reported_model_trains_the_held_out_schedule_over_more_steps(tmp_path):
     assert lr_factor(reported, 12 * steps["reported"] - 1, steps["reported"]) < 0.001
 
 
+def test_a_ucf101_smoke_runs_reported_clip_model_trains_the_held_out_recipe(tmp_path):
+    """What a `--smoke` run of the real profile trains under refit: the held-out clip
+    model's recipe, on every training video (no held-out groups)."""
+    setup = pipeline.Setup(profile="ucf101", smoke=True, run_dir=str(tmp_path))
+    run = pipeline.run_paths(setup)
+    held = pipeline.train_config(setup, "clip", "holdout")
+    _held_out_model(run, "clip", held)
+    reported = protocol.reported_config("clip", run,
+                                        pipeline.train_config(setup, "clip", "reported"))
+    assert held.val_groups and reported.val_groups == ()
+    assert reported.replace(val_groups=held.val_groups) == held
+    assert (reported.arch, reported.crop_size, reported.clip_len) == ("r3d50", 112, 16)
+
+
 def test_reported_model_that_would_not_reproduce_its_held_out_model_is_refused(tmp_path):
     setup = pipeline.Setup(profile="ucf101", run_dir=str(tmp_path))
     run = pipeline.run_paths(setup)

@@ -75,7 +75,7 @@ __all__ = [
 
 # Tiny settings for tests (`fast=True`): the whole pipeline in a minute or two.
 FAST_SYNTH = dict(size=(64, 48), num_frames=16, videos_per_group=1)
-FAST_TRAIN = dict(num_epochs=2, frames_per_video=2, eval_frames=4, val_max_items=64,
+FAST_TRAIN = dict(num_epochs=2, frames_per_video=1, eval_frames=4, val_max_items=64,
                   num_workers=0)
 # A smoke run (`smoke=True`): the real data, weights and sizes, a few steps of each model
 # on a few videos of a few classes, to check the whole path before the long run.
