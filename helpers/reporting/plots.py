@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib import colormaps
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
@@ -84,8 +83,7 @@ def _enable_notebook_display() -> None:
     png.for_type(Figure, saved_or_drawn)
 
 
-# the PNG bytes save_figure wrote, kept on the figure until anything in it changes
-_SAVED_PNG = "_ucf_saved_png"
+_SAVED_PNG = "_ucf_saved_png"  # the PNG save_figure wrote, kept on the figure until it changes
 
 
 def _forget_saved_png(fig: Any, stale: bool) -> None:
@@ -448,6 +446,7 @@ def plot_probe_vs_gain(probe_table: pd.DataFrame, per_class_gain: pd.DataFrame, 
         ax.errorbar(part[col], part["gain"], xerr=np.nan_to_num(err), fmt="none",
                     ecolor=_READING_COLOURS[reading], alpha=0.35, lw=1)
     if readings:  # colour = reading, area = test videos, on one scale for all readings
+        import seaborn as sns  # here: its import (scipy.stats) costs every kernel a second
         sns.scatterplot(data=merged, x=col, y="gain", hue="reading", hue_order=readings,
                         palette=_READING_COLOURS, size="support", sizes=(6, 46),
                         size_norm=(0, max(float(merged["support"].max()), 1.0)), alpha=0.7,
