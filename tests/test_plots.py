@@ -181,6 +181,21 @@ def test_the_saved_png_has_the_layout_any_later_drawing_shows(tmp_path):
     assert saved == Image.open(io.BytesIO(print_figure(fig, "png", bbox_inches="tight"))).size
 
 
+def test_saving_keeps_a_pyplot_figures_own_stale_callback(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from helpers.reporting.plots import save_figure
+
+    fig = plt.figure()
+    try:
+        own = fig.stale_callback
+        assert own is not None
+        save_figure(fig, "pyplot", tmp_path)
+        assert fig.stale_callback is own and (tmp_path / "pyplot.png").is_file()
+    finally:
+        plt.close(fig)
+
+
 def test_returned_figure_displays_once_in_an_executed_notebook(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

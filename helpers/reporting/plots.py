@@ -63,8 +63,7 @@ def _print_fonts(ax: Any) -> None:
 def _enable_notebook_display() -> None:
     """In a Jupyter kernel on its default inline backend, run `%matplotlib inline` once so
     returned Figure objects render (pyplot's figure list stays empty: nothing shows twice),
-    and show a saved figure as the PNG `save_figure` already drew rather than drawing it
-    again."""
+    shown as the PNG `save_figure` drew when there is one."""
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     if shell is None or getattr(shell, "kernel", None) is None:
@@ -74,6 +73,10 @@ def _enable_notebook_display() -> None:
     if "inline" not in str(matplotlib.get_backend(auto_select=False)):  # leave others alone
         return
     shell.run_line_magic("matplotlib", "inline")
+    from matplotlib_inline.backend_inline import InlineBackend
+
+    if set(InlineBackend.instance().figure_formats) != {"png"}:  # retina, svg: draw as asked
+        return
     png = shell.display_formatter.formatters["image/png"]
     draw = png.lookup_by_type(Figure)
 
@@ -95,23 +98,20 @@ _enable_notebook_display()
 
 
 def save_figure(fig: Figure, name: str, out_dir: str | os.PathLike | None = None) -> Figure:
-    """Write `<out_dir>/<name>.png` and `.pdf` atomically; returns the figure.
-
-    The PNG is cropped to the figure's content plus 0.1 in a side, as the notebook's inline
-    display crops it, so a notebook shows these very bytes instead of drawing the figure a
-    third time (a change to the figure afterwards draws it again)."""
+    """Write `<out_dir>/<name>.png` and `.pdf` atomically; returns the figure. The PNG is
+    cropped as the inline display crops it (content plus 0.1 in), so a notebook shows these
+    very bytes instead of drawing the figure again, until the figure changes."""
     out = Path(out_dir) if out_dir is not None else FIGURES_DIR
     with atomic_path(out / f"{name}.pdf") as tmp:
         fig.savefig(tmp, format="pdf", dpi=DPI)
-    # constrained layout settles on its third pass (a colorbar, long labels): one more
-    # layout without drawing, so that the PNG shows the layout any later drawing would
-    fig.draw_without_rendering()
+    fig.draw_without_rendering()  # constrained layout settles on its third pass: the PNG's
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
     with atomic_path(out / f"{name}.png") as tmp:
         tmp.write_bytes(png.getvalue())
-    setattr(fig, _SAVED_PNG, png.getvalue())
-    fig.stale_callback = _forget_saved_png
+    if fig.stale_callback in (None, _forget_saved_png):  # never pyplot's own callback
+        setattr(fig, _SAVED_PNG, png.getvalue())
+        fig.stale_callback = _forget_saved_png
     return fig
 
 
@@ -446,7 +446,7 @@ def plot_probe_vs_gain(probe_table: pd.DataFrame, per_class_gain: pd.DataFrame, 
         ax.errorbar(part[col], part["gain"], xerr=np.nan_to_num(err), fmt="none",
                     ecolor=_READING_COLOURS[reading], alpha=0.35, lw=1)
     if readings:  # colour = reading, area = test videos, on one scale for all readings
-        import seaborn as sns  # here: its import (scipy.stats) costs every kernel a second
+        import seaborn as sns  # here: its import (scipy.stats) costs a kernel 0.8 s
         sns.scatterplot(data=merged, x=col, y="gain", hue="reading", hue_order=readings,
                         palette=_READING_COLOURS, size="support", sizes=(6, 46),
                         size_norm=(0, max(float(merged["support"].max()), 1.0)), alpha=0.7,

@@ -77,16 +77,17 @@ def render_command(run_dir: Path) -> str:
     return f"make pdf RUN={run_dir}"
 
 
-def pending_sentence(run_dir: Path, missing: str) -> str:
-    verb = "are" if " and " in missing else "is"
-    return (f"The PDF is pending: {missing} {verb} not on this machine, but every result is "
-            f"computed; render it where TeX is installed (a login node) with: "
-            f"{render_command(run_dir)}  (or python -m helpers pdf --run {run_dir})")
-
-
-def deferred_sentence(run_dir: Path) -> str:
-    return (f"The PDF is pending (--no-pdf): every result is computed; render it with: "
-            f"{render_command(run_dir)}  (or python -m helpers pdf --run {run_dir})")
+def pending_sentence(run_dir: Path, missing: str = "") -> str:
+    """The last line of a run whose PDF is left for later: `missing` names the TeX tools
+    this machine lacks; empty, the user asked for it (`--no-pdf`)."""
+    if missing:
+        verb = "are" if " and " in missing else "is"
+        why = (f": {missing} {verb} not on this machine, but every result is computed; render "
+               "it where TeX is installed (a login node)")
+    else:
+        why = " (--no-pdf): every result is computed; render it"
+    return (f"The PDF is pending{why} with: {render_command(run_dir)}  "
+            f"(or python -m helpers pdf --run {run_dir})")
 
 
 def render_run(run_dir: Path, pdf: Path | None = None) -> Path:

@@ -193,9 +193,7 @@ def run_report(setup: Setup | None = None, *,
             run_path, dst, src.parent, Path(pdf_path), title=report_title(setup),
             profile=setup.profile, split=setup.split, synthetic=data_paths(setup).synthetic,
             smoke=setup.smoke, fast=setup.fast))
-        if not render:
-            pending = pdf.deferred_sentence(run_path)
-        elif no_tex:
+        if no_tex or not render:
             pending = pdf.pending_sentence(run_path, no_tex)
         else:
             result = pdf.render_run(run_path, Path(pdf_path))
